@@ -1,0 +1,41 @@
+"""jupyter_tracker: experiment tracking that lives inside the notebook.
+
+``%load_ext jupyter_tracker`` and put ``%%track`` on top of a cell, or use
+``with jt.start_run():`` in any Python code. Runs, params, metrics, tags, artifacts, console
+output, environment and notebook snapshots go to one local store (DuckDB + files).
+Importing this package is cheap: pandas, plotly and IPython load only when used.
+"""
+
+from __future__ import annotations
+
+from .errors import TrackerError
+from .fluent import (log_artifact, log_artifacts, log_dict, log_figure, log_metric, log_metrics, log_param,
+                     log_params, log_table, log_text, set_tag, set_tags)
+from .query import (get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot,
+                    search_runs, sql)
+from .run import Run, active_run
+from .tracking import current_store, end_run, set_experiment, set_store, start_run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Run", "TrackerError", "active_run", "current_store", "end_run", "get_metric_history", "get_run",
+    "list_experiments", "load_ipython_extension", "load_snapshot", "log_artifact", "log_artifacts",
+    "log_dict", "log_figure", "log_metric", "log_metrics", "log_param", "log_params", "log_table",
+    "log_text", "restore_snapshot", "search_runs", "set_experiment", "set_store", "set_tag", "set_tags",
+    "sql", "start_run", "unload_ipython_extension",
+]
+
+
+def load_ipython_extension(shell) -> None:
+    """``%load_ext jupyter_tracker``: registers %%track, %track and %tracker."""
+    from .magic import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell) -> None:
+    """``%unload_ext jupyter_tracker``."""
+    from .magic import unload_ipython_extension as unload
+
+    unload(shell)

@@ -1,0 +1,100 @@
+"""The one exception hierarchy of jupyter_tracker.
+
+Every error the library raises on purpose is a ``TrackerError``. Subclasses also derive from
+the builtin a Python user would reach for (``ValueError``, ``LookupError``, ...), so existing
+``except ValueError`` code keeps working. Messages name the bad value, the rule and the fix.
+"""
+
+from __future__ import annotations
+
+
+class TrackerError(Exception):
+    """Base class of every error raised by jupyter_tracker."""
+
+
+class InvalidKeyError(TrackerError, ValueError):
+    """A param, metric or tag key breaks the key rules."""
+
+
+class InvalidValueError(TrackerError, ValueError):
+    """A logged value is of the wrong kind or too large."""
+
+
+class InvalidMetricError(InvalidValueError):
+    """A metric value is not a real number, or its step/timestamp is not an integer."""
+
+
+class ParamConflictError(TrackerError, ValueError):
+    """A param was logged again with a different value (params are immutable)."""
+
+
+class InvalidArtifactPathError(TrackerError, ValueError):
+    """An artifact path is absolute or escapes its run's directory."""
+
+
+class ArtifactNotFoundError(TrackerError, FileNotFoundError):
+    """The local file or directory to log as an artifact does not exist."""
+
+
+class NoActiveRunError(TrackerError, RuntimeError):
+    """A module-level logging call was made with no active run."""
+
+
+class RunNotActiveError(TrackerError, RuntimeError):
+    """A logging call was made on a run that has already ended."""
+
+
+class RunNotFoundError(TrackerError, LookupError):
+    """No run in the store matches the given id (or id prefix)."""
+
+
+class InvalidFilterError(TrackerError, ValueError):
+    """A search filter or order_by string could not be parsed."""
+
+
+class InvalidQueryError(TrackerError, ValueError):
+    """A ``jt.sql`` query is not a single read-only SELECT statement."""
+
+
+class StoreError(TrackerError, OSError):
+    """The store directory or database cannot be used."""
+
+
+class StoreFormatError(StoreError):
+    """The database file is not a jupyter_tracker store (foreign or damaged); left untouched."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer jupyter_tracker than this one."""
+
+
+class StoreLockedError(StoreError):
+    """Another program holds the database file and did not release it in time."""
+
+
+class SnapshotNotFoundError(TrackerError, LookupError):
+    """The run has no notebook snapshot (it ran outside a notebook or with --no-snapshot)."""
+
+
+class ConfigError(TrackerError, ValueError):
+    """A configuration value (option, environment variable) is malformed."""
+
+
+class RunAlreadyActiveError(TrackerError, RuntimeError):
+    """start_run() was called while another run is active, without nested=True."""
+
+
+class ExperimentNotFoundError(TrackerError, LookupError):
+    """No experiment of that name exists in the store."""
+
+
+class MetricNotFoundError(TrackerError, LookupError):
+    """The run never logged a metric of that key."""
+
+
+class PathExistsError(TrackerError, FileExistsError):
+    """A file would be overwritten; pass overwrite=True or choose another path."""
+
+
+__all__ = [name for name, value in dict(globals()).items()
+           if isinstance(value, type) and issubclass(value, TrackerError)]

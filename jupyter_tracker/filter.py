@@ -1,0 +1,308 @@
+"""The search filter language, parsed into parameterised SQL (values are never pasted into SQL).
+
+Grammar (MLflow's, with parentheses and ``or``)::
+
+    filter     := or_expr
+    or_expr    := and_expr ("or" and_expr)*
+    and_expr   := term ("and" term)*
+    term       := "(" or_expr ")" | comparison
+    comparison := field op value | field [not] in "(" value ("," value)* ")"
+    field      := (metrics|params|tags|attributes) "." name | attribute name
+    op         := = | != | <> | < | <= | > | >= | like | ilike | not like | not ilike
+
+``name`` may be quoted with backticks or double quotes when it holds spaces or dots. Metrics
+compare as numbers; params and tags as text, or as numbers when the literal is a number
+(``params.lr < 0.05``). A run that lacks the key never matches, like in MLflow.
+Hand-written rather than lark: the grammar is ten lines and error positions must be exact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidFilterError
+
+ATTRIBUTES = {
+    "run_id": "r.run_id", "id": "r.run_id", "run_name": "r.run_name", "name": "r.run_name",
+    "status": "r.status", "experiment": "e.name", "user": "r.user_name", "host": "r.host",
+    "parent_run_id": "r.parent_run_id", "start_time": "r.start_time", "end_time": "r.end_time",
+    "duration_s": "(coalesce(r.end_time, r.last_seen) - r.start_time) / 1000.0",
+    "notebook_path": "r.notebook_path", "cell_id": "r.cell_id", "git_commit": "r.git_commit",
+    "git_branch": "r.git_branch", "source_kind": "r.source_kind",
+}
+_TIME_ATTRIBUTES = {"start_time", "end_time"}
+_PREFIXES = {"metrics": "metric", "metric": "metric", "params": "param", "param": "param",
+             "tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute",
+             "attr": "attribute", "run": "attribute"}
+_KEYWORDS = {"and", "or", "in", "not", "like", "ilike", "asc", "desc"}
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<number>[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|inf|nan)(?![\w.]))
+  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
+  | (?P<quoted>`[^`]*`)
+  | (?P<op>!=|<>|<=|>=|=|<|>)
+  | (?P<punct>[(),.])
+  | (?P<word>[A-Za-z_][A-Za-z0-9_\-/]*)
+""", re.VERBOSE | re.IGNORECASE)
+
+
+@dataclass
+class Token:
+    kind: str
+    text: str
+    position: int
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise _error(text, position, f"unexpected character {text[position]!r}")
+        kind = match.lastgroup
+        if kind != "space":
+            tokens.append(Token(kind, match.group(), position))
+        position = match.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+def _error(text: str, position: int, message: str) -> InvalidFilterError:
+    return InvalidFilterError(
+        f"{message} at position {position} of the filter:\n  {text}\n  {' ' * position}^\n"
+        f"Write comparisons like: metrics.acc > 0.9 and params.lr = '0.01' and "
+        f"tags.model != 'rf' and attributes.status = 'FINISHED'")
+
+
+@dataclass
+class Field:
+    kind: str       # metric | param | tag | attribute
+    name: str
+    position: int
+
+
+def _unquote(token: Token) -> str:
+    body = token.text[1:-1]
+    if token.text[0] == "'":
+        return body.replace("''", "'").replace("\\'", "'")
+    return body.replace('\\"', '"')
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.index = 0
+        self.params: list[Any] = []
+
+    # -- token helpers --
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.index]
+
+    def take(self) -> Token:
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def is_word(self, *words: str) -> bool:
+        return self.token.kind == "word" and self.token.text.lower() in words
+
+    def expect_punct(self, char: str) -> None:
+        if self.token.kind != "punct" or self.token.text != char:
+            raise _error(self.text, self.token.position, f"expected {char!r} but found {self.token.text or 'the end'!r}")
+        self.take()
+
+    # -- grammar --
+    def parse(self) -> str:
+        sql = self.or_expr()
+        if self.token.kind != "end":
+            raise _error(self.text, self.token.position,
+                         f"expected 'and', 'or' or the end, found {self.token.text!r}")
+        return sql
+
+    def or_expr(self) -> str:
+        parts = [self.and_expr()]
+        while self.is_word("or"):
+            self.take()
+            parts.append(self.and_expr())
+        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+    def and_expr(self) -> str:
+        parts = [self.term()]
+        while self.is_word("and"):
+            self.take()
+            parts.append(self.term())
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+
+    def term(self) -> str:
+        if self.token.kind == "punct" and self.token.text == "(":
+            self.take()
+            inner = self.or_expr()
+            self.expect_punct(")")
+            return inner
+        return self.comparison()
+
+    def field(self) -> Field:
+        token = self.token
+        if token.kind == "quoted":
+            self.take()
+            return Field("attribute", _unquote(token), token.position)
+        if token.kind != "word" or token.text.lower() in _KEYWORDS:
+            raise _error(self.text, token.position,
+                         f"expected a field such as metrics.acc or params.lr, found {token.text or 'the end'!r}")
+        self.take()
+        prefix = token.text.lower()
+        if self.token.kind == "punct" and self.token.text == "." and prefix in _PREFIXES:
+            self.take()
+            name_token = self.take()
+            if name_token.kind in ("quoted", "string"):
+                name = _unquote(name_token)
+            elif name_token.kind in ("word", "number"):
+                name = name_token.text
+                while self.token.kind == "punct" and self.token.text == "." and \
+                        self.tokens[self.index + 1].kind == "word":
+                    self.take()
+                    name += "." + self.take().text
+            else:
+                raise _error(self.text, name_token.position, f"expected a key name after '{token.text}.'")
+            return Field(_PREFIXES[prefix], name, token.position)
+        if prefix in _PREFIXES:
+            raise _error(self.text, self.token.position, f"expected '.' and a key after {token.text!r}")
+        return Field("attribute", token.text, token.position)
+
+    def value(self) -> tuple[str, Any, int]:
+        token = self.take()
+        if token.kind == "number":
+            return "number", float(token.text), token.position
+        if token.kind == "string":
+            return "string", _unquote(token), token.position
+        raise _error(self.text, token.position,
+                     f"expected a value (a number or a quoted string like 'rf'), found {token.text or 'the end'!r}")
+
+    def comparison(self) -> str:
+        field = self.field()
+        negate = False
+        if self.is_word("not"):
+            self.take()
+            negate = True
+            if not self.is_word("in", "like", "ilike"):
+                raise _error(self.text, self.token.position, "expected IN, LIKE or ILIKE after NOT")
+        if self.is_word("in"):
+            self.take()
+            self.expect_punct("(")
+            values = [self.value()]
+            while self.token.kind == "punct" and self.token.text == ",":
+                self.take()
+                values.append(self.value())
+            self.expect_punct(")")
+            return self.condition(field, "NOT IN" if negate else "IN", values)
+        if self.is_word("like", "ilike"):
+            op = self.take().text.upper()
+            value = self.value()
+            if value[0] != "string":
+                raise _error(self.text, value[2], f"{op} needs a quoted pattern such as '%forest%'")
+            return self.condition(field, f"NOT {op}" if negate else op, [value])
+        if self.token.kind != "op":
+            raise _error(self.text, self.token.position,
+                         f"expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN) after the field, "
+                         f"found {self.token.text or 'the end'!r}")
+        op = self.take().text
+        op = "!=" if op == "<>" else op
+        return self.condition(field, op, [self.value()])
+
+    # -- SQL generation --
+    def condition(self, field: Field, op: str, values: list[tuple[str, Any, int]]) -> str:
+        numeric = all(kind == "number" for kind, _, _ in values)
+        text_only = all(kind == "string" for kind, _, _ in values)
+        if not (numeric or text_only):
+            raise _error(self.text, values[0][2], "an IN list must hold only numbers or only strings")
+        if field.kind == "metric":
+            if not numeric:
+                raise _error(self.text, values[0][2],
+                             f"metrics.{field.name} is a number; compare it with a number (no quotes)")
+            column = "value"
+        elif field.kind in ("param", "tag"):
+            column = "TRY_CAST(value AS DOUBLE)" if numeric and "LIKE" not in op else "value"
+        else:
+            return self.attribute_condition(field, op, values, numeric)
+        table = {"metric": "internal.latest_metrics", "param": "internal.params", "tag": "internal.tags"}[field.kind]
+        if field.kind == "metric":
+            self.params.append(field.name)
+            key_filter = "key_id = (SELECT key_id FROM internal.metric_keys WHERE key = ?)"
+        else:
+            self.params.append(field.name)
+            key_filter = "key = ?"
+        return f"r.run_key IN (SELECT run_key FROM {table} WHERE {key_filter} AND {self.operand(column, op, values)})"
+
+    def attribute_condition(self, field: Field, op: str, values, numeric: bool) -> str:
+        name = field.name.lower()
+        column = ATTRIBUTES.get(name)
+        if column is None:
+            raise _error(self.text, field.position,
+                         f"unknown attribute {field.name!r}; attributes are {', '.join(sorted(ATTRIBUTES))}. "
+                         f"For a metric, param or tag write metrics.{field.name}, params.{field.name} or "
+                         f"tags.{field.name}")
+        if name in _TIME_ATTRIBUTES:
+            if numeric:
+                return self.operand(column, op, values)
+            column = f"epoch_ms({column})"
+            placeholder = "CAST(? AS TIMESTAMP)"
+            return self.operand(column, op, values, placeholder)
+        if numeric and name != "duration_s":
+            values = [("string", _plain_number(v), p) for _, v, p in values]
+        return self.operand(column, op, values)
+
+    def operand(self, column: str, op: str, values, placeholder: str = "?") -> str:
+        self.params.extend(value for _, value, _ in values)
+        if "IN" in op:
+            return f"{column} {op} ({', '.join(placeholder for _ in values)})"
+        return f"{column} {op} {placeholder}"
+
+
+def _plain_number(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+def compile_filter(text: str | None) -> tuple[str, list[Any]]:
+    """SQL condition over ``internal.runs r`` joined with ``internal.experiments e``, and its params."""
+    if text is None or not str(text).strip():
+        return "TRUE", []
+    if not isinstance(text, str):
+        raise InvalidFilterError(f"filter must be a string like \"metrics.acc > 0.9\", not {type(text).__name__}")
+    parser = _Parser(text)
+    return parser.parse(), parser.params
+
+
+@dataclass
+class OrderKey:
+    field: Field
+    descending: bool
+
+
+def parse_order_by(order_by: str | list[str] | None) -> list[OrderKey]:
+    """``["metrics.acc DESC", "params.lr"]`` (or one comma-separated string) → order keys."""
+    if order_by is None:
+        return []
+    items = [order_by] if isinstance(order_by, str) else list(order_by)
+    keys: list[OrderKey] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidFilterError(f"order_by items are strings like 'metrics.acc DESC', not {item!r}")
+        for part in item.split(","):
+            parser = _Parser(part.strip())
+            field = parser.field()
+            descending = False
+            if parser.is_word("asc", "desc"):
+                descending = parser.take().text.lower() == "desc"
+            if parser.token.kind != "end":
+                raise _error(part.strip(), parser.token.position,
+                             "order_by takes a field and an optional ASC or DESC, e.g. 'metrics.acc DESC'")
+            if field.kind == "attribute" and field.name.lower() not in ATTRIBUTES:
+                raise _error(part.strip(), field.position, f"unknown attribute {field.name!r} in order_by")
+            keys.append(OrderKey(field, descending))
+    return keys

@@ -1,0 +1,380 @@
+"""The IPython extension: ``%%track`` (cell), ``%track on|off|status`` (line), ``%tracker``.
+
+``%%track [options]`` on top of a cell makes each execution a run. The body runs as an ordinary
+cell: an input transformer replaces the ``%%track`` line by a call that starts the run (same
+line count, so tracebacks point at the right lines), and the ``post_run_cell`` event ends it
+with FINISHED, FAILED (the error is re-raised by IPython as usual, so "Run All" stops) or KILLED
+(interrupt). Everything here is a thin layer over ``tracking.start_run`` and ``Run``.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+import time
+from dataclasses import dataclass, field
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import tracking
+from .capture import source as source_capture
+from .config import TrackerConfig, get_config, install_config
+from .errors import TrackerError
+from .run import FAILED, FINISHED, KILLED, Run, _stack
+
+_TRACK_OPTIONS = [
+    argument("-e", "--experiment", default=None, help="experiment of the run"),
+    argument("-n", "--name", default=None, help="run name (default: a generated readable name)"),
+    argument("-t", "--tag", action="append", default=[], metavar="KEY=VALUE",
+             help="tag the run; repeat for several tags"),
+    argument("-p", "--params", default=None, metavar="A,B",
+             help="log these variables' values as params when the cell ends"),
+    argument("--nested", action="store_true", help="make the run a child of the active run"),
+    argument("--no-snapshot", action="store_true", help="do not store a notebook snapshot"),
+    argument("--no-capture", action="store_true", help="do not store stdout/stderr"),
+    argument("--no-auto-params", action="store_true",
+             help="do not log top-level literal assignments as params"),
+    argument("-q", "--quiet", action="store_true", help="no summary line after the cell"),
+]
+
+
+def _with_track_options(function):
+    for option in reversed(_TRACK_OPTIONS):
+        function = option(function)
+    return function
+
+
+@dataclass
+class _TrackedCell:
+    """The run a %%track cell started, and what to do when the cell ends."""
+
+    run: Run
+    options: object
+    execution_count: int | None
+    capture: object | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+class _State:
+    tracked: _TrackedCell | None = None
+    auto_options: object | None = None
+
+
+_state = _State()
+
+
+# -- option parsing -------------------------------------------------------------------------------
+def _parse_options(magic_function, line: str):
+    """Parse %%track options; malformed ones raise a UsageError that shows the correct form."""
+    try:
+        options = parse_argstring(magic_function, line)
+    except UsageError as exc:
+        raise UsageError(f"{exc}\nusage: {_usage()}") from None
+    tags = {}
+    for item in options.tag:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-t/--tag takes KEY=VALUE, e.g. -t model=rf (got {item!r})\nusage: {_usage()}")
+        tags[key] = value
+    options.tags = tags
+    names = []
+    if options.params:
+        names = [n.strip() for n in options.params.split(",") if n.strip()]
+        bad = [n for n in names if not n.isidentifier()]
+        if bad:
+            raise UsageError(f"-p/--params takes variable names separated by commas, e.g. -p lr,depth "
+                             f"(got {', '.join(bad)})\nusage: {_usage()}")
+    options.param_names = names
+    return options
+
+
+def _usage() -> str:
+    return ("%%track [-e EXPERIMENT] [-n NAME] [-t KEY=VALUE]... [-p VAR,VAR] [--nested] "
+            "[--no-snapshot] [--no-capture] [--no-auto-params] [-q]")
+
+
+def literal_assignments(code: str) -> dict:
+    """Top-level ``name = <literal>`` assignments of a cell: the automatic params."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return {}
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if not isinstance(target, ast.Name) or target.id.startswith("_"):
+            continue
+        try:
+            found[target.id] = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+    return found
+
+
+# -- starting and ending a tracked cell ----------------------------------------------------------
+def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
+    """Start the run of a %%track cell (called by the first line of the transformed cell)."""
+    if _state.tracked is not None:
+        _finish(shell, None)
+    options = _parse_options(TrackMagics.track, line)
+    history = shell.history_manager.input_hist_raw if shell.history_manager else []
+    raw_cell = raw_cell if raw_cell is not None else (
+        source_capture.current_cell.get("raw_cell") or (history[-1] if history else ""))
+    count = source_capture.current_cell.get("execution_count") or shell.execution_count
+    cell_id = source_capture.current_cell.get("cell_id")
+    config = get_config()
+    source = source_capture.cell_source(shell, raw_cell, count, cell_id)
+    try:
+        if options.nested:
+            if not _stack:
+                raise UsageError("%%track --nested needs an active run (e.g. an earlier "
+                                 "jt.start_run() or a %%track cell that is still running)")
+            run = tracking.start_run(run_name=options.name, experiment=options.experiment,
+                                     tags=options.tags or None, nested=True, snapshot=False, source=source)
+        else:
+            run = _start_top_level(options, source)
+    except TrackerError as exc:
+        raise UsageError(str(exc)) from None
+    tracked = _TrackedCell(run=run, options=options, execution_count=count)
+    _state.tracked = tracked
+    if not options.no_snapshot and config.snapshot:
+        tracking.capture_snapshot(run, shell, source)
+    body = raw_cell.split("\n", 1)[1] if raw_cell.lstrip().startswith("%%track") else raw_cell
+    if not options.no_auto_params and config.auto_params:
+        _log_auto_params(shell, run, body)
+    if not options.no_capture and config.capture_console:
+        from .capture.console import ConsoleCapture
+
+        tracked.capture = ConsoleCapture(run.log_console)
+    return run
+
+
+def _start_top_level(options, source) -> Run:
+    """A %%track run is top-level unless --nested, even inside an open `start_run()`."""
+    saved = list(_stack)
+    _stack.clear()
+    try:
+        run = tracking.start_run(run_name=options.name, experiment=options.experiment,
+                                 tags=options.tags or None, snapshot=False, source=source)
+    finally:
+        _stack[:0] = saved
+    return run
+
+
+def _log_auto_params(shell, run: Run, body: str) -> None:
+    try:
+        python = shell.transform_cell(body)
+    except Exception:  # noqa: BLE001 - unparsable IPython syntax simply yields no auto params
+        return
+    params = {}
+    for name, value in literal_assignments(python).items():
+        if name not in run.params:
+            params[name] = value
+    if params:
+        try:
+            run.log_params(params)
+        except TrackerError as exc:
+            import warnings
+
+            warnings.warn(f"%%track could not log automatic params: {exc}", RuntimeWarning, stacklevel=2)
+
+
+def _finish(shell, result) -> None:
+    tracked = _state.tracked
+    _state.tracked = None
+    if tracked is None:
+        return
+    if tracked.capture is not None:
+        tracked.capture.stop()
+    run = tracked.run
+    error = None
+    if result is not None:
+        error = result.error_in_exec or result.error_before_exec
+    if error is None and tracked.options.param_names:
+        values = {}
+        for name in tracked.options.param_names:
+            if name in shell.user_ns:
+                values[name] = shell.user_ns[name]
+        try:
+            run.log_params(values)
+        except TrackerError as exc:
+            print(f"%%track: could not log -p params: {exc}")
+    # Child runs the cell opened but did not close end with the cell.
+    for child in reversed(list(_stack)):
+        if child is not run and child.parent_run_id is not None and child.start_time >= run.start_time:
+            child.end(KILLED if isinstance(error, KeyboardInterrupt) else (FAILED if error else FINISHED), error)
+    if isinstance(error, KeyboardInterrupt):
+        run.end(KILLED, error)
+    elif error is not None:
+        run.end(FAILED, error)
+    else:
+        run.end(FINISHED)
+    if not (tracked.options.quiet or get_config().quiet):
+        print(summary_line(run))
+
+
+def summary_line(run: Run) -> str:
+    """One line after a tracked cell: name, id, status, duration and up to four metrics."""
+    mark = {"FINISHED": "✓", "FAILED": "✗", "KILLED": "■"}.get(run.status, "•")
+    metrics = "  ".join(f"{k}={_short(v)}" for k, v in list(run.latest_metrics.items())[:4])
+    return (f"{mark} {run.run_name} ({run.run_id[:8]}) {run.status} in {_duration(run.duration_s)}"
+            f" · {run.experiment}" + (f" · {metrics}" if metrics else ""))
+
+
+def _short(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+# -- IPython hooks ----------------------------------------------------------------------------------
+def _rewrite_track_cell(lines: list[str]) -> list[str]:
+    """Input transformer: '%%track ARGS' first line → a call that starts the run (same line count)."""
+    if not lines:
+        return lines
+    first = lines[0]
+    if not first.startswith("%%track") or (len(first) > 7 and first[7] not in " \t\r\n"):
+        return lines
+    args = first[7:].strip()
+    call = f"__import__('jupyter_tracker.magic').magic.begin_cell(get_ipython(), {args!r})\n"
+    return [call, *lines[1:]]
+
+
+def _pre_run_cell(info) -> None:
+    shell = _shell()
+    source_capture.current_cell.clear()
+    source_capture.current_cell.update({
+        "raw_cell": info.raw_cell, "cell_id": getattr(info, "cell_id", None),
+        "execution_count": shell.execution_count if shell is not None and info.store_history else None,
+    })
+    options = _state.auto_options
+    raw = info.raw_cell.lstrip()
+    if options is not None and shell is not None and not raw.startswith(("%%track", "%track", "%tracker")) \
+            and raw and not info.silent:
+        begin_cell(shell, options, raw_cell=info.raw_cell)
+
+
+def _post_run_cell(result) -> None:
+    shell = _shell()
+    if _state.tracked is not None:
+        _finish(shell, result)
+
+
+def _shell():
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+@magics_class
+class TrackMagics(Magics):
+    """%%track, %track and %tracker."""
+
+    @magic_arguments()
+    @_with_track_options
+    @cell_magic
+    def track(self, line: str, cell: str) -> None:
+        """Track this cell's execution as a run (see %%track? for the options)."""
+        # Reached only when the input transformer is bypassed (e.g. run_cell_magic called directly).
+        begin_cell(self.shell, line, raw_cell=f"%%track {line}\n{cell}")
+        result = _Result()
+        try:
+            exec(compile(cell, "<tracked cell>", "exec"), self.shell.user_ns)  # noqa: S102
+        except BaseException as exc:
+            result.error_in_exec = exc
+            raise
+        finally:
+            _finish(self.shell, result)
+
+    @line_magic("track")
+    def track_line(self, line: str) -> None:
+        """%track on [options]: track every following cell; %track off; %track status."""
+        words = line.strip().split(None, 1)
+        command = words[0] if words else "status"
+        rest = words[1] if len(words) > 1 else ""
+        if command == "on":
+            _parse_options(TrackMagics.track, rest)
+            _state.auto_options = rest
+            print(f"jupyter_tracker: every cell is now tracked{(' with ' + rest) if rest else ''}; "
+                  f"%track off to stop")
+        elif command == "off":
+            _state.auto_options = None
+            print("jupyter_tracker: cells are no longer tracked automatically")
+        elif command == "status":
+            state = "on" if _state.auto_options is not None else "off"
+            active = _stack[-1] if _stack else None
+            print(f"automatic tracking: {state}; store: {tracking.current_store().root}; "
+                  f"experiment: {tracking.current_experiment()}; active run: {active!r}")
+        else:
+            raise UsageError(f"%track takes on [options], off or status, not {command!r}")
+
+    @line_magic
+    def tracker(self, line: str) -> None:
+        """%tracker: show settings; %tracker store PATH; %tracker experiment NAME; %tracker KEY=VALUE."""
+        parts = shlex.split(line)
+        config = get_config()
+        if not parts:
+            print(f"store: {tracking.current_store().root}\nexperiment: {tracking.current_experiment()}")
+            for name in sorted(config.trait_names(config=True)):
+                print(f"{name}: {getattr(config, name)!r}")
+            return
+        if parts[0] == "store" and len(parts) == 2:
+            store = tracking.set_store(parts[1])
+            print(f"store: {store.root}")
+        elif parts[0] == "experiment" and len(parts) == 2:
+            print(f"experiment: {tracking.set_experiment(parts[1])}")
+        elif all("=" in p for p in parts):
+            for part in parts:
+                name, _, value = part.partition("=")
+                if name not in config.trait_names(config=True):
+                    raise UsageError(f"%tracker: unknown setting {name!r}; settings are "
+                                     f"{', '.join(sorted(config.trait_names(config=True)))}")
+                trait = config.traits()[name]
+                try:
+                    setattr(config, name, trait.from_string(value))
+                except Exception as exc:  # noqa: BLE001 - traitlets raises several kinds
+                    raise UsageError(f"%tracker: {name}={value!r} is not valid: {exc}") from None
+                print(f"{name}: {getattr(config, name)!r}")
+        else:
+            raise UsageError("%tracker takes: nothing (show settings), store PATH, experiment NAME, "
+                             "or SETTING=VALUE (e.g. %tracker auto_params=False)")
+
+
+class _Result:
+    error_in_exec: BaseException | None = None
+    error_before_exec: BaseException | None = None
+
+
+def load_ipython_extension(shell) -> None:
+    """Called by ``%load_ext jupyter_tracker``: registers the magics, hooks and configuration."""
+    if getattr(shell, "_jupyter_tracker_loaded", False):
+        return
+    config = TrackerConfig(parent=shell)
+    install_config(config)
+    shell.configurables.append(config)
+    shell.register_magics(TrackMagics)
+    shell.input_transformers_cleanup.append(_rewrite_track_cell)
+    shell.events.register("pre_run_cell", _pre_run_cell)
+    shell.events.register("post_run_cell", _post_run_cell)
+    shell._jupyter_tracker_loaded = True
+
+
+def unload_ipython_extension(shell) -> None:
+    """Called by ``%unload_ext jupyter_tracker``: removes the hooks (magics stay, as IPython does)."""
+    if _rewrite_track_cell in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.remove(_rewrite_track_cell)
+    for event, callback in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
+        try:
+            shell.events.unregister(event, callback)
+        except ValueError:
+            pass
+    shell._jupyter_tracker_loaded = False

@@ -1,0 +1,386 @@
+"""``Run``: one execution being tracked, and the stack of active runs.
+
+Every logging call appends to this process's journal (see ``store/journal.py``) and returns;
+nothing here opens the database. ``log_metric`` is the hot path: a dict lookup, a type check,
+one ``struct.pack`` and one ``os.write``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+import uuid
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+from . import validation
+from .errors import (ArtifactNotFoundError, InvalidArtifactPathError, InvalidMetricError, InvalidValueError,
+                     ParamConflictError, RunNotActiveError)
+from .store.journal import METRIC_RECORD
+
+RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
+END_STATUSES = (FINISHED, FAILED, KILLED)
+
+_pack = METRIC_RECORD.pack
+_write = os.write
+_time_ns = time.time_ns
+
+
+def _now_ms() -> int:
+    return _time_ns() // 1_000_000
+
+
+class Run:
+    """A run being recorded. Use as a context manager, or end it with ``end()``.
+
+    Attributes: ``run_id`` (hex uuid), ``run_name``, ``experiment``, ``parent_run_id``,
+    ``status``, ``start_time`` (ms since epoch), ``params``/``tags`` logged so far and
+    ``latest_metrics`` (the last value of each metric logged by this process).
+    """
+
+    def __init__(self, store, *, experiment: str, run_name: str, parent_run_id: str | None,
+                 source: dict, run_id: str | None = None) -> None:
+        self.store = store
+        self.run_id = run_id or uuid.uuid4().hex
+        self.run_name = run_name
+        self.experiment = experiment
+        self.parent_run_id = parent_run_id
+        self.start_time = _now_ms()
+        self.end_time: int | None = None
+        self.status = RUNNING
+        self.source = source
+        self.params: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+        self.latest_metrics: dict[str, float] = {}
+        self._steps: dict[str, int] = {}
+        self._active = True
+        self._console_seq = 0
+        self._bind()
+        self._writer.event({
+            "t": "run", "slot": self._slot, "run_id": self.run_id, "experiment": experiment,
+            "name": run_name, "parent": parent_run_id, "start": self.start_time,
+            "user": _user(), "host": socket.gethostname(), "pid": os.getpid(), "source": source,
+        })
+        _live_runs.add(self)
+
+    def _bind(self, attach: bool = False) -> None:
+        self._writer = self.store.writer()
+        self._metrics_fd = self._writer.metrics_fd
+        self._slot = self._writer.new_slot()
+        self._key_ids: dict[str, int] = {}
+        if attach:
+            self._writer.event({"t": "attach", "slot": self._slot, "run_id": self.run_id, "owned": False})
+
+    def __repr__(self) -> str:
+        return (f"<Run {self.run_name!r} id={self.run_id[:8]} experiment={self.experiment!r} "
+                f"status={self.status}>")
+
+    # -- metrics (hot path) ------------------------------------------------------------------
+    def log_metric(self, key: str, value: float, step: int | None = None,
+                   timestamp: int | None = None) -> None:
+        """Log one metric point. ``step`` defaults to the key's previous step + 1 (from 0);
+        ``timestamp`` (ms since epoch) to now. NaN and ±inf are kept as they are."""
+        if not self._active:
+            self._ended_error("log_metric")
+        key_id = self._key_ids.get(key)
+        if key_id is None:
+            key_id = self._define_key(key)
+        if value.__class__ is not float:
+            value = validation.metric_value(key, value)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        elif step.__class__ is not int:
+            step = validation.metric_step(key, step)
+        timestamp = _time_ns() // 1_000_000 if timestamp is None else validation.metric_timestamp(key, timestamp)
+        try:
+            _write(self._metrics_fd, _pack(self._slot, key_id, step, timestamp, value))
+        except struct.error:
+            raise InvalidMetricError(f"metric {key!r}: step {step} or timestamp {timestamp} does not fit "
+                                     f"in a 64-bit integer") from None
+        self._steps[key] = step
+        self.latest_metrics[key] = value
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None,
+                    timestamp: int | None = None) -> None:
+        """Log several metrics at one step; all are checked before any is written."""
+        if not self._active:
+            self._ended_error("log_metrics")
+        if not isinstance(metrics, dict):
+            raise InvalidValueError(f"log_metrics takes a dict of key -> number, not {type(metrics).__name__}")
+        timestamp = _now_ms() if timestamp is None else validation.metric_timestamp("(log_metrics)", timestamp)
+        checked = []
+        for key, value in metrics.items():
+            key_id = self._key_ids.get(key)
+            if key_id is None:
+                validation.check_key(key, "metric")
+            number = validation.metric_value(key, value)
+            key_step = self._steps.get(key, -1) + 1 if step is None else validation.metric_step(key, step)
+            checked.append((key, key_id, number, key_step))
+        records = []
+        for key, key_id, number, key_step in checked:
+            if key_id is None:
+                key_id = self._define_key(key)
+            try:
+                records.append(_pack(self._slot, key_id, key_step, timestamp, number))
+            except struct.error:
+                raise InvalidMetricError(f"metric {key!r}: step {key_step} does not fit in 64 bits") from None
+        _write(self._metrics_fd, b"".join(records))
+        for key, _, number, key_step in checked:
+            self._steps[key] = key_step
+            self.latest_metrics[key] = number
+
+    def _define_key(self, key: str) -> int:
+        validation.check_key(key, "metric")
+        key_id = self._key_ids[key] = self._writer.key_id(key)
+        return key_id
+
+    # -- params and tags -------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> Any:
+        """Log a param (immutable: the same key with another value is a ParamConflictError)."""
+        self.log_params({key: value})
+        return value
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Log several params at once; all are checked before any is written."""
+        if not self._active:
+            self._ended_error("log_params")
+        if not isinstance(params, dict):
+            raise InvalidValueError(f"log_params takes a dict of key -> value, not {type(params).__name__}")
+        fresh: dict[str, str] = {}
+        for key, value in params.items():
+            validation.check_key(key, "param")
+            text = self._maybe_redact("param", key, validation.param_text(key, value))
+            known = self.params.get(key, fresh.get(key))
+            if known is not None and known != text:
+                raise ParamConflictError(
+                    f"param {key!r} of run {self.run_name!r} is already {known!r}; it cannot become "
+                    f"{text!r} (params are immutable). Use a new key, a tag, or start a new run")
+            if known is None:
+                fresh[key] = text
+        if fresh:
+            self._writer.event({"t": "params", "slot": self._slot, "items": fresh, "ts": _now_ms()})
+            self.params.update(fresh)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag (mutable: a later value replaces the earlier one)."""
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Set several tags at once; all are checked before any is written."""
+        if not isinstance(tags, dict):
+            raise InvalidValueError(f"set_tags takes a dict of key -> value, not {type(tags).__name__}")
+        items = {}
+        for key, value in tags.items():
+            validation.check_key(key, "tag")
+            items[key] = self._maybe_redact("tag", key, validation.tag_text(key, value))
+        if items:
+            self._writer.event({"t": "tags", "slot": self._slot, "items": items, "ts": _now_ms()})
+            self.tags.update(items)
+
+    def delete_tag(self, key: str) -> None:
+        """Remove a tag from the run."""
+        validation.check_key(key, "tag")
+        self._writer.event({"t": "deltag", "slot": self._slot, "key": key, "ts": _now_ms()})
+        self.tags.pop(key, None)
+
+    def _maybe_redact(self, kind: str, key: str, text: str) -> str:
+        from .config import get_config
+
+        if text and validation.looks_secret(key) and get_config().redact_secrets:
+            warnings.warn(
+                f"{kind} {key!r} looks like a secret, so its value is stored as {validation.REDACTED}. "
+                f"To store it anyway set TrackerConfig.redact_secrets = False", UserWarning, stacklevel=4)
+            return validation.REDACTED
+        return text
+
+    # -- artifacts ---------------------------------------------------------------------------
+    def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> str:
+        """Store a file under ``artifact_path/<file name>``; returns the artifact's path in the run."""
+        source = Path(local_path)
+        prefix = validation.artifact_path(artifact_path)
+        if not source.is_file():
+            raise ArtifactNotFoundError(
+                f"log_artifact: {str(source)!r} is not a file (it does not exist or is a directory); "
+                f"use log_artifacts() for a directory")
+        sha256, size = self.store.objects.put_file(source)
+        path = f"{prefix}/{source.name}" if prefix else source.name
+        self._record_artifact(path, sha256, size)
+        return path
+
+    def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str | None = None) -> list[str]:
+        """Store every file below ``local_dir``, keeping relative paths; returns their run paths."""
+        folder = Path(local_dir)
+        prefix = validation.artifact_path(artifact_path)
+        if not folder.is_dir():
+            raise ArtifactNotFoundError(f"log_artifacts: {str(folder)!r} is not a directory")
+        stored = []
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            relative = file.relative_to(folder).as_posix()
+            sha256, size = self.store.objects.put_file(file)
+            path = f"{prefix}/{relative}" if prefix else relative
+            self._record_artifact(path, sha256, size)
+            stored.append(path)
+        return stored
+
+    def log_bytes(self, content: bytes, artifact_file: str) -> str:
+        """Store ``content`` as the artifact ``artifact_file`` (a path inside the run)."""
+        path = validation.artifact_path(artifact_file, "artifact_file")
+        if not path:
+            raise InvalidArtifactPathError("artifact_file must name a file, e.g. 'notes/summary.txt'")
+        sha256 = self.store.objects.put_bytes(content)
+        self._record_artifact(path, sha256, len(content))
+        return path
+
+    def log_text(self, text: str, artifact_file: str) -> str:
+        """Store ``text`` (UTF-8) as the artifact ``artifact_file``."""
+        if not isinstance(text, str):
+            raise InvalidValueError(f"log_text takes a str, not {type(text).__name__}")
+        return self.log_bytes(text.encode("utf-8"), artifact_file)
+
+    def log_dict(self, dictionary: Any, artifact_file: str) -> str:
+        """Store a dict as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
+        from .artifacts import dict_bytes
+
+        validation.artifact_path(artifact_file, "artifact_file")
+        return self.log_bytes(dict_bytes(dictionary, artifact_file), artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> str:
+        """Store a matplotlib figure (format from the suffix) or a plotly figure (.html or .json)."""
+        from .artifacts import figure_bytes
+
+        validation.artifact_path(artifact_file, "artifact_file")
+        return self.log_bytes(figure_bytes(figure, artifact_file), artifact_file)
+
+    def log_table(self, data: Any, artifact_file: str) -> str:
+        """Store a DataFrame (or dict of columns) as Parquet (.parquet), CSV or JSON."""
+        from .artifacts import table_bytes
+
+        validation.artifact_path(artifact_file, "artifact_file")
+        return self.log_bytes(table_bytes(data, artifact_file), artifact_file)
+
+    def _record_artifact(self, path: str, sha256: str, size: int) -> None:
+        from .artifacts import media_type
+
+        self._writer.event({"t": "artifact", "slot": self._slot, "path": path, "size": size,
+                            "media_type": media_type(path), "sha256": sha256, "ts": _now_ms()})
+
+    # -- console, snapshot, environment (used by the capture layer) ----------------------------
+    def log_console(self, stream: str, text: str) -> None:
+        self._console_seq += 1
+        self._writer.event({"t": "console", "slot": self._slot, "seq": self._console_seq,
+                            "stream": stream, "text": text, "ts": _now_ms()})
+
+    def log_snapshot(self, fields: dict) -> None:
+        self._writer.event({"t": "snapshot", "slot": self._slot, "ts": _now_ms(), **fields})
+
+    def log_environment(self, env: dict, env_sha: str, git: dict | None, include_env: bool) -> None:
+        self._writer.event({"t": "env", "slot": self._slot, "env_sha": env_sha, "git": git,
+                            "env": env if include_env else None, "ts": _now_ms()})
+
+    # -- ending --------------------------------------------------------------------------------
+    def end(self, status: str = FINISHED, error: BaseException | None = None) -> None:
+        """End the run with FINISHED, FAILED or KILLED; ``error`` records the exception."""
+        if status not in END_STATUSES:
+            raise InvalidValueError(f"status {status!r} is not one of {', '.join(END_STATUSES)}")
+        if not self._active:
+            return
+        record: dict[str, Any] = {"t": "end", "slot": self._slot, "status": status, "ts": _now_ms()}
+        if error is not None:
+            record["error"] = {
+                "type": type(error).__name__, "message": str(error),
+                "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+            }
+        self._active = False
+        self.status = status
+        self.end_time = record["ts"]
+        self._writer.event(record)
+        _remove_from_stack(self)
+
+    def _ended_error(self, call: str) -> None:
+        raise RunNotActiveError(f"{call}: run {self.run_name!r} ({self.run_id[:8]}) has already ended "
+                                f"with {self.status}; start a new run with jt.start_run()")
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    @property
+    def duration_s(self) -> float:
+        return ((self.end_time or _now_ms()) - self.start_time) / 1000.0
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            self.end(FINISHED)
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end(KILLED, exc)
+        else:
+            self.end(FAILED, exc)
+        return False
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+# -- the active-run stack -----------------------------------------------------------------------
+_stack: list[Run] = []
+_stack_lock = threading.Lock()
+_live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+def active_run() -> Run | None:
+    """The innermost active run, or None."""
+    return _stack[-1] if _stack else None
+
+
+def push_run(run: Run) -> None:
+    with _stack_lock:
+        _stack.append(run)
+
+
+def _remove_from_stack(run: Run) -> None:
+    with _stack_lock:
+        if run in _stack:
+            _stack.remove(run)
+
+
+def _end_runs_at_exit() -> None:
+    """A process ending normally ends its open runs: FAILED after an uncaught exception."""
+    last = getattr(sys, "last_value", None)
+    for run in reversed(list(_stack)):
+        if isinstance(last, KeyboardInterrupt):
+            run.end(KILLED, last)
+        elif isinstance(last, BaseException):
+            run.end(FAILED, last)
+        else:
+            run.end(FINISHED)
+    from .capture import background
+
+    background.drain(timeout=5.0)
+
+
+def _rebind_after_fork() -> None:
+    """A forked child gets its own journal; runs it inherited attach to it (not owned)."""
+    for run in list(_live_runs):
+        if run._active:
+            run._bind(attach=True)
+
+
+atexit.register(_end_runs_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_rebind_after_fork)

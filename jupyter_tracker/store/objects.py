@@ -1,0 +1,90 @@
+"""Content-addressed files: artifacts and snapshot cells stored once per sha256.
+
+An object lives at ``objects/<sha[:2]>/<sha[2:]>``. Writes go to a temporary file first and are
+renamed into place, so a copy interrupted half way never leaves a partial object under a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+class ObjectStore:
+    """Files stored under their sha256; identical content is stored once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256[2:]
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def put_bytes(self, content: bytes) -> str:
+        """Store ``content`` and return its sha256 (no write when it is already stored)."""
+        sha256 = hashlib.sha256(content).hexdigest()
+        target = self.path(sha256)
+        if not target.exists():
+            with self._temporary() as (handle, temp_path):
+                handle.write(content)
+            self._publish(temp_path, target)
+        return sha256
+
+    def put_file(self, source: Path) -> tuple[str, int]:
+        """Copy the file at ``source`` in, hashing while copying; return (sha256, size)."""
+        digest = hashlib.sha256()
+        size = 0
+        with self._temporary() as (handle, temp_path), open(source, "rb") as reader:
+            while chunk := reader.read(_CHUNK):
+                digest.update(chunk)
+                handle.write(chunk)
+                size += len(chunk)
+        sha256 = digest.hexdigest()
+        target = self.path(sha256)
+        if target.exists():
+            os.unlink(temp_path)
+        else:
+            self._publish(temp_path, target)
+        return sha256, size
+
+    def read_bytes(self, sha256: str) -> bytes:
+        return self.path(sha256).read_bytes()
+
+    def _temporary(self):
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return _TempWriter(tmp_dir)
+
+    def _publish(self, temp_path: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp_path, target)
+
+
+class _TempWriter:
+    """Context manager yielding (handle, path) of a temp file that is removed if the body fails."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def __enter__(self):
+        fd, name = tempfile.mkstemp(dir=self.directory, prefix="put-")
+        self.path = Path(name)
+        self.handle = os.fdopen(fd, "wb")
+        return self.handle, self.path
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.handle.close()
+        if exc_type is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def copy_out(store: ObjectStore, sha256: str, destination: Path) -> None:
+    """Copy a stored object to ``destination`` (used by restore and export)."""
+    shutil.copyfile(store.path(sha256), destination)

@@ -1,0 +1,146 @@
+"""The DuckDB schema of a store: internal tables, documented public views, ordered migrations.
+
+Tables live in the ``internal`` schema and use small integer keys (``run_key``, ``key_id``) so a
+metric point costs a few bytes. The public views in ``main`` (``runs``, ``params``, ``metrics``,
+``latest_metrics``, ``tags``, ``artifacts``, ``experiments``, ``snapshots``, ``console``,
+``inputs``, ``environments``) speak in run ids and timestamps; ``jt.sql`` sees only those.
+Each migration is a named function recorded in ``internal.migrations``; a store is migrated on
+open, and a store written by a newer version is refused, untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+APP_ID = "jupyter_tracker"
+
+_V1_TABLES = """
+CREATE SCHEMA IF NOT EXISTS internal;
+CREATE TABLE internal.meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE internal.migrations (version INTEGER, name VARCHAR, applied_time BIGINT);
+CREATE TABLE internal.experiments (experiment_id INTEGER, name VARCHAR, created_time BIGINT);
+CREATE TABLE internal.runs (
+    run_key INTEGER, run_id VARCHAR, experiment_id INTEGER, run_name VARCHAR, parent_run_id VARCHAR,
+    status VARCHAR, start_time BIGINT, end_time BIGINT, last_seen BIGINT,
+    user_name VARCHAR, host VARCHAR, pid INTEGER,
+    source_kind VARCHAR, source_code VARCHAR, cell_id VARCHAR, execution_count INTEGER,
+    notebook_path VARCHAR, script_path VARCHAR, cell_key VARCHAR,
+    env_sha VARCHAR, git_commit VARCHAR, git_branch VARCHAR, git_remote VARCHAR, git_dirty BOOLEAN,
+    error_type VARCHAR, error_message VARCHAR, error_traceback VARCHAR,
+    deleted BOOLEAN DEFAULT false, origin VARCHAR
+);
+CREATE TABLE internal.params (run_key INTEGER, key VARCHAR, value VARCHAR);
+CREATE TABLE internal.tags (run_key INTEGER, key VARCHAR, value VARCHAR);
+CREATE TABLE internal.metric_keys (key_id INTEGER, key VARCHAR);
+CREATE TABLE internal.metrics (run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
+CREATE TABLE internal.latest_metrics (run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
+CREATE TABLE internal.artifacts (
+    run_key INTEGER, path VARCHAR, size BIGINT, media_type VARCHAR, sha256 VARCHAR, created_time BIGINT);
+CREATE TABLE internal.snapshots (
+    run_key INTEGER, kind VARCHAR, notebook_path VARCHAR, meta_sha VARCHAR, cell_shas VARCHAR[],
+    created_time BIGINT);
+CREATE TABLE internal.console (run_key INTEGER, seq BIGINT, stream VARCHAR, text VARCHAR, timestamp BIGINT);
+CREATE TABLE internal.inputs (
+    run_key INTEGER, name VARCHAR, digest VARCHAR, source VARCHAR, context VARCHAR,
+    schema_json VARCHAR, profile_json VARCHAR, num_rows BIGINT, created_time BIGINT);
+CREATE TABLE internal.environments (env_sha VARCHAR, python VARCHAR, platform VARCHAR, content VARCHAR);
+CREATE TABLE internal.journals (name VARCHAR, events_offset BIGINT, metrics_offset BIGINT);
+CREATE TABLE internal.journal_runs (journal VARCHAR, slot INTEGER, run_key INTEGER, owned BOOLEAN);
+CREATE TABLE internal.journal_keys (journal VARCHAR, local_id INTEGER, key_id INTEGER);
+"""
+
+_TS = "epoch_ms({col})"
+
+_V1_VIEWS = f"""
+CREATE OR REPLACE VIEW main.experiments AS
+    SELECT name AS experiment, {_TS.format(col='created_time')} AS created_time FROM internal.experiments;
+CREATE OR REPLACE VIEW main.runs AS
+    SELECT r.run_id, e.name AS experiment, r.run_name, r.status,
+           {_TS.format(col='r.start_time')} AS start_time, {_TS.format(col='r.end_time')} AS end_time,
+           (coalesce(r.end_time, r.last_seen) - r.start_time) / 1000.0 AS duration_s,
+           r.parent_run_id, r.user_name AS "user", r.host, r.pid,
+           r.source_kind, r.notebook_path, r.cell_id, r.execution_count, r.script_path, r.source_code,
+           lag(r.run_id) OVER (PARTITION BY r.cell_key ORDER BY r.start_time, r.run_key) AS previous_run_id,
+           r.git_commit, r.git_branch, r.git_remote, r.git_dirty,
+           r.error_type, r.error_message, r.origin
+    FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
+    WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.params AS
+    SELECT r.run_id, p.key, p.value FROM internal.params p JOIN internal.runs r USING (run_key) WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.tags AS
+    SELECT r.run_id, t.key, t.value FROM internal.tags t JOIN internal.runs r USING (run_key) WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.metrics AS
+    SELECT r.run_id, k.key, m.step, {_TS.format(col='m.timestamp')} AS timestamp, m.value
+    FROM internal.metrics m JOIN internal.runs r USING (run_key) JOIN internal.metric_keys k USING (key_id)
+    WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.latest_metrics AS
+    SELECT r.run_id, k.key, m.step, {_TS.format(col='m.timestamp')} AS timestamp, m.value
+    FROM internal.latest_metrics m JOIN internal.runs r USING (run_key) JOIN internal.metric_keys k USING (key_id)
+    WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.artifacts AS
+    SELECT r.run_id, a.path, a.size, a.media_type, a.sha256, {_TS.format(col='a.created_time')} AS created_time
+    FROM internal.artifacts a JOIN internal.runs r USING (run_key) WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.snapshots AS
+    SELECT r.run_id, s.kind, s.notebook_path, len(s.cell_shas) AS cells,
+           {_TS.format(col='s.created_time')} AS created_time
+    FROM internal.snapshots s JOIN internal.runs r USING (run_key) WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.console AS
+    SELECT r.run_id, c.seq, c.stream, c.text, {_TS.format(col='c.timestamp')} AS timestamp
+    FROM internal.console c JOIN internal.runs r USING (run_key) WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.inputs AS
+    SELECT r.run_id, i.name, i.digest, i.source, i.context, i.schema_json, i.profile_json, i.num_rows,
+           {_TS.format(col='i.created_time')} AS created_time
+    FROM internal.inputs i JOIN internal.runs r USING (run_key) WHERE NOT r.deleted;
+CREATE OR REPLACE VIEW main.environments AS
+    SELECT env_sha, python, platform, content FROM internal.environments;
+"""
+
+PUBLIC_VIEWS = ("experiments", "runs", "params", "tags", "metrics", "latest_metrics", "artifacts",
+                "snapshots", "console", "inputs", "environments")
+
+
+def _v1_initial(con) -> None:
+    con.execute(_V1_TABLES)
+    con.execute(_V1_VIEWS)
+    con.execute("INSERT INTO internal.meta VALUES ('app', ?)", [APP_ID])
+
+
+#: Ordered migrations: (version, name, function). Append; never edit a released one.
+MIGRATIONS: list[tuple[int, str, Callable]] = [
+    (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def read_version(con) -> int | None:
+    """The store's schema version, or None when the database has none of our tables.
+
+    Raises ``LookupError`` when the database holds tables but is not a jupyter_tracker store.
+    """
+    tables = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+    if not tables:
+        return None
+    if ("internal", "meta") not in {(s, t) for s, t in tables}:
+        raise LookupError("no internal.meta table")
+    rows = dict(con.execute("SELECT key, value FROM internal.meta").fetchall())
+    if rows.get("app") != APP_ID:
+        raise LookupError(f"internal.meta says app={rows.get('app')!r}")
+    return int(rows.get("schema_version", "0"))
+
+
+def migrate(con, current: int | None) -> None:
+    """Apply every migration newer than ``current`` in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for version, name, apply in MIGRATIONS:
+            if current is None or version > current:
+                apply(con)
+                con.execute("INSERT INTO internal.migrations VALUES (?, ?, ?)",
+                            [version, name, int(time.time() * 1000)])
+        con.execute("INSERT OR REPLACE INTO internal.meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
