@@ -1,0 +1,52 @@
+"""Changing runs after the fact: tags, names, deletion (used by the lab sidebar and the CLI).
+
+These are rare, deliberate edits, so they update the database directly inside a store session
+(journals merged first, so the edit lands after everything the run logged so far).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import validation
+from .errors import InvalidValueError
+from .query import _store, resolve_run
+
+
+def set_run_tag(run_id: str, key: str, value: Any, *, store=None) -> None:
+    """Set (or replace) tag ``key`` of the run ``run_id``."""
+    validation.check_key(key, "tag")
+    text = validation.tag_text(key, value)
+    with _store(store).session() as con:
+        run_key, _ = resolve_run(con, run_id)
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM internal.tags WHERE run_key = ? AND key = ?", [run_key, key])
+        con.execute("INSERT INTO internal.tags VALUES (?, ?, ?)", [run_key, key, text])
+        con.execute("COMMIT")
+
+
+def delete_run_tag(run_id: str, key: str, *, store=None) -> bool:
+    """Remove tag ``key`` from the run; returns whether it existed."""
+    validation.check_key(key, "tag")
+    with _store(store).session() as con:
+        run_key, _ = resolve_run(con, run_id)
+        removed = con.execute("DELETE FROM internal.tags WHERE run_key = ? AND key = ? RETURNING key",
+                              [run_key, key]).fetchall()
+    return bool(removed)
+
+
+def rename_run(run_id: str, run_name: str, *, store=None) -> None:
+    """Give the run a new name."""
+    if not isinstance(run_name, str) or not run_name.strip() or len(run_name) > 250:
+        raise InvalidValueError(f"run names are 1 to 250 characters of text, not {run_name!r}")
+    with _store(store).session() as con:
+        run_key, _ = resolve_run(con, run_id)
+        con.execute("UPDATE internal.runs SET run_name = ? WHERE run_key = ?", [run_name.strip(), run_key])
+
+
+def delete_run(run_id: str, *, store=None) -> str:
+    """Mark the run deleted (hidden from search and views; its files stay until ``gc``)."""
+    with _store(store).session() as con:
+        run_key, full_id = resolve_run(con, run_id)
+        con.execute("UPDATE internal.runs SET deleted = true WHERE run_key = ?", [run_key])
+    return full_id

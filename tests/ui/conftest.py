@@ -1,0 +1,120 @@
+"""Browser tests: a real JupyterLab on loopback and Debian's chromium driven by Playwright.
+
+See ../shared/TOOLCHAIN.md for why each override exists. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """Neutralise pytest-jupyter's autouse event loop for sync Playwright tests."""
+    yield None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    yield
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed; run `bash .ci/run`, which installs it")
+    return {**browser_type_launch_args, "executable_path": executable,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run"]}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1400, "height": 1100}}
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory):
+    """A JupyterLab server on 127.0.0.1: yields (base_url, token, notebook_dir, store_dir)."""
+    root = tmp_path_factory.mktemp("lab")
+    notebook_dir = root / "notebooks"
+    notebook_dir.mkdir()
+    store_dir = root / "store"
+    settings_dir = root / "settings"
+    settings_dir.mkdir()
+    (settings_dir / "overrides.json").write_text(json.dumps(
+        {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = "jt-test-token"
+    env = {**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JUPYTERLAB_SETTINGS_DIR": str(settings_dir)}
+    log_path = root / "lab.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={notebook_dir}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
+         f"--LabApp.user_settings_dir={settings_dir}"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=notebook_dir)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited early:\n{log_path.read_text()}")
+        try:
+            urllib.request.urlopen(f"{base_url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"jupyter lab did not start in 90 s:\n{log_path.read_text()}") from None
+            time.sleep(0.25)
+    yield base_url, token, notebook_dir, store_dir
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def open_and_run_all(page, base_url: str, token: str, notebook_name: str):
+    """Open a notebook in a fresh workspace and Run All; returns the visible notebook panel."""
+    from playwright.sync_api import expect
+
+    stem = notebook_name.removesuffix(".ipynb")
+    page.goto(f"{base_url}/lab/workspaces/{stem}/tree/{notebook_name}?token={token}&reset")
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    expect(page.locator(".jp-StatusBar-Widget", has_text="| Idle").first).to_be_visible(timeout=60000)
+    first_prompt = panel.locator(".jp-InputArea-prompt").first
+    for _ in range(3):
+        page.click("li.lm-MenuBar-item:has-text('Run')")
+        page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
+        try:
+            expect(first_prompt).not_to_have_text("[ ]:", timeout=5000)
+            return panel
+        except AssertionError:
+            page.keyboard.press("Escape")
+    raise AssertionError("Run All did not start executing")
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot under test-artifacts/ (look at it) and return its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
