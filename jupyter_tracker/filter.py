@@ -237,7 +237,11 @@ class _Parser:
         else:
             self.params.append(field.name)
             key_filter = "key = ?"
-        return f"r.run_key IN (SELECT run_key FROM {table} WHERE {key_filter} AND {self.operand(column, op, values)})"
+        condition = self.operand(column, op, values)
+        if field.kind == "metric" or column.startswith("TRY_CAST"):
+            # DuckDB orders NaN above every number; a NaN metric should match no comparison.
+            condition = f"NOT isnan({column}) AND {condition}"
+        return f"r.run_key IN (SELECT run_key FROM {table} WHERE {key_filter} AND {condition})"
 
     def attribute_condition(self, field: Field, op: str, values, numeric: bool) -> str:
         name = field.name.lower()

@@ -127,7 +127,7 @@ def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
     history = shell.history_manager.input_hist_raw if shell.history_manager else []
     raw_cell = raw_cell if raw_cell is not None else (
         source_capture.current_cell.get("raw_cell") or (history[-1] if history else ""))
-    count = source_capture.current_cell.get("execution_count") or shell.execution_count
+    count = source_capture.current_cell.get("execution_count") or (len(history) - 1 if history else None)
     cell_id = source_capture.current_cell.get("cell_id")
     config = get_config()
     source = source_capture.cell_source(shell, raw_cell, count, cell_id)
@@ -254,7 +254,10 @@ def _pre_run_cell(info) -> None:
     source_capture.current_cell.clear()
     source_capture.current_cell.update({
         "raw_cell": info.raw_cell, "cell_id": getattr(info, "cell_id", None),
-        "execution_count": shell.execution_count if shell is not None and info.store_history else None,
+        # The index this cell gets in the history (IPython versions differ on when they bump
+        # execution_count, but the history length is always the next index).
+        "execution_count": len(shell.history_manager.input_hist_raw)
+        if shell is not None and shell.history_manager is not None and info.store_history else None,
     })
     options = _state.auto_options
     raw = info.raw_cell.lstrip()

@@ -115,7 +115,7 @@ def _order_clauses(order_keys) -> tuple[str, str, list]:
         if key.field.kind == "metric":
             joins.append(f"""LEFT JOIN (SELECT run_key, value FROM internal.latest_metrics
                 WHERE key_id = (SELECT key_id FROM internal.metric_keys WHERE key = ?)) {alias} USING (run_key)""")
-            orders.append(f"{alias}.value {direction} NULLS LAST")
+            orders.append(f"CASE WHEN isnan({alias}.value) THEN NULL ELSE {alias}.value END {direction} NULLS LAST")
         else:
             table = "internal.params" if key.field.kind == "param" else "internal.tags"
             joins.append(f"LEFT JOIN (SELECT run_key, value FROM {table} WHERE key = ?) {alias} USING (run_key)")
@@ -351,7 +351,8 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store=None):
         if error[0]:
             tracked["outputs"].append({"output_type": "error", "ename": error[0], "evalue": error[1] or "",
                                        "traceback": (error[2] or "").splitlines()})
-    return nbformat.from_dict(notebook)
+    # reads() also joins the line lists of on-disk notebooks back into strings.
+    return nbformat.reads(json.dumps(notebook), as_version=4)
 
 
 def restore_snapshot(run_id: str, path: str | Path, kind: str = "executed", overwrite: bool = False,

@@ -1,0 +1,83 @@
+"""Several processes write to one store while another reads it: nothing lost, no lock errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import jupyter_tracker as jt
+
+WRITER = textwrap.dedent("""
+    import sys, jupyter_tracker as jt
+    index, points = int(sys.argv[1]), int(sys.argv[2])
+    with jt.start_run(run_name=f"writer-{index}", experiment="concurrency") as run:
+        run.log_param("writer", index)
+        for step in range(points):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+            if step % 5000 == 0:
+                run.set_tag("progress", step)
+    print("done", flush=True)
+""")
+
+READER = textwrap.dedent("""
+    import sys, time, jupyter_tracker as jt
+    deadline = time.monotonic() + float(sys.argv[1])
+    polls = errors = 0
+    while time.monotonic() < deadline:
+        try:
+            jt.search_runs(experiment=None)
+            polls += 1
+        except Exception as exc:
+            errors += 1
+            print("ERROR", type(exc).__name__, exc, flush=True)
+        time.sleep(0.05)
+    print("polls", polls, "errors", errors, flush=True)
+""")
+
+
+def test_four_writers_and_a_polling_reader(store_dir, tmp_path):
+    writer_script = tmp_path / "writer.py"
+    writer_script.write_text(WRITER)
+    reader_script = tmp_path / "reader.py"
+    reader_script.write_text(READER)
+    reader = subprocess.Popen([sys.executable, str(reader_script), "20"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    writers = [subprocess.Popen([sys.executable, str(writer_script), str(i), "20000"], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for i in range(4)]
+    outputs = [w.communicate(timeout=300)[0] for w in writers]
+    reader_output = reader.communicate(timeout=300)[0]
+
+    assert all(w.returncode == 0 for w in writers), outputs
+    assert all(out.strip() == "done" for out in outputs), outputs
+    assert "errors 0" in reader_output and "ERROR" not in reader_output, reader_output
+    runs = jt.search_runs(experiment="concurrency")
+    assert len(runs) == 4 and set(runs.status) == {"FINISHED"}
+    counts = jt.sql("select run_id, count(*) as n from metrics group by run_id")
+    assert sorted(counts.n) == [20000] * 4
+    assert jt.sql("select count(*) as n from metrics").n[0] == 80_000
+    assert sorted(runs["params.writer"]) == ["0", "1", "2", "3"]
+
+
+def test_a_reader_sees_points_of_a_run_that_is_still_logging(store_dir, tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text(textwrap.dedent("""
+        import time, jupyter_tracker as jt
+        with jt.start_run(run_name="live") as run:
+            for step in range(100):
+                run.log_metric("loss", step, step=step)
+            print("logged", flush=True)
+            time.sleep(30)
+    """))
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "logged"
+        runs = jt.search_runs()
+        assert runs.status.item() == "RUNNING"
+        assert len(jt.get_metric_history(runs.run_id.item(), "loss")) == 100
+    finally:
+        process.kill()
+        process.communicate()
+    time.sleep(0.1)
+    assert jt.search_runs().status.item() == "KILLED"
