@@ -1,0 +1,39 @@
+"""The quickstart notebook runs top to bottom in a real kernel and leaves the runs it promises."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+import jupyter_tracker as jt
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def test_quickstart_produces_a_baseline_and_a_sweep(store_dir, tmp_path):
+    path = tmp_path / "01-quickstart.ipynb"
+    shutil.copy(NOTEBOOKS / "01-quickstart.ipynb", path)
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, kernel_name="python3", timeout=180,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute(
+        env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JPY_SESSION_NAME": str(path)})
+
+    runs = jt.search_runs(experiment="quickstart").set_index("run_name")
+    assert set(runs.index) == {"baseline", "lr-sweep", "lr=0.01", "lr=0.1", "lr=1.0"}
+    assert set(runs.status) == {"FINISHED"}
+    baseline = jt.get_run(runs.loc["baseline", "run_id"])
+    assert baseline.params == {"lr": "0.5", "epochs": "60"}
+    assert baseline.tags == {"model": "logreg"}
+    assert baseline.metrics["acc"] > 0.8
+    assert len(jt.get_metric_history(baseline.run_id, "loss")) == 60
+    assert baseline.console.startswith("weights")
+    sweep_children = runs[runs.parent_run_id == runs.loc["lr-sweep", "run_id"]]
+    assert sorted(sweep_children["params.lr"]) == ["0.01", "0.1", "1.0"]
+    losses = sweep_children.set_index("params.lr")["metrics.loss"]
+    assert losses["1.0"] < losses["0.01"]                       # learning happened
+    snapshot_output = notebook.cells[-1].outputs[0]["text"]
+    assert snapshot_output.startswith("%%track -e quickstart -n baseline")
