@@ -139,3 +139,23 @@ def test_a_program_holding_the_database_gets_a_clear_error(store_dir):
         holder.communicate()
     assert len(jt.search_runs()) == 1
     del duckdb
+
+
+def test_an_older_store_is_migrated_on_open(store_dir, monkeypatch):
+    from jupyter_tracker.store import schema
+
+    with jt.start_run(run_name="old"):
+        pass
+    assert jt.search_runs().run_name.item() == "old"
+
+    def add_notes(con):
+        con.execute("ALTER TABLE internal.runs ADD COLUMN notes VARCHAR")
+
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (2, "run notes", add_notes)])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    fresh = type(get_store(store_dir))(store_dir)
+    assert jt.search_runs(store=fresh).run_name.item() == "old"
+    with fresh.session() as con:
+        assert con.execute("select version, name from internal.migrations order by version").fetchall()[-1] == (
+            2, "run notes")
+        assert con.execute("select notes from internal.runs").fetchall() == [(None,)]

@@ -229,3 +229,14 @@ def test_tracking_adds_little_time_to_a_cell(store_dir, tmp_path):
     notebook = run_notebook(cells, tmp_path, store_dir)
     assert float(notebook.cells[3].outputs[0]["data"]["text/plain"]) < 5.0  # sanity, not a benchmark
     time.sleep(0)
+
+
+def test_settings_in_a_jupyter_config_file_apply(store_dir, tmp_path):
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "c.TrackerConfig.auto_params = False\nc.TrackerConfig.experiment = 'from-config'\n")
+    run_notebook([SETUP, "%%track -q\nlr = 0.1"], tmp_path, store_dir, env={"IPYTHONDIR": str(tmp_path / "ipython")})
+    runs = jt.search_runs()
+    assert runs.experiment.item() == "from-config"
+    assert "params.lr" not in runs.columns
