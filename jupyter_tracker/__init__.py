@@ -9,10 +9,21 @@ Importing this package is cheap: pandas, plotly and IPython load only when used.
 from __future__ import annotations
 
 from .errors import TrackerError
-from .fluent import (log_artifact, log_artifacts, log_dict, log_figure, log_metric, log_metrics, log_param,
-                     log_params, log_table, log_text, set_tag, set_tags)
-from .query import (get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot,
-                    search_runs, sql)
+from .fluent import (
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_table,
+    log_text,
+    set_tag,
+    set_tags,
+)
+from .query import get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot, search_runs, sql
 from .run import Run, active_run
 from .tracking import current_store, end_run, set_experiment, set_store, start_run
 

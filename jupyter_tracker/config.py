@@ -22,13 +22,17 @@ DEFAULT_EXPERIMENT = "Default"
 class TrackerConfig(Configurable):
     """Settings of jupyter_tracker, e.g. ``%config TrackerConfig.auto_params = False``."""
 
-    store_dir = Unicode("", help="Store directory; empty means discover .jupyter_tracker/ from the working directory.").tag(config=True)
+    store_dir = Unicode(
+        "", help="Store directory; empty means discover .jupyter_tracker/ from the working directory.",
+    ).tag(config=True)
     experiment = Unicode(DEFAULT_EXPERIMENT, help="Experiment of runs that do not name one.").tag(config=True)
     auto_params = Bool(True, help="Log top-level literal assignments of a %%track cell as params.").tag(config=True)
     snapshot = Bool(True, help="Store a notebook snapshot with every %%track run.").tag(config=True)
-    capture_console = Bool(True, help="Store stdout/stderr of tracked cells (still shown as usual).").tag(config=True)
+    capture_console = Bool(
+        True, help="Store stdout/stderr of tracked cells (still shown as usual).").tag(config=True)
     quiet = Bool(False, help="Hide the one-line summary after each %%track cell.").tag(config=True)
-    redact_secrets = Bool(True, help="Store params/tags whose key looks like a secret as ***REDACTED***.").tag(config=True)
+    redact_secrets = Bool(
+        True, help="Store params/tags whose key looks like a secret as ***REDACTED***.").tag(config=True)
     capture_environment = Bool(True, help="Record Python, platform, packages and git state per run.").tag(config=True)
     lock_timeout = Float(60.0, help="Seconds to wait for the store's lock before giving up.").tag(config=True)
 

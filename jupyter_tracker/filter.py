@@ -114,7 +114,8 @@ class _Parser:
 
     def expect_punct(self, char: str) -> None:
         if self.token.kind != "punct" or self.token.text != char:
-            raise _error(self.text, self.token.position, f"expected {char!r} but found {self.token.text or 'the end'!r}")
+            found = self.token.text or "the end"
+            raise _error(self.text, self.token.position, f"expected {char!r} but found {found!r}")
         self.take()
 
     # -- grammar --

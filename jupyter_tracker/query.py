@@ -11,10 +11,17 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from .errors import (ArtifactNotFoundError, ExperimentNotFoundError, InvalidQueryError, InvalidValueError, MetricNotFoundError,
-                     PathExistsError, RunNotFoundError, SnapshotNotFoundError)
+from .errors import (
+    ArtifactNotFoundError,
+    ExperimentNotFoundError,
+    InvalidQueryError,
+    InvalidValueError,
+    MetricNotFoundError,
+    PathExistsError,
+    RunNotFoundError,
+    SnapshotNotFoundError,
+)
 from .filter import ATTRIBUTES, compile_filter, parse_order_by
 from .store.database import fetch_one
 

@@ -23,8 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from . import validation
-from .errors import (ArtifactNotFoundError, InvalidArtifactPathError, InvalidMetricError, InvalidValueError,
-                     ParamConflictError, RunNotActiveError)
+from .errors import (
+    ArtifactNotFoundError,
+    InvalidArtifactPathError,
+    InvalidMetricError,
+    InvalidValueError,
+    ParamConflictError,
+    RunNotActiveError,
+)
 from .store.journal import METRIC_RECORD
 
 RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
@@ -126,9 +132,8 @@ class Run:
             key_step = self._steps.get(key, -1) + 1 if step is None else validation.metric_step(key, step)
             checked.append((key, key_id, number, key_step))
         records = []
-        for key, key_id, number, key_step in checked:
-            if key_id is None:
-                key_id = self._define_key(key)
+        for key, known_id, number, key_step in checked:
+            key_id = self._define_key(key) if known_id is None else known_id
             try:
                 records.append(_pack(self._slot, key_id, key_step, timestamp, number))
             except struct.error:

@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 
 import jupyter_tracker as jt
-from jupyter_tracker.errors import (ArtifactNotFoundError, InvalidArtifactPathError, InvalidFilterError,
-                                    InvalidKeyError, InvalidMetricError, InvalidQueryError, InvalidValueError,
-                                    ParamConflictError, TrackerError)
+from jupyter_tracker.errors import (
+    ArtifactNotFoundError,
+    InvalidArtifactPathError,
+    InvalidFilterError,
+    InvalidKeyError,
+    InvalidMetricError,
+    InvalidQueryError,
+    InvalidValueError,
+    ParamConflictError,
+    TrackerError,
+)
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ def test_nested_sweep_is_recorded_with_lineage(store_dir):
     assert list(children["metrics.acc"]) == [0.91, 0.91]
     assert set(runs.status) == {"FINISHED"}
     assert runs.loc[runs.run_name == "sweep", "tags.intent"].item() == "tuning"
-    assert set(runs.columns[:8]) == {"run_id", "run_name", "experiment", "status", "start_time", "end_time",
-                                      "duration_s", "parent_run_id"}
+    assert set(runs.columns[:8]) == {"run_id", "run_name", "experiment", "status", "start_time",
+                                      "end_time", "duration_s", "parent_run_id"}
     assert sorted(jt.get_run(parent.run_id).children) == sorted(children.run_id)
 
 
@@ -130,7 +130,8 @@ def test_artifacts_of_every_kind_are_stored_content_addressed(store_dir, tmp_pat
         assert list(table.y) == ["a", "b"]
     import duckdb
 
-    assert duckdb.sql(f"select y from read_parquet('{paths['predictions.parquet'].local_path}')").fetchall() == [("a",), ("b",)]
+    parquet_path = paths["predictions.parquet"].local_path
+    assert duckdb.sql(f"select y from read_parquet('{parquet_path}')").fetchall() == [("a",), ("b",)]
     assert paths["model/weights.bin"].size == 200
 
 

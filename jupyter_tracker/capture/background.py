@@ -18,7 +18,7 @@ def _work() -> None:
         try:
             job()
         except Exception as exc:  # noqa: BLE001 - capture must never break the user's run
-            warnings.warn(f"jupyter_tracker could not record the environment: {exc}", RuntimeWarning)
+            warnings.warn(f"jupyter_tracker could not record the environment: {exc}", RuntimeWarning, stacklevel=2)
         finally:
             _jobs.task_done()
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .journal import EVENTS_SUFFIX, METRIC_DTYPE, METRIC_RECORD, METRICS_SUFFIX
 from .database import fetch_one
+from .journal import EVENTS_SUFFIX, METRIC_DTYPE, METRIC_RECORD, METRICS_SUFFIX
 from .locking import try_lock_exclusive
 
 _RECORD_SIZE = METRIC_RECORD.size
