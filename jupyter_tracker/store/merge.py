@@ -137,14 +137,11 @@ def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone:
     local_keys = dict(con.execute("SELECT local_id, key_id FROM internal.journal_keys WHERE journal = ?",
                                   [name]).fetchall())
     events = 0
-    for line in raw_events[:complete].splitlines():
-        if not line:
-            continue
+    for record in _decode_events(raw_events[:complete], batch):
         try:
-            record = json.loads(line)
             _apply_event(con, batch, name, record, slots, local_keys)
             events += 1
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):
             batch.skipped_lines += 1
     points = 0
     if metrics_end > metrics_offset:
@@ -156,6 +153,31 @@ def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone:
     if writer_gone:
         batch.dead.append((name, [events_path, metrics_path]))
     return points, events
+
+
+def _decode_events(raw: bytes, batch: _Batch) -> list:
+    """Decode newline-delimited JSON records; one parse for the whole chunk when it is intact."""
+    if not raw:
+        return []
+    text = raw.decode("utf-8", errors="replace").rstrip("\n")
+    try:  # JSON escapes newlines inside strings, so a raw newline only ever separates records
+        records = json.loads("[" + text.replace("\n", ",") + "]")
+        if all(isinstance(r, dict) for r in records):
+            return records
+    except ValueError:
+        pass
+    records = []
+    for line in text.split("\n"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            batch.skipped_lines += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            batch.skipped_lines += 1
+    return records
 
 
 def _apply_event(con, batch: _Batch, journal: str, record: dict, slots: dict, local_keys: dict) -> None:
