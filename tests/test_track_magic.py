@@ -69,7 +69,8 @@ def test_a_failing_cell_is_failed_and_still_stops_run_all(store_dir, tmp_path):
 
 
 def test_every_execution_is_a_new_run_chained_to_the_previous_one(store_dir, tmp_path):
-    cells = [SETUP, "%%track -n again -q\njt.log_metric('m', 1)", "%%track -n again -q\njt.log_metric('m', 2)"]
+    same_cell = "%%track -n again -q\njt.log_metric('m', 1)"
+    cells = [SETUP, same_cell, same_cell]   # the same cell executed twice
     notebook = run_notebook(cells, tmp_path, store_dir)
     assert "again" not in _texts(notebook.cells[1])             # -q hides the summary
     runs = jt.search_runs().sort_values("start_time")
@@ -240,3 +241,13 @@ def test_settings_in_a_jupyter_config_file_apply(store_dir, tmp_path):
     runs = jt.search_runs()
     assert runs.experiment.item() == "from-config"
     assert "params.lr" not in runs.columns
+
+
+def test_without_cell_ids_re_runs_chain_by_position_in_the_saved_notebook(store_dir, tmp_path):
+    # Two different cells with the same first line: each re-run must chain to its own cell.
+    cells = [SETUP, "%%track -q\nx = 1", "%%track -q\ny = 2", "%%track -q\nx = 1"]
+    run_notebook(cells, tmp_path, store_dir)
+    runs = jt.search_runs().sort_values("start_time").reset_index(drop=True)
+    first_x, only_y, third = (jt.get_run(r) for r in runs.run_id)
+    assert only_y.source["previous_run_id"] is None
+    assert third.source["previous_run_id"] == first_x.run_id  # the same saved cell (position 1)

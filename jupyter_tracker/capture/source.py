@@ -37,12 +37,33 @@ def notebook_path(shell) -> Path | None:
 
 
 def cell_key(cell_id: str | None, path: Path | None, code: str) -> str:
-    """Same cell → same key: its cell id, else the notebook path and the cell's first line."""
+    """Same cell → same key: its cell id; else its position in the saved notebook; else the
+    notebook path and the cell's first line (a cell never saved has no other identity)."""
     if cell_id:
         return f"cell:{cell_id}"
+    position = _position_in_saved_notebook(path, code) if path else None
+    if position is not None:
+        return f"nb:{path}:#{position}"
     first_line = code.strip().splitlines()[0] if code.strip() else ""
     digest = hashlib.sha256(first_line.encode()).hexdigest()[:16]
     return f"nb:{path or ''}:{digest}"
+
+
+def _position_in_saved_notebook(path: Path, code: str) -> int | None:
+    """Index of the code cell whose saved source is ``code`` (or, failing that, the only code
+    cell with the same first line, for a cell edited since the last save)."""
+    import json
+
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    sources = ["".join(c.get("source", "")) if c.get("cell_type") == "code" else None for c in cells]
+    if code in sources:
+        return sources.index(code)
+    first = code.strip().split("\n", 1)[0]
+    matches = [i for i, s in enumerate(sources) if s is not None and s.strip().split("\n", 1)[0] == first]
+    return matches[0] if len(matches) == 1 else None
 
 
 def cell_source(shell, code: str, execution_count: int | None, cell_id: str | None) -> dict:
