@@ -34,6 +34,8 @@ from .errors import (
 from .store.journal import METRIC_RECORD
 
 RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
+#: A journal bigger than this is retired when no run of the process is writing to it.
+JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
 END_STATUSES = (FINISHED, FAILED, KILLED)
 
 _pack = METRIC_RECORD.pack
@@ -309,6 +311,12 @@ class Run:
         self.end_time = record["ts"]
         self._writer.event(record)
         _remove_from_stack(self)
+        writer = self._writer
+        from .capture import background
+
+        # Retire only when nothing can still write to it: no active run, no capture in flight.
+        if background.idle() and not any(run._active and run._writer is writer for run in list(_live_runs)):
+            self.store.retire_writer_if_large(JOURNAL_ROTATE_BYTES)
 
     def _ended_error(self, call: str) -> None:
         raise RunNotActiveError(f"{call}: run {self.run_name!r} ({self.run_id[:8]}) has already ended "

@@ -52,3 +52,47 @@ def test_a_half_written_record_of_a_dead_writer_is_ignored(store_dir, tmp_path):
     runs = jt.search_runs(experiment="crash")
     assert runs.status.item() == "KILLED"
     assert len(jt.get_metric_history(runs.run_id.item(), "loss")) == 10
+
+
+def test_a_forked_child_logs_into_its_parents_run_without_killing_it(store_dir, tmp_path):
+    script = tmp_path / "fork.py"
+    script.write_text(textwrap.dedent("""
+        import os, jupyter_tracker as jt
+        with jt.start_run(run_name="parent") as run:
+            run.log_metric("loss", 1.0, step=0)
+            pid = os.fork()
+            if pid == 0:
+                for step in range(1, 101):
+                    run.log_metric("child_loss", step * 1.0, step=step)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            run.log_metric("loss", 0.5, step=1)
+    """))
+    subprocess.run([sys.executable, str(script)], check=True, timeout=120)
+    runs = jt.search_runs()
+    assert runs.status.item() == "FINISHED"
+    assert len(jt.get_metric_history(runs.run_id.item(), "child_loss")) == 100
+    assert list(jt.get_metric_history(runs.run_id.item(), "loss").value) == [1.0, 0.5]
+
+
+def test_a_long_lived_process_does_not_grow_one_journal_forever(store_dir, tmp_path, monkeypatch):
+    script = tmp_path / "long.py"
+    script.write_text(textwrap.dedent("""
+        import os, jupyter_tracker as jt, jupyter_tracker.run as run_module
+        run_module.JOURNAL_ROTATE_BYTES = 100_000          # small, for the test
+        for index in range(6):
+            with jt.start_run(run_name=f"run-{index}") as run:
+                for step in range(2000):                    # 64 kB of metric records per run
+                    run.log_metric("loss", step, step=step)
+        journals = sorted(p.name for p in (jt.current_store().journal_dir).glob("*.events"))
+        print(len(journals), len(jt.search_runs()), flush=True)
+        print(len(list(jt.current_store().journal_dir.glob("*.events"))), flush=True)
+    """))
+    output = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    journals_before_read, runs_seen, journals_after_read = map(int, output.split())
+    assert journals_before_read >= 3          # rotated every other run or so
+    assert runs_seen == 6
+    assert journals_after_read <= 1           # retired journals were merged and removed by the read
+    runs = jt.search_runs()
+    assert set(runs.status) == {"FINISHED"} and len(runs) == 6
+    assert jt.sql("select count(*) as n from metrics").n[0] == 12_000

@@ -251,3 +251,9 @@ def test_without_cell_ids_re_runs_chain_by_position_in_the_saved_notebook(store_
     first_x, only_y, third = (jt.get_run(r) for r in runs.run_id)
     assert only_y.source["previous_run_id"] is None
     assert third.source["previous_run_id"] == first_x.run_id  # the same saved cell (position 1)
+
+
+def test_top_level_await_works_in_a_tracked_cell(store_dir, tmp_path):
+    cells = [SETUP, "%%track -q\nimport asyncio\nawait asyncio.sleep(0.01)\njt.log_metric('awaited', 1)"]
+    run_notebook(cells, tmp_path, store_dir)
+    assert jt.search_runs()["metrics.awaited"].item() == 1

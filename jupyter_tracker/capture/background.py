@@ -33,6 +33,11 @@ def submit(job: Callable[[], None]) -> None:
     _jobs.put(job)
 
 
+def idle() -> bool:
+    """True when no capture job is queued or running."""
+    return _jobs.unfinished_tasks == 0
+
+
 def drain(timeout: float) -> None:
     """Wait up to ``timeout`` seconds for queued jobs (called at exit and by tests)."""
     import time

@@ -68,6 +68,19 @@ class Store:
                     writer = self._writer = JournalWriter(self.journal_dir)
         return writer
 
+    def retire_writer_if_large(self, limit_bytes: int) -> bool:
+        """Close this process's journal once it exceeds ``limit_bytes`` (the caller checks that
+        no run is still writing to it); the next run opens a fresh one and the old one is merged
+        and deleted like the journal of any finished process. Keeps kernels that run for days
+        from growing one journal forever."""
+        with self._writer_lock:
+            writer = self._writer
+            if writer is None or writer.pid != os.getpid() or writer.size() < limit_bytes:
+                return False
+            self._writer = None
+        writer.close()
+        return True
+
     # -- read side ---------------------------------------------------------------------------
     @contextmanager
     def session(self, merge: bool = True, timeout: float | None = None, read_only: bool = False) -> Iterator:

@@ -50,11 +50,14 @@ class JournalWriter:
         fcntl.flock(self.events_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.rename(pending, self.events_path)
         self._lock = threading.Lock()
+        self.closed = False
         self._key_ids: dict[str, int] = {}
         self._next_slot = 0
 
     def event(self, record: dict[str, Any]) -> None:
         """Append one JSON record; it has reached the OS when this returns."""
+        if self.closed:
+            raise OSError(f"journal {self.name} was closed; nothing can be appended to it")
         line = json.dumps(record, separators=(",", ":"), default=str, allow_nan=True) + "\n"
         os.write(self.events_fd, line.encode("utf-8"))
 
@@ -77,7 +80,12 @@ class JournalWriter:
                     self._key_ids[key] = key_id
         return key_id
 
+    def size(self) -> int:
+        """Bytes written to this journal so far (both files)."""
+        return os.fstat(self.metrics_fd).st_size + os.fstat(self.events_fd).st_size
+
     def close(self) -> None:
+        self.closed = True
         for fd in (self.metrics_fd, self.events_fd):
             try:
                 os.close(fd)
