@@ -79,11 +79,13 @@ def test_a_long_lived_process_does_not_grow_one_journal_forever(store_dir, tmp_p
     script = tmp_path / "long.py"
     script.write_text(textwrap.dedent("""
         import os, jupyter_tracker as jt, jupyter_tracker.run as run_module
+        from jupyter_tracker.capture import background
         run_module.JOURNAL_ROTATE_BYTES = 100_000          # small, for the test
         for index in range(6):
             with jt.start_run(run_name=f"run-{index}") as run:
                 for step in range(2000):                    # 64 kB of metric records per run
                     run.log_metric("loss", step, step=step)
+                background.drain(30)   # rotation waits for environment capture; make that explicit
         journals = sorted(p.name for p in (jt.current_store().journal_dir).glob("*.events"))
         print(len(journals), len(jt.search_runs()), flush=True)
         print(len(list(jt.current_store().journal_dir.glob("*.events"))), flush=True)
