@@ -54,9 +54,9 @@ def lab_server(tmp_path_factory):
     notebook_dir.mkdir()
     store_dir = root / "store"
     settings_dir = root / "settings"
-    settings_dir.mkdir()
-    (settings_dir / "overrides.json").write_text(json.dumps(
-        {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}))
+    notification = settings_dir / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
