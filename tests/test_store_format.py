@@ -159,3 +159,13 @@ def test_an_older_store_is_migrated_on_open(store_dir, monkeypatch):
         assert con.execute("select version, name from internal.migrations order by version").fetchall()[-1] == (
             2, "run notes")
         assert con.execute("select notes from internal.runs").fetchall() == [(None,)]
+
+
+def test_a_deleted_database_is_recreated_by_a_running_process(store_dir):
+    with jt.start_run(run_name="before"):
+        pass
+    assert len(jt.search_runs()) == 1
+    (store_dir / "tracker.duckdb").unlink()
+    with jt.start_run(run_name="after"):
+        pass
+    assert list(jt.search_runs().run_name) == ["after"]

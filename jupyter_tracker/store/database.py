@@ -118,7 +118,7 @@ class Store:
     def _connect(self, timeout: float, read_only: bool = False):
         import duckdb
 
-        if not self._schema_checked:
+        if not self._schema_checked or not self.db_path.exists():  # a deleted database is recreated
             self._check_schema(duckdb, timeout)
         deadline = time.monotonic() + timeout
         pause = 0.005
