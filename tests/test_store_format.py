@@ -168,4 +168,5 @@ def test_a_deleted_database_is_recreated_by_a_running_process(store_dir):
     (store_dir / "tracker.duckdb").unlink()
     with jt.start_run(run_name="after"):
         pass
-    assert list(jt.search_runs().run_name) == ["after"]
+    # This process's journal still holds what it logged, so the new database gets it back.
+    assert sorted(jt.search_runs().run_name) == ["after", "before"]
