@@ -200,3 +200,13 @@ def test_run_ids_can_be_shortened_to_a_unique_prefix(store_dir):
     with jt.start_run(run_name="prefixed") as run:
         pass
     assert jt.get_run(run.run_id[:8]).run_name == "prefixed"
+
+
+def test_history_is_in_step_order_even_when_logged_out_of_order(store_dir):
+    with jt.start_run() as run:
+        for step, value in ((5, 0.5), (3, 0.3), (4, 0.4), (3, 0.31)):
+            run.log_metric("loss", value, step=step, timestamp=1_700_000_000_000 + int(value * 1000))
+    history = jt.get_metric_history(run.run_id, "loss")
+    assert list(history.step) == [3, 3, 4, 5]
+    assert list(history.value) == [0.3, 0.31, 0.4, 0.5]
+    assert jt.get_run(run.run_id).metrics["loss"] == 0.5
