@@ -199,9 +199,12 @@ def _finish(shell, result) -> None:
         error = result.error_in_exec or result.error_before_exec
     if error is None and tracked.options.param_names:
         values = {}
+        missing = [name for name in tracked.options.param_names if name not in shell.user_ns]
         for name in tracked.options.param_names:
             if name in shell.user_ns:
                 values[name] = shell.user_ns[name]
+        if missing:
+            print(f"%%track: -p names {', '.join(missing)}, which the cell did not define; not logged")
         try:
             run.log_params(values)
         except TrackerError as exc:

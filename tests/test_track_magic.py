@@ -92,6 +92,9 @@ def test_options_params_nested_and_opt_outs(store_dir, tmp_path):
     assert child.parent_run_id == runs.loc["sweep", "run_id"]
     assert child.params == {"score": "1.25", "alpha": "0.5"}
     assert child.console == ""
+    notebook = run_notebook([SETUP, "%%track -q -p defined,undefined\ndefined = 1"], tmp_path, store_dir,
+                            name="missing.ipynb")
+    assert "-p names undefined, which the cell did not define" in _texts(notebook.cells[1])
     from jupyter_tracker.errors import SnapshotNotFoundError
 
     with pytest.raises(SnapshotNotFoundError, match="no 'executed' snapshot"):
