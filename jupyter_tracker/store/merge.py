@@ -319,15 +319,20 @@ def _columns(rows: list[tuple], names: list[str]) -> dict[str, np.ndarray]:
     return columns
 
 
+def _with_rows(con, rows: list[tuple], names: list[str], *statements: str) -> None:
+    """Run ``statements`` with ``rows`` visible as the table ``jt_rows`` (columns ``names``)."""
+    con.register("jt_rows", _columns(rows, names))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.unregister("jt_rows")
+
+
 def _insert(con, table: str, rows: list[tuple], names: list[str], where: str = "") -> None:
     """Bulk-insert ``rows`` into ``table``; ``where`` filters the batch (alias ``b``)."""
-    if not rows:
-        return
-    con.register("jt_batch_rows", _columns(rows, names))
-    try:
-        con.execute(f"INSERT INTO {table} SELECT b.* FROM jt_batch_rows b {where}")
-    finally:
-        con.unregister("jt_batch_rows")
+    if rows:
+        _with_rows(con, rows, names, f"INSERT INTO {table} SELECT b.* FROM jt_rows b {where}")
 
 
 _RUN_COLUMNS = ["run_key", "run_id", "experiment_id", "run_name", "parent_run_id", "status", "start_time",
@@ -350,14 +355,9 @@ def _write_batch(con, batch: _Batch) -> None:
                       "WHERE p.run_key = b.run_key AND p.key = b.key)")
     if batch.tags:
         rows = [(k[0], k[1], v) for k, v in batch.tags.items()]
-        con.register("jt_tag_rows", _columns(rows, ["run_key", "key", "value"]))
-        try:
-            con.execute("DELETE FROM internal.tags t USING jt_tag_rows b "
-                        "WHERE t.run_key = b.run_key AND t.key = b.key")
-            con.execute("INSERT INTO internal.tags SELECT run_key, key, value FROM jt_tag_rows "
-                        "WHERE value IS NOT NULL")
-        finally:
-            con.unregister("jt_tag_rows")
+        _with_rows(con, rows, ["run_key", "key", "value"],
+                   "DELETE FROM internal.tags t USING jt_rows b WHERE t.run_key = b.run_key AND t.key = b.key",
+                   "INSERT INTO internal.tags SELECT run_key, key, value FROM jt_rows WHERE value IS NOT NULL")
     _write_metrics(con, batch)
     _insert(con, "internal.artifacts", batch.artifacts,
             ["run_key", "path", "size", "media_type", "sha256", "created_time"])
@@ -422,20 +422,12 @@ def _update_runs(con, batch: _Batch) -> None:
         names = ["run_key", "env_sha", "git_commit", "git_branch", "git_remote", "git_dirty"]
         rows = [(k, u.get("env_sha"), u.get("commit"), u.get("branch"), u.get("remote"), u.get("dirty"))
                 for k, u in batch.run_updates.items()]
-        con.register("jt_env_rows", _columns(rows, names))
-        try:
-            con.execute("""UPDATE internal.runs r SET env_sha = u.env_sha, git_commit = u.git_commit,
+        _with_rows(con, rows, names, """UPDATE internal.runs r SET env_sha = u.env_sha, git_commit = u.git_commit,
                 git_branch = u.git_branch, git_remote = u.git_remote, git_dirty = u.git_dirty::BOOLEAN
-                FROM jt_env_rows u WHERE r.run_key = u.run_key""")
-        finally:
-            con.unregister("jt_env_rows")
+                FROM jt_rows u WHERE r.run_key = u.run_key""")
     if batch.renames:
-        con.register("jt_rename_rows", _columns(list(batch.renames.items()), ["run_key", "run_name"]))
-        try:
-            con.execute("UPDATE internal.runs r SET run_name = u.run_name FROM jt_rename_rows u "
-                        "WHERE r.run_key = u.run_key")
-        finally:
-            con.unregister("jt_rename_rows")
+        _with_rows(con, list(batch.renames.items()), ["run_key", "run_name"],
+                   "UPDATE internal.runs r SET run_name = u.run_name FROM jt_rows u WHERE r.run_key = u.run_key")
     if batch.ends:
         names = ["run_key", "status", "end_time", "error_type", "error_message", "error_traceback"]
         rows = []
@@ -443,20 +435,13 @@ def _update_runs(con, batch: _Batch) -> None:
             error = end.get("error") or {}
             rows.append((run_key, end["status"], end["ts"], error.get("type"), error.get("message"),
                          error.get("traceback")))
-        con.register("jt_end_rows", _columns(rows, names))
-        try:
-            con.execute("""UPDATE internal.runs r SET status = u.status, end_time = u.end_time::BIGINT,
+        _with_rows(con, rows, names, """UPDATE internal.runs r SET status = u.status, end_time = u.end_time::BIGINT,
                 error_type = u.error_type, error_message = u.error_message, error_traceback = u.error_traceback
-                FROM jt_end_rows u WHERE r.run_key = u.run_key""")
-        finally:
-            con.unregister("jt_end_rows")
+                FROM jt_rows u WHERE r.run_key = u.run_key""")
     if batch.last_seen:
-        con.register("jt_seen_rows", _columns(list(batch.last_seen.items()), ["run_key", "seen"]))
-        try:
-            con.execute("""UPDATE internal.runs r SET last_seen = greatest(r.last_seen, u.seen::BIGINT)
-                FROM jt_seen_rows u WHERE r.run_key = u.run_key""")
-        finally:
-            con.unregister("jt_seen_rows")
+        _with_rows(con, list(batch.last_seen.items()), ["run_key", "seen"],
+                   """UPDATE internal.runs r SET last_seen = greatest(r.last_seen, u.seen::BIGINT)
+                   FROM jt_rows u WHERE r.run_key = u.run_key""")
 
 
 def _mark_dead_runs(con, batch: _Batch) -> int:
