@@ -8,14 +8,17 @@ Importing this package is cheap: pandas, plotly and IPython load only when used.
 
 from __future__ import annotations
 
+from .autologging import autolog
 from .errors import TrackerError
 from .fluent import (
     log_artifact,
     log_artifacts,
     log_dict,
     log_figure,
+    log_input,
     log_metric,
     log_metrics,
+    log_model,
     log_param,
     log_params,
     log_table,
@@ -23,7 +26,18 @@ from .fluent import (
     set_tag,
     set_tags,
 )
+from .models import PythonModel, infer_signature, load_model
 from .query import get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot, search_runs, sql
+from .registry import (
+    delete_model_alias,
+    get_model_version,
+    get_stage_history,
+    list_registered_models,
+    register_model,
+    search_model_versions,
+    set_model_alias,
+    transition_model_version_stage,
+)
 from .run import Run, active_run
 from .tracking import current_store, end_run, set_experiment, set_store, start_run
 
@@ -35,6 +49,9 @@ __all__ = [
     "log_dict", "log_figure", "log_metric", "log_metrics", "log_param", "log_params", "log_table",
     "log_text", "restore_snapshot", "search_runs", "set_experiment", "set_store", "set_tag", "set_tags",
     "sql", "start_run", "unload_ipython_extension",
+    "PythonModel", "autolog", "delete_model_alias", "get_model_version", "get_stage_history", "infer_signature",
+    "list_registered_models", "load_model", "log_input", "log_model", "register_model", "search_model_versions",
+    "set_model_alias", "transition_model_version_stage",
 ]
 
 

@@ -96,5 +96,29 @@ class PathExistsError(TrackerError, FileExistsError):
     """A file would be overwritten; pass overwrite=True or choose another path."""
 
 
+class MissingExtraError(TrackerError, ImportError):
+    """A model flavor or integration needs an optional library that is not installed."""
+
+
+class UnsupportedModelError(TrackerError, TypeError):
+    """log_model was given an object no flavor knows how to store."""
+
+
+class SignatureMismatchError(TrackerError, ValueError):
+    """The input given to a loaded model does not match the model's signature."""
+
+
+class ModelNotFoundError(TrackerError, LookupError):
+    """A model URI (runs:/... or models:/...) names no stored model, version or alias."""
+
+
+class UntrustedModelError(TrackerError, ValueError):
+    """A stored scikit-learn model refers to types that are not trusted for safe loading."""
+
+
+class InvalidStageError(TrackerError, ValueError):
+    """A registry stage is not one of None, Staging, Production, Archived."""
+
+
 __all__ = [name for name, value in dict(globals()).items()
            if isinstance(value, type) and issubclass(value, TrackerError)]

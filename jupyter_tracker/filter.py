@@ -35,7 +35,10 @@ ATTRIBUTES = {
 _TIME_ATTRIBUTES = {"start_time", "end_time"}
 _PREFIXES = {"metrics": "metric", "metric": "metric", "params": "param", "param": "param",
              "tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute",
-             "attr": "attribute", "run": "attribute"}
+             "attr": "attribute", "run": "attribute",
+             "datasets": "dataset", "dataset": "dataset", "inputs": "dataset", "input": "dataset"}
+#: Fields of ``datasets.<field>`` (a run matches when any of its logged inputs does).
+DATASET_FIELDS = {"digest": "digest", "name": "name", "context": "context", "source": "source"}
 _KEYWORDS = {"and", "or", "in", "not", "like", "ilike", "asc", "desc"}
 
 _TOKEN = re.compile(r"""
@@ -80,7 +83,7 @@ def _error(text: str, position: int, message: str) -> InvalidFilterError:
 
 @dataclass
 class Field:
-    kind: str       # metric | param | tag | attribute
+    kind: str       # metric | param | tag | attribute | dataset
     name: str
     position: int
 
@@ -222,6 +225,8 @@ class _Parser:
         text_only = all(kind == "string" for kind, _, _ in values)
         if not (numeric or text_only):
             raise _error(self.text, values[0][2], "an IN list must hold only numbers or only strings")
+        if field.kind == "dataset":
+            return self.dataset_condition(field, op, values)
         if field.kind == "metric":
             if not numeric:
                 raise _error(self.text, values[0][2],
@@ -243,6 +248,14 @@ class _Parser:
             # DuckDB orders NaN above every number; a NaN metric should match no comparison.
             condition = f"NOT isnan({column}) AND {condition}"
         return f"r.run_key IN (SELECT run_key FROM {table} WHERE {key_filter} AND {condition})"
+
+    def dataset_condition(self, field: Field, op: str, values) -> str:
+        column = DATASET_FIELDS.get(field.name.lower())
+        if column is None:
+            raise _error(self.text, field.position, f"unknown dataset field {field.name!r}; datasets.<field> takes "
+                                                    f"{', '.join(sorted(DATASET_FIELDS))}")
+        values = [("string", _plain_number(v) if kind == "number" else v, p) for kind, v, p in values]
+        return f"r.run_key IN (SELECT run_key FROM internal.inputs WHERE {self.operand(column, op, values)})"
 
     def attribute_condition(self, field: Field, op: str, values, numeric: bool) -> str:
         name = field.name.lower()
@@ -307,6 +320,9 @@ def parse_order_by(order_by: str | list[str] | None) -> list[OrderKey]:
             if parser.token.kind != "end":
                 raise _error(part.strip(), parser.token.position,
                              "order_by takes a field and an optional ASC or DESC, e.g. 'metrics.acc DESC'")
+            if field.kind == "dataset":
+                raise _error(part.strip(), field.position, "runs cannot be ordered by a dataset field; "
+                                                           "filter on it instead")
             if field.kind == "attribute" and field.name.lower() not in ATTRIBUTES:
                 raise _error(part.strip(), field.position, f"unknown attribute {field.name!r} in order_by")
             keys.append(OrderKey(field, descending))

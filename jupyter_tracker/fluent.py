@@ -74,3 +74,16 @@ def log_figure(figure: Any, artifact_file: str) -> str:
 def log_table(data: Any, artifact_file: str) -> str:
     """Store a DataFrame as a Parquet/CSV/JSON artifact of the active run."""
     return _active("log_table").log_table(data, artifact_file)
+
+
+def log_model(model: Any, name: str = "model", *, signature: Any = None, input_example: Any = None,
+              pip_requirements: list[str] | None = None):
+    """Store a trained model in the active run (see ``Run.log_model``)."""
+    return _active("log_model").log_model(model, name, signature=signature, input_example=input_example,
+                                           pip_requirements=pip_requirements)
+
+
+def log_input(data: Any, name: str | None = None, context: str = "training", *, source: str | None = None,
+              store_data: bool = False) -> dict:
+    """Record a dataset used by the active run (see ``Run.log_input``)."""
+    return _active("log_input").log_input(data, name, context, source=source, store_data=store_data)

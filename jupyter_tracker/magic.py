@@ -37,6 +37,11 @@ _TRACK_OPTIONS = [
     argument("--no-auto-params", action="store_true",
              help="do not log top-level literal assignments as params"),
     argument("-q", "--quiet", action="store_true", help="no summary line after the cell"),
+    argument("--autolog", action="store_true",
+             help="log scikit-learn fits and XGBoost rounds made in this cell (patches undone after it)"),
+    argument("--system", action="store_true", help="sample CPU, memory, disk, network and GPU use into system/*"),
+    argument("--system-interval", type=float, default=None, metavar="SECONDS",
+             help="seconds between system metric samples (default 10)"),
 ]
 
 
@@ -55,6 +60,7 @@ class _TrackedCell:
     execution_count: int | None
     capture: object | None = None
     started: float = field(default_factory=time.perf_counter)
+    extras: list = field(default_factory=list)
 
 
 class _State:
@@ -92,7 +98,8 @@ def _parse_options(magic_function, line: str):
 
 def _usage() -> str:
     return ("%%track [-e EXPERIMENT] [-n NAME] [-t KEY=VALUE]... [-p VAR,VAR] [--nested] "
-            "[--no-snapshot] [--no-capture] [--no-auto-params] [-q]")
+            "[--no-snapshot] [--no-capture] [--no-auto-params] [-q] [--autolog] [--system] "
+            "[--system-interval SECONDS]")
 
 
 def literal_assignments(code: str) -> dict:
@@ -153,6 +160,10 @@ def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
         from .capture.console import ConsoleCapture
 
         tracked.capture = ConsoleCapture(run.log_console)
+    if options.autolog or options.system:
+        from .autologging import cell as cell_extras
+
+        tracked.extras = cell_extras.start(run, options)
     return run
 
 
@@ -193,6 +204,10 @@ def _finish(shell, result) -> None:
         return
     if tracked.capture is not None:
         tracked.capture.stop()
+    if tracked.extras:
+        from .autologging import cell as cell_extras
+
+        cell_extras.stop(tracked.extras)
     run = tracked.run
     error = None
     if result is not None:

@@ -274,6 +274,22 @@ class Run:
         validation.artifact_path(artifact_file, "artifact_file")
         return self.log_bytes(table_bytes(data, artifact_file), artifact_file)
 
+    def log_model(self, model: Any, name: str = "model", *, signature: Any = None, input_example: Any = None,
+                  pip_requirements: list[str] | None = None):
+        """Store a trained model as the artifact folder ``name/`` (see ``jupyter_tracker.models``);
+        returns a ModelInfo whose ``model_uri`` (``runs:/<run_id>/<name>``) loads it back."""
+        from .models import log_model
+
+        return log_model(self, model, name, signature=signature, input_example=input_example,
+                         pip_requirements=pip_requirements)
+
+    def log_input(self, data: Any, name: str | None = None, context: str = "training", *,
+                  source: str | None = None, store_data: bool = False) -> dict:
+        """Record a dataset this run used: digest, schema, row count, profile (see ``datasets``)."""
+        from .datasets import log_input
+
+        return log_input(self, data, name, context, source=source, store_data=store_data)
+
     def _record_artifact(self, path: str, sha256: str, size: int) -> None:
         from .artifacts import media_type
 

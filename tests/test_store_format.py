@@ -13,7 +13,7 @@ import jupyter_tracker as jt
 from jupyter_tracker import config
 from jupyter_tracker.errors import StoreError, StoreFormatError, StoreVersionError
 from jupyter_tracker.store import get_store
-from jupyter_tracker.store.schema import SCHEMA_VERSION
+from jupyter_tracker.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 def _digest(path) -> str:
@@ -65,7 +65,8 @@ def test_a_fresh_store_records_its_schema_version(store_dir):
     with get_store(store_dir).session() as con:
         assert con.execute("select value from internal.meta where key = 'schema_version'").fetchall() == [
             (str(SCHEMA_VERSION),)]
-        assert con.execute("select version from internal.migrations").fetchall() == [(1,)]
+        assert con.execute("select version from internal.migrations order by version").fetchall() == [
+            (version,) for version, _, _ in MIGRATIONS]
 
 
 def test_a_foreign_duckdb_file_is_refused_and_left_untouched(tmp_path):
@@ -151,13 +152,14 @@ def test_an_older_store_is_migrated_on_open(store_dir, monkeypatch):
     def add_notes(con):
         con.execute("ALTER TABLE internal.runs ADD COLUMN notes VARCHAR")
 
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (2, "run notes", add_notes)])
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    next_version = schema.SCHEMA_VERSION + 1
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (next_version, "run notes", add_notes)])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", next_version)
     fresh = type(get_store(store_dir))(store_dir)
     assert jt.search_runs(store=fresh).run_name.item() == "old"
     with fresh.session() as con:
         assert con.execute("select version, name from internal.migrations order by version").fetchall()[-1] == (
-            2, "run notes")
+            next_version, "run notes")
         assert con.execute("select notes from internal.runs").fetchall() == [(None,)]
 
 

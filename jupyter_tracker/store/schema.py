@@ -97,7 +97,8 @@ CREATE OR REPLACE VIEW main.environments AS
 """
 
 PUBLIC_VIEWS = ("experiments", "runs", "params", "tags", "metrics", "latest_metrics", "artifacts",
-                "snapshots", "console", "inputs", "environments")
+                "snapshots", "console", "inputs", "environments",
+                "registered_models", "model_versions", "stage_transitions", "model_aliases")
 
 
 def _v1_initial(con) -> None:
@@ -106,9 +107,38 @@ def _v1_initial(con) -> None:
     con.execute("INSERT INTO internal.meta VALUES ('app', ?)", [APP_ID])
 
 
+_V2_REGISTRY = f"""
+CREATE TABLE internal.registered_models (
+    name VARCHAR, description VARCHAR, created_time BIGINT, updated_time BIGINT);
+CREATE TABLE internal.model_versions (
+    name VARCHAR, version INTEGER, run_id VARCHAR, artifact_path VARCHAR, source VARCHAR, stage VARCHAR,
+    description VARCHAR, user_name VARCHAR, created_time BIGINT, updated_time BIGINT);
+CREATE TABLE internal.stage_transitions (
+    name VARCHAR, version INTEGER, from_stage VARCHAR, to_stage VARCHAR, user_name VARCHAR,
+    comment VARCHAR, timestamp BIGINT);
+CREATE TABLE internal.model_aliases (name VARCHAR, alias VARCHAR, version INTEGER);
+CREATE OR REPLACE VIEW main.registered_models AS
+    SELECT name, description, {_TS.format(col='created_time')} AS created_time,
+           {_TS.format(col='updated_time')} AS updated_time FROM internal.registered_models;
+CREATE OR REPLACE VIEW main.model_versions AS
+    SELECT name, version, run_id, artifact_path, source, stage, description, user_name AS "user",
+           {_TS.format(col='created_time')} AS created_time, {_TS.format(col='updated_time')} AS updated_time
+    FROM internal.model_versions;
+CREATE OR REPLACE VIEW main.stage_transitions AS
+    SELECT name, version, from_stage, to_stage, user_name AS "user", comment,
+           {_TS.format(col='timestamp')} AS timestamp FROM internal.stage_transitions;
+CREATE OR REPLACE VIEW main.model_aliases AS SELECT name, alias, version FROM internal.model_aliases;
+"""
+
+
+def _v2_registry(con) -> None:
+    con.execute(_V2_REGISTRY)
+
+
 #: Ordered migrations: (version, name, function). Append; never edit a released one.
 MIGRATIONS: list[tuple[int, str, Callable]] = [
     (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
+    (2, "model registry: registered models, versions, stage transitions, aliases", _v2_registry),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

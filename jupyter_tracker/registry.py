@@ -1,0 +1,283 @@
+"""The model registry: named models with numbered versions, stages, transition history and aliases.
+
+``register_model("runs:/<id>/model", "churn")`` makes version 1, 2, ... of ``churn``. A version's
+stage moves through None → Staging → Production → Archived; every move is recorded with who,
+when and why. Aliases (``champion``) point at one version each. All of it lives in the store's
+DuckDB file (tables in ``internal``, views ``registered_models``, ``model_versions``,
+``stage_transitions``, ``model_aliases``). Registry edits are rare and deliberate, so each is one
+transaction in a store session (uniqueness is checked there, under the store lock).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .errors import InvalidStageError, InvalidValueError, ModelNotFoundError
+from .query import _store
+from .store.database import fetch_one
+
+STAGES = ("None", "Staging", "Production", "Archived")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,249}$")
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
+
+__all__ = ["STAGES", "ModelVersion", "delete_model_alias", "get_model_version", "get_stage_history",
+           "list_registered_models", "register_model", "resolve_model_uri", "search_model_versions",
+           "set_model_alias", "transition_model_version_stage"]
+
+
+@dataclass
+class ModelVersion:
+    """One registered version of a model."""
+
+    name: str
+    version: int
+    run_id: str
+    artifact_path: str
+    source: str
+    stage: str
+    description: str | None
+    user: str | None
+    created_time: datetime
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _user() -> str | None:
+    from .run import _user as run_user
+
+    return run_user()
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name.strip()):
+        raise InvalidValueError(f"registered model names are 1-250 letters, digits, '_', '-', '.' or spaces "
+                                f"starting with a letter or digit, not {name!r}")
+    return name.strip()
+
+
+def _check_stage(stage: str) -> str:
+    for known in STAGES:
+        if isinstance(stage, str) and stage.lower() == known.lower():
+            return known
+    if stage is None:
+        return "None"
+    raise InvalidStageError(f"stage {stage!r} is not one of {', '.join(STAGES)}")
+
+
+def _check_version(version) -> int:
+    try:
+        number = int(version)
+    except (TypeError, ValueError):
+        number = 0
+    if isinstance(version, bool) or number < 1 or str(number) != str(version).strip():
+        raise InvalidValueError(f"model versions are positive integers (1, 2, ...), not {version!r}")
+    return number
+
+
+def _versions(con, name: str) -> list[int]:
+    return [v for (v,) in con.execute("SELECT version FROM internal.model_versions WHERE name = ? ORDER BY version",
+                                      [name]).fetchall()]
+
+
+def _require_version(con, name: str, version: int) -> None:
+    known = fetch_one(con, "SELECT 1 FROM internal.registered_models WHERE name = ?", [name])
+    if not known:
+        names = [n for (n,) in con.execute("SELECT name FROM internal.registered_models ORDER BY 1").fetchall()]
+        raise ModelNotFoundError(f"no registered model {name!r}; registered models are: "
+                                 f"{', '.join(names) or '(none yet)'}. Register one with jt.register_model()")
+    versions = _versions(con, name)
+    if version not in versions:
+        raise ModelNotFoundError(f"model {name!r} has no version {version}; its versions are "
+                                 f"{', '.join(map(str, versions)) or '(none)'}")
+
+
+def _version_record(con, name: str, version: int) -> ModelVersion:
+    row = fetch_one(con, """SELECT name, version, run_id, artifact_path, source, stage, description, user_name,
+                                   created_time FROM internal.model_versions WHERE name = ? AND version = ?""",
+                    [name, version])
+    aliases = [a for (a,) in con.execute(
+        "SELECT alias FROM internal.model_aliases WHERE name = ? AND version = ? ORDER BY alias",
+        [name, version]).fetchall()]
+    return ModelVersion(*row[:8], created_time=datetime.fromtimestamp(row[8] / 1000, tz=timezone.utc),
+                        aliases=aliases)
+
+
+def register_model(model_uri: str, name: str, *, description: str | None = None, store=None) -> ModelVersion:
+    """Register the model at ``model_uri`` (``runs:/<run_id>/<folder>``) as the next version of ``name``."""
+    from .models import model_files
+
+    name = _check_name(name)
+    if not isinstance(model_uri, str) or not model_uri.startswith(("runs:/", "models:/")):
+        raise ModelNotFoundError(f"register_model takes a model URI like 'runs:/<run_id>/model', not {model_uri!r}")
+    run_id, folder, _ = model_files(model_uri, store=store)
+    now = _now_ms()
+    with _store(store).session() as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if not fetch_one(con, "SELECT 1 FROM internal.registered_models WHERE name = ?", [name]):
+                con.execute("INSERT INTO internal.registered_models VALUES (?, ?, ?, ?)", [name, None, now, now])
+            version = (max(_versions(con, name), default=0)) + 1
+            con.execute("INSERT INTO internal.model_versions VALUES (?, ?, ?, ?, ?, 'None', ?, ?, ?, ?)",
+                        [name, version, run_id, folder, f"runs:/{run_id}/{folder}", description, _user(), now, now])
+            con.execute("UPDATE internal.registered_models SET updated_time = ? WHERE name = ?", [now, name])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return _version_record(con, name, version)
+
+
+def get_model_version(name: str, version: int | str, *, store=None) -> ModelVersion:
+    """One version of a registered model (``version`` may also be an alias, a stage or 'latest')."""
+    with _store(store).session() as con:
+        number = _resolve_reference(con, _check_name(name), str(version))
+        return _version_record(con, name.strip(), number)
+
+
+def transition_model_version_stage(name: str, version: int, stage: str, *, archive_existing_versions: bool = False,
+                                   comment: str | None = None, store=None) -> ModelVersion:
+    """Move a version to ``stage`` (None, Staging, Production, Archived), recording who, when and why.
+
+    ``archive_existing_versions=True`` moves the other versions that are in that stage to Archived.
+    """
+    name, version, stage = _check_name(name), _check_version(version), _check_stage(stage)
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidValueError(f"a transition comment is text, not {type(comment).__name__}")
+    now, user = _now_ms(), _user()
+    with _store(store).session() as con:
+        _require_version(con, name, version)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            moves = [(version, stage, comment)]
+            if archive_existing_versions and stage in ("Staging", "Production"):
+                others = con.execute("SELECT version FROM internal.model_versions WHERE name = ? AND stage = ? "
+                                     "AND version <> ?", [name, stage, version]).fetchall()
+                moves += [(other, "Archived", f"archived when version {version} moved to {stage}")
+                          for (other,) in others]
+            for number, target, why in moves:
+                (current,) = fetch_one(con, "SELECT stage FROM internal.model_versions WHERE name = ? AND version = ?",
+                                       [name, number])
+                if current == target:
+                    continue
+                con.execute("UPDATE internal.model_versions SET stage = ?, updated_time = ? "
+                            "WHERE name = ? AND version = ?", [target, now, name, number])
+                con.execute("INSERT INTO internal.stage_transitions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [name, number, current, target, user, why, now])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return _version_record(con, name, version)
+
+
+def set_model_alias(name: str, alias: str, version: int, *, store=None) -> ModelVersion:
+    """Point ``alias`` (e.g. 'champion') at ``version``; an alias names one version at a time."""
+    name, version = _check_name(name), _check_version(version)
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias.lower() == "latest" or \
+            alias.lower() in (s.lower() for s in STAGES) or alias.isdigit():
+        raise InvalidValueError(f"an alias is a word of letters, digits, '_' or '-' (not a number, a stage or "
+                                f"'latest'), such as 'champion'; not {alias!r}")
+    with _store(store).session() as con:
+        _require_version(con, name, version)
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, alias])
+        con.execute("INSERT INTO internal.model_aliases VALUES (?, ?, ?)", [name, alias, version])
+        con.execute("COMMIT")
+        return _version_record(con, name, version)
+
+
+def delete_model_alias(name: str, alias: str, *, store=None) -> bool:
+    """Remove ``alias`` from model ``name``; returns whether it existed."""
+    with _store(store).session() as con:
+        removed = con.execute("DELETE FROM internal.model_aliases WHERE name = ? AND alias = ? RETURNING alias",
+                              [_check_name(name), alias]).fetchall()
+    return bool(removed)
+
+
+def get_stage_history(name: str, version: int | None = None, *, store=None):
+    """Stage transitions of a model (or one version) as a DataFrame, oldest first."""
+    name = _check_name(name)
+    condition, params = ("name = ?", [name]) if version is None else (
+        "name = ? AND version = ?", [name, _check_version(version)])
+    with _store(store).session() as con:
+        return con.execute(f"SELECT version, from_stage, to_stage, user_name AS \"user\", comment, "
+                           f"epoch_ms(timestamp) AS timestamp FROM internal.stage_transitions WHERE {condition} "
+                           f"ORDER BY timestamp, rowid", params).df()
+
+
+def search_model_versions(name: str | None = None, *, store=None):
+    """Registered versions (of ``name``, or all) as a DataFrame with their stage and aliases."""
+    condition, params = ("WHERE v.name = ?", [_check_name(name)]) if name is not None else ("", [])
+    with _store(store).session() as con:
+        return con.execute(f"""
+            SELECT v.name, v.version, v.stage,
+                   coalesce(list(a.alias ORDER BY a.alias) FILTER (WHERE a.alias IS NOT NULL), []) AS aliases,
+                   v.run_id, v.source, v.description, v.user_name AS "user",
+                   epoch_ms(v.created_time) AS created_time
+            FROM internal.model_versions v LEFT JOIN internal.model_aliases a USING (name, version)
+            {condition} GROUP BY ALL ORDER BY v.name, v.version""", params).df()
+
+
+def list_registered_models(*, store=None):
+    """Registered models with their latest version and the version in Production, as a DataFrame."""
+    with _store(store).session() as con:
+        return con.execute("""
+            SELECT m.name, max(v.version) AS latest_version,
+                   max(v.version) FILTER (WHERE v.stage = 'Production') AS production_version,
+                   m.description, epoch_ms(m.updated_time) AS updated_time
+            FROM internal.registered_models m LEFT JOIN internal.model_versions v USING (name)
+            GROUP BY ALL ORDER BY m.name""").df()
+
+
+def _resolve_reference(con, name: str, reference: str) -> int:
+    """A version number from '3', 'latest', a stage ('Production': its newest version) or an alias."""
+    versions = _versions(con, name)
+    if not versions:
+        _require_version(con, name, 1)  # raises: the model is not registered
+    reference = reference.strip()
+    if reference.isdigit():
+        _require_version(con, name, int(reference))
+        return int(reference)
+    if reference.lower() == "latest":
+        return versions[-1]
+    for stage in STAGES:
+        if reference.lower() == stage.lower():
+            row = fetch_one(con, "SELECT max(version) FROM internal.model_versions WHERE name = ? AND stage = ?",
+                            [name, stage])
+            if row[0] is None:
+                raise ModelNotFoundError(f"model {name!r} has no version in stage {stage}")
+            return row[0]
+    row = fetch_one(con, "SELECT version FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, reference])
+    if row is None:
+        aliases = [a for (a,) in con.execute("SELECT alias FROM internal.model_aliases WHERE name = ? ORDER BY 1",
+                                             [name]).fetchall()]
+        raise ModelNotFoundError(f"model {name!r} has no version, stage or alias {reference!r}; its aliases are: "
+                                 f"{', '.join(aliases) or '(none)'}")
+    return row[0]
+
+
+def resolve_model_uri(uri: str, *, store=None) -> tuple[str, str]:
+    """(run_id, artifact folder) of ``models:/<name>/<version|stage|alias|latest>`` or ``models:/<name>@<alias>``."""
+    body = uri[len("models:/"):].strip("/")
+    if "@" in body and "/" not in body:
+        name, _, reference = body.partition("@")
+    else:
+        name, _, reference = body.rpartition("/")
+    if not name or not reference:
+        raise ModelNotFoundError(f"{uri!r} is not a registry URI; write 'models:/<name>/<version or alias>' "
+                                 f"or 'models:/<name>@<alias>'")
+    with _store(store).session() as con:
+        version = _resolve_reference(con, _check_name(name), reference)
+        row = fetch_one(con, "SELECT run_id, artifact_path FROM internal.model_versions WHERE name = ? AND version = ?",
+                        [name.strip(), version])
+    return row[0], row[1]
