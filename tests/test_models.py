@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_notebook
 
 import jupyter_tracker as jt
 from jupyter_tracker.errors import (
@@ -140,6 +141,23 @@ def test_torch_state_dict_round_trip(store_dir):
     np.testing.assert_allclose(loaded.predict(example), expected, rtol=1e-6)
     with pytest.raises(SignatureMismatchError, match="float64 but .* expects float32"):
         loaded.predict(example.astype("float64"))
+    # A class defined inside a function cannot be rebuilt by name: the error says how to load it.
+    with pytest.raises(UnsupportedModelError, match=r"pass an instance: load_model\(uri, model=MyNet"):
+        jt.load_model(info.model_uri)
+
+
+def test_torch_module_defined_in_a_notebook_loads_by_name(store_dir, tmp_path):
+    pytest.importorskip("torch", reason="torch is in the test extra: pip install -e '.[test]'")
+    notebook = run_notebook([
+        "import torch, numpy as np, jupyter_tracker as jt\n"
+        "class Net(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.layer = torch.nn.Linear(2, 1)\n"
+        "    def forward(self, x):\n        return self.layer(x)",
+        "with jt.start_run():\n    info = jt.log_model(Net(), 'net', input_example=np.ones((1, 2), dtype='float32'))",
+        "loaded = jt.load_model(info.model_uri)\n"
+        "print(type(loaded.native).__name__, loaded.predict(np.ones((3, 2), dtype='float32')).shape)",
+    ], tmp_path, store_dir)
+    assert notebook.cells[2].outputs[0]["text"].strip() == "Net (3, 1)"
 
 
 def test_xgboost_and_lightgbm_native_formats(store_dir, churn):
