@@ -105,3 +105,16 @@ def test_the_users_own_error_passes_through_unchanged(store_dir):
         LogisticRegression().fit(np.zeros((3, 2)), [0, 1])
     assert jt.search_runs().status.tolist() == ["FAILED"]
     assert jt.active_run() is None
+
+
+def test_a_nested_scope_does_not_log_twice(store_dir):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _data()
+    original = LogisticRegression.fit
+    with jt.autolog(log_models=False):
+        with jt.autolog(log_models=False):
+            LogisticRegression().fit(X, y)
+        assert LogisticRegression.fit is not original  # the outer scope still patches
+    assert LogisticRegression.fit is original
+    assert len(jt.search_runs()) == 1

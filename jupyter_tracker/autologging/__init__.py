@@ -17,6 +17,10 @@ from typing import Any
 __all__ = ["AutologScope", "AutologWarning", "autolog"]
 
 
+#: The scope whose patches are in place (at most one: nested scopes reuse them).
+_installed: list = []
+
+
 class AutologWarning(UserWarning):
     """Autolog could not record something; the training itself was not affected."""
 
@@ -45,6 +49,9 @@ class AutologScope:
         from . import xgboost as xgboost_integration
 
         self.active = True
+        if _installed:  # already inside a scope (a `with jt.autolog()` in a --autolog cell): it logs
+            return self
+        _installed.append(self)
         for name, integration in (("sklearn", sklearn_integration), ("xgboost", xgboost_integration)):
             if not self.libraries[name]:
                 continue
@@ -59,6 +66,8 @@ class AutologScope:
     def stop(self) -> None:
         """Restore every patched attribute and end the runs this scope started."""
         self.active = False
+        if self in _installed:
+            _installed.remove(self)
         while self._patches:
             owner, attribute, original = self._patches.pop()
             setattr(owner, attribute, original)
