@@ -20,6 +20,8 @@ from .query import _store
 from .store.database import fetch_one
 
 STAGES = ("None", "Staging", "Production", "Archived")
+#: Run tag listing the registered versions made from the run ("churn v1, churn v3").
+REGISTERED_TAG = "registered_models"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,249}$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 
@@ -130,11 +132,22 @@ def register_model(model_uri: str, name: str, *, description: str | None = None,
             con.execute("INSERT INTO internal.model_versions VALUES (?, ?, ?, ?, ?, 'None', ?, ?, ?, ?)",
                         [name, version, run_id, folder, f"runs:/{run_id}/{folder}", description, _user(), now, now])
             con.execute("UPDATE internal.registered_models SET updated_time = ? WHERE name = ?", [now, name])
+            _tag_run(con, run_id, f"{name} v{version}")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         return _version_record(con, name, version)
+
+
+def _tag_run(con, run_id: str, label: str) -> None:
+    """Add ``label`` to the run's ``registered_models`` tag, so the run table shows what became of it."""
+    (run_key,) = fetch_one(con, "SELECT run_key FROM internal.runs WHERE run_id = ?", [run_id])
+    row = fetch_one(con, "SELECT value FROM internal.tags WHERE run_key = ? AND key = ?",
+                    [run_key, REGISTERED_TAG])
+    value = f"{row[0]}, {label}" if row else label
+    con.execute("DELETE FROM internal.tags WHERE run_key = ? AND key = ?", [run_key, REGISTERED_TAG])
+    con.execute("INSERT INTO internal.tags VALUES (?, ?, ?)", [run_key, REGISTERED_TAG, value])
 
 
 def get_model_version(name: str, version: int | str, *, store=None) -> ModelVersion:

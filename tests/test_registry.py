@@ -48,6 +48,9 @@ def test_versions_stages_history_and_archiving(store_dir):
     assert listed.to_dict("records")[0] | {"updated_time": None} == {
         "name": "churn", "latest_version": 2, "production_version": 2, "description": None, "updated_time": None}
     assert jt.sql("select count(*) as n from model_versions").n[0] == 2
+    # The run table shows which runs became registered versions.
+    assert jt.get_run(first.run_id).tags["registered_models"] == "churn v1"
+    assert set(jt.search_runs()["tags.registered_models"]) == {"churn v1", "churn v2"}
 
 
 def _run_uri(version) -> str:
