@@ -2,11 +2,12 @@
 everything back.
 
 ``%%track --autolog`` or ``with jt.autolog():`` patches scikit-learn's ``fit`` (params, training
-metrics, the model) and XGBoost's ``train`` (per-round eval metrics) only while the cell or block
-runs; on exit every patched attribute is restored exactly, so a ``fit`` after the cell logs
-nothing (MLflow's process-wide autolog keeps patching later code). Autolog never fails the user's
-code: an error while logging becomes an ``AutologWarning`` and training goes on; the user's own
-exceptions pass through unchanged.
+metrics, the model), XGBoost's ``train`` (per-round eval metrics), PyTorch Lightning's
+``Trainer.fit`` and Keras's ``Model.fit`` (hyperparameters and per-epoch metrics), where those
+libraries are installed, only while the cell or block runs; on exit every patched attribute is
+restored exactly, so a ``fit`` after the cell logs nothing (MLflow's process-wide autolog keeps
+patching later code). Autolog never fails the user's code: an error while logging becomes an
+``AutologWarning`` and training goes on; the user's own exceptions pass through unchanged.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ class AutologWarning(UserWarning):
 class AutologScope:
     """The patches of one cell or ``with`` block. Use as a context manager, or ``start()``/``stop()``."""
 
-    def __init__(self, *, log_models: bool = True, sklearn: bool = True, xgboost: bool = True) -> None:
+    def __init__(self, *, log_models: bool = True, sklearn: bool = True, xgboost: bool = True,
+                 lightning: bool = True, keras: bool = True) -> None:
         self.log_models = log_models
-        self.libraries = {"sklearn": sklearn, "xgboost": xgboost}
+        self.libraries = {"sklearn": sklearn, "xgboost": xgboost, "lightning": lightning, "keras": keras}
         self._patches: list[tuple[Any, str, Any]] = []
         self._runs_used: set[str] = set()
         self._own_runs: list = []
@@ -45,18 +47,22 @@ class AutologScope:
         setattr(owner, attribute, replacement)
 
     def start(self) -> AutologScope:
-        from . import sklearn as sklearn_integration
-        from . import xgboost as xgboost_integration
+        import importlib
+        import sys
 
         self.active = True
         if _installed:  # already inside a scope (a `with jt.autolog()` in a --autolog cell): it logs
             return self
         _installed.append(self)
-        for name, integration in (("sklearn", sklearn_integration), ("xgboost", xgboost_integration)):
+        for name, module_names in INTEGRATIONS.items():
             if not self.libraries[name]:
                 continue
+            # Keras and Lightning are patched only when the user already imported them: importing
+            # them just to patch would cost seconds per cell (and Keras needs a backend chosen).
+            if name in IMPORTED_ONLY and not any(module in sys.modules for module in module_names):
+                continue
             try:
-                integration.install(self)
+                importlib.import_module(f"{__name__}.{name}").install(self)
             except ImportError:
                 continue  # the library is not installed: nothing to patch
             except Exception as exc:  # noqa: BLE001 - autolog must never break the user's cell
@@ -113,11 +119,21 @@ class AutologScope:
             else:
                 run.end("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED", error)
 
-def autolog(*, log_models: bool = True, sklearn: bool = True, xgboost: bool = True) -> AutologScope:
+#: Integration module -> the top-level packages whose presence in ``sys.modules`` turns it on.
+INTEGRATIONS = {"sklearn": ("sklearn",), "xgboost": ("xgboost",),
+                "lightning": ("lightning", "pytorch_lightning"), "keras": ("keras",)}
+IMPORTED_ONLY = {"lightning", "keras"}
+
+
+def autolog(*, log_models: bool = True, sklearn: bool = True, xgboost: bool = True, lightning: bool = True,
+            keras: bool = True) -> AutologScope:
     """Autolog inside a ``with`` block: ``with jt.autolog(): model.fit(X, y)``.
 
     Each scikit-learn ``fit`` logs the estimator's params, training metrics and (``log_models``)
-    the fitted model; each ``xgboost.train`` logs its eval metrics per round. Outside the block
-    nothing is patched.
+    the fitted model; each ``xgboost.train`` logs its eval metrics per round; each Lightning
+    ``Trainer.fit`` and Keras ``Model.fit`` logs hyperparameters and per-epoch metrics (Lightning
+    also the trained module); import Lightning or Keras before the block starts, they are patched
+    only if already imported. Outside the block nothing is patched.
     """
-    return AutologScope(log_models=log_models, sklearn=sklearn, xgboost=xgboost)
+    return AutologScope(log_models=log_models, sklearn=sklearn, xgboost=xgboost, lightning=lightning,
+                        keras=keras)

@@ -23,9 +23,10 @@ def start(run, options: Any) -> list:
                           stacklevel=2)
     if getattr(options, "system", False):
         try:
-            from ..system_metrics import DEFAULT_INTERVAL_S, SystemMetricsSampler
+            from ..config import get_config
+            from ..system_metrics import SystemMetricsSampler
 
-            interval = getattr(options, "system_interval", None) or DEFAULT_INTERVAL_S
+            interval = getattr(options, "system_interval", None) or get_config().system_metrics_interval
             handles.append(SystemMetricsSampler(run, interval=interval).start())
         except Exception as exc:  # noqa: BLE001
             warnings.warn(f"%%track --system could not start: {type(exc).__name__}: {exc}", RuntimeWarning,
