@@ -34,6 +34,10 @@ class TrackerConfig(Configurable):
     redact_secrets = Bool(
         True, help="Store params/tags whose key looks like a secret as ***REDACTED***.").tag(config=True)
     capture_environment = Bool(True, help="Record Python, platform, packages and git state per run.").tag(config=True)
+    system_metrics = Bool(
+        False, help="Sample CPU, memory, disk, network and GPU use into system/* metrics of every %%track "
+                    "cell, as if --system were given.").tag(config=True)
+    system_metrics_interval = Float(10.0, help="Seconds between system metric samples.").tag(config=True)
     lock_timeout = Float(60.0, help="Seconds to wait for the store's lock before giving up.").tag(config=True)
 
 

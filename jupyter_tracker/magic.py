@@ -41,7 +41,7 @@ _TRACK_OPTIONS = [
              help="log scikit-learn fits and XGBoost rounds made in this cell (patches undone after it)"),
     argument("--system", action="store_true", help="sample CPU, memory, disk, network and GPU use into system/*"),
     argument("--system-interval", type=float, default=None, metavar="SECONDS",
-             help="seconds between system metric samples (default 10)"),
+             help="seconds between system metric samples (default: TrackerConfig.system_metrics_interval, 10)"),
 ]
 
 
@@ -160,6 +160,8 @@ def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
         from .capture.console import ConsoleCapture
 
         tracked.capture = ConsoleCapture(run.log_console)
+    if config.system_metrics:
+        options.system = True
     if options.autolog or options.system:
         from .autologging import cell as cell_extras
 

@@ -45,3 +45,16 @@ def test_the_sampler_thread_does_not_outlive_the_block(store_dir):
     with jt.start_run() as run, SystemMetricsSampler(run, interval=0.1):
         pass
     assert not [t for t in threading.enumerate() if "system-metrics" in t.name]
+
+
+def test_config_turns_system_metrics_on_for_every_tracked_cell(store_dir, tmp_path):
+    run_notebook([
+        "%load_ext jupyter_tracker",
+        "%config TrackerConfig.system_metrics = True\n%config TrackerConfig.system_metrics_interval = 0.2",
+        "%%track -n configured\nimport time\nend = time.time() + 1.0\nwhile time.time() < end:\n    sum(range(1000))",
+        "%config TrackerConfig.system_metrics = False",
+        "%%track -n plain\nx = 1",
+    ], tmp_path, store_dir)
+    runs = jt.search_runs().set_index("run_name")
+    assert len(jt.get_metric_history(runs.loc["configured", "run_id"], "system/cpu_percent")) >= 3
+    assert not any(key.startswith("system/") for key in jt.get_run(runs.loc["plain", "run_id"]).metrics)
