@@ -1,0 +1,101 @@
+"""The rows of the benchmark table: what each measures, its unit and which way is better."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Figure:
+    """One cell: a median ``value`` (or a ``text`` such as a run status), with its N and repetitions."""
+
+    value: float | None
+    n: int
+    reps: int
+    detail: str | None = None
+    text: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    row_id: str
+    section: str
+    label: str
+    unit: str
+    better: str  # "lower", "higher" or "" (not ranked)
+    tools: tuple[str, ...]
+
+
+ALL = ("jupyter_tracker", "mlflow", "wandb", "aim", "trackio")
+OURS_MLFLOW = ("jupyter_tracker", "mlflow")
+SEARCHERS = ("jupyter_tracker", "mlflow", "trackio")
+READERS = ("jupyter_tracker", "mlflow", "aim", "trackio")
+
+ROWS = [
+    RowSpec("log_metric", "Logging in a loop", "log one metric point, per call", "µs", "lower", ALL),
+    RowSpec("run_init", "Logging in a loop", "start a run (fresh process, store exists)", "ms", "lower", ALL),
+    RowSpec("run_finish", "Logging in a loop", "finish the run", "ms", "lower", ALL),
+    RowSpec("visible", "Logging in a loop", "points visible to a reader in another process, after the loop",
+            "ms", "lower", OURS_MLFLOW),
+    RowSpec("run_create", "Runs", "run with 10 params + 1 metric: start, log, end", "ms/run", "lower", OURS_MLFLOW),
+    RowSpec("import", "Start-up", "import in a fresh process, over bare Python", "ms", "lower", ALL),
+    RowSpec("track_empty", "Notebook", "%%track added to an empty cell (real kernel, snapshot incl.)", "ms",
+            "lower", ("jupyter_tracker",)),
+    RowSpec("track_metrics", "Notebook", "%%track added to a cell logging 100 metrics", "ms", "lower",
+            ("jupyter_tracker",)),
+    RowSpec("search_all", "Search", "search runs → DataFrame (trackio: list runs)", "ms", "lower", SEARCHERS),
+    RowSpec("search_filter", "Search", "search with `metrics.m0 > 0.5 and params.p0 = 'a'`", "ms", "lower",
+            OURS_MLFLOW),
+    RowSpec("search_order", "Search", "order_by a metric, limit 10", "ms", "lower", OURS_MLFLOW),
+    RowSpec("search_all_large", "Search", "search runs → DataFrame, large store", "ms", "lower", OURS_MLFLOW),
+    RowSpec("search_filter_large", "Search", "search with the filter, large store", "ms", "lower", OURS_MLFLOW),
+    RowSpec("search_order_large", "Search", "order_by a metric, limit 10, large store", "ms", "lower", OURS_MLFLOW),
+    RowSpec("history_full", "Metric history", "read a whole metric history", "ms", "lower", READERS),
+    RowSpec("history_sampled", "Metric history", "read a 2,000-point chart series", "ms", "lower",
+            ("jupyter_tracker", "mlflow", "trackio")),
+    RowSpec("history_full_big", "Metric history", "read a whole metric history, big run", "ms", "lower",
+            ("jupyter_tracker",)),
+    RowSpec("history_sampled_big", "Metric history", "read a 2,000-point chart series, big run", "ms", "lower",
+            ("jupyter_tracker",)),
+    RowSpec("disk_points", "Disk", "bytes on disk per metric point", "B", "lower", ALL),
+    RowSpec("disk_runs", "Disk", "disk per 10,000 runs (10 params, 5 metrics, 3 tags)", "MB", "lower", SEARCHERS),
+    RowSpec("crash_kept", "Crash safety", "SIGKILL after the log calls returned: points kept", "share", "higher",
+            ALL),
+    RowSpec("crash_status", "Crash safety", "status the run shows afterwards", "", "", ALL),
+]
+for _writers in (1, 2, 4, 8):
+    ROWS.append(RowSpec(f"writers_{_writers}", "Concurrency",
+                        f"{_writers} writer process{'es' if _writers > 1 else ''} + a polling reader: "
+                        f"points/s in total", "points/s", "higher", OURS_MLFLOW))
+    ROWS.append(RowSpec(f"writers_{_writers}_errors", "Concurrency", f"{_writers} writers: errors "
+                        "(writers and reader)", "", "lower", OURS_MLFLOW))
+ROW_BY_ID = {row.row_id: row for row in ROWS}
+
+
+@dataclass
+class Table:
+    tools: list[str]
+    cells: dict[str, dict[str, Figure]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    tool_notes: dict[str, str] = field(default_factory=dict)
+
+    def set(self, row_id: str, tool: str, figure: Figure) -> None:
+        if row_id not in ROW_BY_ID:
+            raise KeyError(f"unknown benchmark row {row_id!r}")
+        self.cells.setdefault(row_id, {})[tool] = figure
+
+    def fail(self, workload: str, tool: str, message: str) -> None:
+        self.tool_notes[tool] = (self.tool_notes.get(tool, "") + f" {workload} failed: {message}").strip()
+        self.cells.setdefault(f"error:{workload}", {})[tool] = Figure(None, 0, 0, error=message)
+
+    def missing(self, tool: str, reason: str) -> None:
+        self.tool_notes[tool] = reason
+
+    def note(self, row_id: str, text: str) -> None:
+        self.notes[row_id] = text
+
+    def to_json(self) -> dict:
+        return {"tools": self.tools, "notes": self.notes, "tool_notes": self.tool_notes,
+                "cells": {row: {tool: asdict(figure) for tool, figure in by_tool.items()}
+                          for row, by_tool in self.cells.items()}}

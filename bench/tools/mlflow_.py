@@ -1,0 +1,232 @@
+"""MLflow with its default local store (SQLite), through ``mlflow`` and ``MlflowClient``.
+
+Store creation (Alembic migrations) is done once in ``prepare`` and never timed. The search
+workload seeds runs with plain SQL inserts into MLflow's own tables: creating 100,000 runs
+through the API would take about 40 minutes here (23 ms per run), and what is measured is
+the search, which reads the same rows either way.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+from .common import announce_and_die, dir_size, median_time, run_values, stop_requested, wait_until
+
+
+def _uri(root: str) -> str:
+    return f"sqlite:///{os.path.join(root, 'mlflow.db')}"
+
+
+def _mlflow(root: str):
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.chdir(root)  # artifacts default to ./mlartifacts
+    import mlflow
+
+    mlflow.set_tracking_uri(_uri(root))
+    return mlflow
+
+
+def prepare(root: str) -> dict:
+    mlflow = _mlflow(root)
+    for name in ("bench", "create", "history", "search", "crash", "concurrency"):
+        if mlflow.get_experiment_by_name(name) is None:
+            mlflow.create_experiment(name)
+    mlflow.set_experiment("bench")
+    with mlflow.start_run(run_name="prepare"):
+        mlflow.log_metric("warmup", 1.0)
+    return {"bytes": dir_size(root)}
+
+
+def log_loop(root: str, n: int) -> dict:
+    start = time.perf_counter()
+    mlflow = _mlflow(root)
+    imported = time.perf_counter()
+    mlflow.set_experiment("bench")
+    run = mlflow.start_run(run_name="loop")
+    started = time.perf_counter()
+    for step in range(n):
+        mlflow.log_metric("loss", step * 0.001, step=step)
+    looped = time.perf_counter()
+    mlflow.end_run()
+    ended = time.perf_counter()
+    return {"import_s": imported - start, "init_s": started - imported, "us_per_call": (looped - started) / n * 1e6,
+            "finish_s": ended - looped, "run_id": run.info.run_id}
+
+
+def visible_writer(root: str, n: int, signal_file: str) -> dict:
+    mlflow = _mlflow(root)
+    mlflow.set_experiment("bench")
+    run = mlflow.start_run(run_name="visible")
+    while not os.path.exists(signal_file + ".ready"):
+        time.sleep(0.001)
+    for step in range(n):
+        mlflow.log_metric("loss", step * 0.001, step=step)
+    with open(signal_file + ".tmp", "w") as handle:
+        handle.write(f"{run.info.run_id} {time.time()!r}")
+    os.replace(signal_file + ".tmp", signal_file)
+    time.sleep(30)
+    mlflow.end_run()
+    return {}
+
+
+def visible_reader(root: str, n: int, signal_file: str) -> dict:
+    mlflow = _mlflow(root)
+    client = mlflow.MlflowClient()
+    client.search_runs([mlflow.get_experiment_by_name("bench").experiment_id], max_results=1)
+    Path(signal_file + ".ready").touch()  # the writer starts its loop only now
+    while not os.path.exists(signal_file):
+        time.sleep(0.001)
+    run_id, written = Path(signal_file).read_text().split()
+    while len(client.get_metric_history(run_id, "loss")) < n:
+        time.sleep(0.001)
+    return {"visible_after_s": time.time() - float(written)}
+
+
+def create_runs(root: str, n: int) -> dict:
+    mlflow = _mlflow(root)
+    mlflow.set_experiment("create")
+    start = time.perf_counter()
+    for index in range(n):
+        params, _metrics, _tags = run_values(index)
+        with mlflow.start_run(run_name=f"r{index}"):
+            mlflow.log_params(params)
+            mlflow.log_metric("acc", index / n)
+    return {"ms_per_run": (time.perf_counter() - start) / n * 1e3}
+
+
+def seed_history(root: str, n: int) -> dict:
+    """Points go in through ``log_batch`` (1,000 per call), MLflow's fastest documented path."""
+    mlflow = _mlflow(root)
+    from mlflow.entities import Metric
+
+    client = mlflow.MlflowClient()
+    empty = dir_size(root)
+    experiment_id = mlflow.get_experiment_by_name("history").experiment_id
+    run = client.create_run(experiment_id, run_name="history")
+    now = int(time.time() * 1000)
+    for first in range(0, n, 1000):
+        client.log_batch(run.info.run_id, metrics=[Metric("loss", 1.0 / (step + 1), now + step, step)
+                                                   for step in range(first, min(n, first + 1000))])
+    client.set_terminated(run.info.run_id)
+    return {"run_id": run.info.run_id, "empty_bytes": empty}
+
+
+def read_history(root: str, n: int, reps: int, run_id: str) -> dict:
+    """Full history through ``get_metric_history``; a 2,000-point chart series through the tracking
+    store's ``get_metric_history_bulk_interval`` (SQL-side sampling, what MLflow's UI charts use)."""
+    mlflow = _mlflow(root)
+    client = mlflow.MlflowClient()
+    full = median_time(lambda: client.get_metric_history(run_id, "loss"), reps)
+    assert len(client.get_metric_history(run_id, "loss")) == n
+    from mlflow.tracking._tracking_service.utils import _get_store
+
+    store = _get_store()
+    sampled = median_time(lambda: store.get_metric_history_bulk_interval([run_id], "loss", 2000, None, None), reps)
+    return {"full_s": full, "downsampled_s": sampled}
+
+
+def seed_runs(root: str, n: int) -> dict:
+    """``n`` runs inserted with SQL into MLflow's tables, modelled on a run made through the API."""
+    mlflow = _mlflow(root)
+    experiment_id = mlflow.get_experiment_by_name("search").experiment_id
+    empty = dir_size(root)
+    connection = sqlite3.connect(os.path.join(root, "mlflow.db"))
+    template = connection.execute("SELECT * FROM runs LIMIT 1").fetchone()
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(runs)")]
+    metric_columns = [row[1] for row in connection.execute("PRAGMA table_info(metrics)")]
+    latest_columns = [row[1] for row in connection.execute("PRAGMA table_info(latest_metrics)")]
+    now = int(time.time() * 1000)
+    runs, params, metrics, latest, tags = [], [], [], [], []
+    for index in range(n):
+        run_id = uuid.uuid4().hex
+        row = dict(zip(columns, template))
+        row.update(run_uuid=run_id, name=f"r{index}", experiment_id=int(experiment_id), status="FINISHED",
+                   start_time=now + index, end_time=now + index + 1, lifecycle_stage="active",
+                   artifact_uri=f"{root}/mlartifacts/{experiment_id}/{run_id}/artifacts")
+        runs.append(tuple(row[c] for c in columns))
+        run_params, run_metrics, run_tags = run_values(index)
+        params += [(key, value, run_id) for key, value in run_params.items()]
+        tags += [(key, value, run_id) for key, value in run_tags.items()] + [("mlflow.runName", f"r{index}", run_id)]
+        for key, value in run_metrics.items():
+            point = {"key": key, "value": value, "timestamp": now, "run_uuid": run_id, "step": 0, "is_nan": False}
+            metrics.append(tuple(point[c] for c in metric_columns))
+            latest.append(tuple(point[c] for c in latest_columns))
+    with connection:
+        connection.executemany(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                               runs)
+        connection.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", params)
+        connection.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", tags)
+        connection.executemany(f"INSERT INTO metrics ({', '.join(metric_columns)}) "
+                               f"VALUES ({', '.join('?' * len(metric_columns))})", metrics)
+        connection.executemany(f"INSERT INTO latest_metrics ({', '.join(latest_columns)}) "
+                               f"VALUES ({', '.join('?' * len(latest_columns))})", latest)
+    connection.close()
+    return {"empty_bytes": empty}
+
+
+def store_bytes(root: str) -> dict:
+    return {"bytes": dir_size(root)}
+
+
+def search(root: str, n: int, reps: int) -> dict:
+    mlflow = _mlflow(root)
+    everything = median_time(lambda: mlflow.search_runs(experiment_names=["search"], max_results=n + 10), reps)
+    assert len(mlflow.search_runs(experiment_names=["search"], max_results=n + 10)) == n
+    filtered = median_time(lambda: mlflow.search_runs(
+        experiment_names=["search"], filter_string="metrics.m0 > 0.5 and params.p0 = 'a'", max_results=n + 10), reps)
+    ordered = median_time(lambda: mlflow.search_runs(experiment_names=["search"], order_by=["metrics.m1 DESC"],
+                                                     max_results=10), reps)
+    return {"all_s": everything, "filter_s": filtered, "order_s": ordered}
+
+
+def crash_child(root: str, n: int) -> dict:
+    mlflow = _mlflow(root)
+    mlflow.set_experiment("crash")
+    mlflow.start_run(run_name="crash")
+    for step in range(n):
+        mlflow.log_metric("loss", float(step), step=step)
+    announce_and_die(f"LOGGED {n}")
+    return {}
+
+
+def crash_read(root: str, n: int) -> dict:
+    mlflow = _mlflow(root)
+    runs = mlflow.search_runs(experiment_names=["crash"])
+    if runs.empty:
+        return {"kept": 0, "status": "missing"}
+    run_id = runs.iloc[0]["run_id"]
+    kept = len(mlflow.MlflowClient().get_metric_history(run_id, "loss"))
+    return {"kept": kept, "status": str(runs.iloc[0]["status"])}
+
+
+def writer(root: str, n: int, start_at: float, index: int) -> dict:
+    mlflow = _mlflow(root)
+    mlflow.set_experiment("concurrency")
+    errors = 0
+    with mlflow.start_run(run_name=f"writer{index}"):
+        wait_until(start_at)
+        begin = time.time()
+        for step in range(n):
+            try:
+                mlflow.log_metric("loss", step * 0.5, step=step)
+            except Exception:  # noqa: BLE001 - "database is locked" and friends, counted
+                errors += 1
+        end = time.time()
+    return {"begin": begin, "end": end, "errors": errors}
+
+
+def reader(root: str, stop_file: str) -> dict:
+    mlflow = _mlflow(root)
+    polls = errors = 0
+    while not stop_requested(stop_file):
+        try:
+            mlflow.search_runs(experiment_names=["concurrency"])
+        except Exception:  # noqa: BLE001 - counted
+            errors += 1
+        polls += 1
+        time.sleep(0.05)
+    return {"polls": polls, "errors": errors}
