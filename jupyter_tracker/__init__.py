@@ -52,7 +52,43 @@ __all__ = [
     "PythonModel", "autolog", "delete_model_alias", "get_model_version", "get_stage_history", "infer_signature",
     "list_registered_models", "load_model", "log_input", "log_model", "register_model", "search_model_versions",
     "set_model_alias", "transition_model_version_stage",
+    "compare", "plot_metrics", "runs",
 ]
+
+
+def runs(experiment=None, filter=None, order_by=None, **options):
+    """Interactive run table of ``search_runs(experiment, filter, order_by)``; ``table.selected``
+    holds the checked run ids (see ``jupyter_tracker.widgets.table``)."""
+    from .widgets import runs as make_table
+
+    return make_table(experiment, filter, order_by, **options)
+
+
+def plot_metrics(runs, keys=None, *, x="step", **options):
+    """Metric curves of ``runs`` (ids, a search_runs DataFrame or ``table.selected``), live while
+    they log (see ``jupyter_tracker.widgets.curves``)."""
+    from .widgets import plot_metrics as make_curves
+
+    return make_curves(runs, keys, x=x, **options)
+
+
+def compare(runs, color=None, **options):
+    """Parallel coordinates, a diff of what differs and overlaid curves of ``runs``; given a run
+    table it follows the table's selection (see ``jupyter_tracker.widgets.compare``)."""
+    from .widgets import compare as make_comparison
+
+    return make_comparison(runs, color, **options)
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    """jupyter_server discovers the server extension here (enabled by the config pip installs)."""
+    return [{"module": "jupyter_tracker"}]
+
+
+def _load_jupyter_server_extension(server_app) -> None:
+    from .server import load
+
+    load(server_app)
 
 
 def load_ipython_extension(shell) -> None:

@@ -61,6 +61,7 @@ class _TrackedCell:
     capture: object | None = None
     started: float = field(default_factory=time.perf_counter)
     extras: list = field(default_factory=list)
+    card: object | None = None
 
 
 class _State:
@@ -160,6 +161,8 @@ def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
         from .capture.console import ConsoleCapture
 
         tracked.capture = ConsoleCapture(run.log_console)
+    if not (options.quiet or config.quiet):
+        tracked.card = _start_card(run)
     if config.system_metrics:
         options.system = True
     if options.autolog or options.system:
@@ -236,8 +239,29 @@ def _finish(shell, result) -> None:
         run.end(FAILED, error)
     else:
         run.end(FINISHED)
+    if tracked.card is not None:
+        try:
+            tracked.card.finish(error)
+        except Exception as exc:  # noqa: BLE001 - the card is a view; the run is already ended
+            import warnings
+
+            warnings.warn(f"%%track could not finish its live card: {exc}", RuntimeWarning, stacklevel=2)
     if not (tracked.options.quiet or get_config().quiet):
         print(summary_line(run))
+
+
+def _start_card(run: Run):
+    """The live card of the cell (None outside a kernel, or when widgets cannot load)."""
+    try:
+        from .widgets import live_card
+
+        return live_card.start(run)
+    except Exception as exc:  # noqa: BLE001 - a view must never break the user's cell
+        import warnings
+
+        warnings.warn(f"%%track could not show its live card: {type(exc).__name__}: {exc}", RuntimeWarning,
+                      stacklevel=2)
+        return None
 
 
 def summary_line(run: Run) -> str:

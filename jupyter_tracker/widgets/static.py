@@ -1,0 +1,135 @@
+"""Static HTML/SVG versions of the panels: what a saved notebook shows where no widget can run
+(nbconvert HTML, GitHub, a front end without the widget manager) and what the live card turns into
+when its cell ends. Self-contained: inline SVG and CSS, no script, no network."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+STATUS_COLORS = {"RUNNING": "#1a73e8", "FINISHED": "#188038", "FAILED": "#d93025", "KILLED": "#e37400"}
+
+
+def escape(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def format_value(value) -> str:
+    """Numbers as a person reads them (4 significant digits), everything else as text."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "∞" if value > 0 else "-∞"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def status_badge(status: str) -> str:
+    color = STATUS_COLORS.get(status, "#5f6368")
+    return (f'<span style="background:{color};color:#fff;border-radius:8px;padding:0 6px;'
+            f'font-size:11px">{escape(status)}</span>')
+
+
+def _finite(values: Sequence) -> list[float]:
+    return [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+
+
+def sparkline(values: Sequence[float], width: int = 120, height: int = 24, color: str = PALETTE[0]) -> str:
+    """A tiny SVG line of ``values`` (non-finite points skipped)."""
+    points = [(i, v) for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)]
+    if len(points) < 2:
+        return f'<svg width="{width}" height="{height}"></svg>'
+    low, high = min(v for _, v in points), max(v for _, v in points)
+    span = (high - low) or 1.0
+    last = points[-1][0] or 1
+    coordinates = " ".join(f"{1 + (width - 2) * i / last:.1f},{height - 2 - (height - 4) * (v - low) / span:.1f}"
+                           for i, v in points)
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coordinates}"/></svg>')
+
+
+def line_chart(series: Sequence[tuple[str, Sequence, Sequence[float]]], *, title: str = "", width: int = 640,
+               height: int = 280, log_y: bool = False) -> str:
+    """An SVG chart of ``(label, xs, ys)`` series with axes ticks and a legend; numeric x only
+    (non-numeric x such as timestamps fall back to point index)."""
+    margin_left, margin_right, margin_top, margin_bottom = 56, 12, 24 if title else 10, 28
+    plot_w, plot_h = width - margin_left - margin_right, height - margin_top - margin_bottom
+    prepared = []
+    for label, raw_xs, ys in series:
+        xs = raw_xs if all(isinstance(x, (int, float)) for x in raw_xs) else list(range(len(ys)))
+        pairs = [(float(x), float(y)) for x, y in zip(xs, ys)
+                 if isinstance(y, (int, float)) and math.isfinite(y) and (not log_y or y > 0)]
+        if log_y:
+            pairs = [(x, math.log10(y)) for x, y in pairs]
+        prepared.append((label, pairs))
+    all_x = [x for _, pairs in prepared for x, _ in pairs]
+    all_y = [y for _, pairs in prepared for _, y in pairs]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="10">',
+             f'<rect width="{width}" height="{height}" fill="#fff"/>']
+    if title:
+        parts.append(f'<text x="{width / 2}" y="15" text-anchor="middle" font-size="12">{escape(title)}</text>')
+    if not all_x:
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no points</text></svg>')
+        return "".join(parts)
+    x_low, x_high = min(all_x), max(all_x)
+    y_low, y_high = min(all_y), max(all_y)
+    x_span, y_span = (x_high - x_low) or 1.0, (y_high - y_low) or 1.0
+
+    def px(x: float) -> float:
+        return margin_left + plot_w * (x - x_low) / x_span
+
+    def py(y: float) -> float:
+        return margin_top + plot_h - plot_h * (y - y_low) / y_span
+
+    parts.append(f'<rect x="{margin_left}" y="{margin_top}" width="{plot_w}" height="{plot_h}" fill="none" '
+                 f'stroke="#ccc"/>')
+    for i in range(5):
+        y = y_low + y_span * i / 4
+        shown = 10 ** y if log_y else y
+        parts.append(f'<line x1="{margin_left}" x2="{margin_left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" '
+                     f'stroke="#eee"/><text x="{margin_left - 4}" y="{py(y) + 3:.1f}" text-anchor="end">'
+                     f'{escape(format_value(shown))}</text>')
+        x = x_low + x_span * i / 4
+        parts.append(f'<text x="{px(x):.1f}" y="{height - 12}" text-anchor="middle">{escape(format_value(x))}</text>')
+    for index, (label, pairs) in enumerate(prepared):
+        color = PALETTE[index % len(PALETTE)]
+        if len(pairs) == 1:
+            x, y = pairs[0]
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
+        elif pairs:
+            points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pairs)
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>')
+        parts.append(f'<rect x="{margin_left + 8}" y="{margin_top + 6 + 13 * index}" width="10" height="3" '
+                     f'fill="{color}"/><text x="{margin_left + 22}" y="{margin_top + 10 + 13 * index}">'
+                     f'{escape(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_table(headers: Sequence[str], rows: Sequence[Sequence], *, highlight: Sequence[bool] | None = None,
+               caption: str = "") -> str:
+    """A plain HTML table; rows flagged in ``highlight`` get a tinted background."""
+    head = "".join(f'<th style="text-align:left;padding:2px 8px;border-bottom:1px solid #ccc">{escape(h)}</th>'
+                   for h in headers)
+    body = []
+    for index, row in enumerate(rows):
+        tint = ' style="background:#fff4d6"' if highlight and highlight[index] else ""
+        cells = "".join(f'<td style="padding:2px 8px">{_cell_html(cell)}</td>' for cell in row)
+        body.append(f"<tr{tint}>{cells}</tr>")
+    caption_html = f'<caption style="text-align:left;font-weight:bold">{escape(caption)}</caption>' if caption else ""
+    return (f'<table style="border-collapse:collapse;font-size:12px;font-family:sans-serif">{caption_html}'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def _cell_html(cell) -> str:
+    """A table cell: our own badge markup passes through, everything else is escaped text."""
+    if isinstance(cell, str) and cell.startswith('<span style="background:'):
+        return cell
+    return escape(format_value(cell))
