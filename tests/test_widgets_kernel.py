@@ -1,0 +1,110 @@
+"""The panels in a real kernel (nbclient): notebook 02 runs, every panel output carries a widget view
+and a static version, the HTML export shows the static versions, and the live card of %%track
+ends as a static card with the final status (or is absent with -q)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _execute(notebook_path: Path, workdir: Path, store: Path, store_widget_state: bool):
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(notebook_path, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=120, store_widget_state=store_widget_state,
+                            resources={"metadata": {"path": str(workdir)}})
+    client.execute(env={**os.environ, "JUPYTER_TRACKER_DIR": str(store)})
+    return notebook
+
+
+def _outputs(cell) -> list[dict]:
+    return [output.get("data", {}) for output in cell.get("outputs", []) if "data" in output]
+
+
+def test_notebook_02_runs_and_saves_panels_with_static_versions(tmp_path):
+    started = time.perf_counter()
+    notebook = _execute(ROOT / "notebooks" / "02-compare-runs.ipynb", tmp_path, tmp_path / "store",
+                        store_widget_state=False)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 60, f"notebook 02 took {elapsed:.1f} s"
+    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    panels = [data for cell in code for data in _outputs(cell) if WIDGET_VIEW in data]
+    assert len(panels) >= 4  # table, curves, comparison, table + comparison
+    assert all("text/html" in data for data in panels)
+    table_html = next(data["text/html"] for data in panels
+                      if " runs" in data["text/html"] and "<table" in data["text/html"])
+    assert "sweep" in table_html and "momentum lr=0.1 l2=0.0" in table_html
+    assert any("<polyline" in data["text/html"] for data in panels)  # a static chart
+
+    sweep_cell = next(cell for cell in code if cell.source.startswith("%%track -e compare-demo -n sweep"))
+    card = [data for data in _outputs(sweep_cell) if "jt-card-static" in data.get("text/html", "")]
+    assert card, "the %%track cell's card should end as a static card"
+    assert "FINISHED" in card[0]["text/html"] and "best_acc" in card[0]["text/html"]
+    assert WIDGET_VIEW not in card[0]
+
+    saved = tmp_path / "02-executed.ipynb"
+    nbformat.write(notebook, saved)
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(saved)], check=True,
+                   capture_output=True, cwd=tmp_path)
+    html = (tmp_path / "02-executed.html").read_text(encoding="utf-8")
+    assert "Error displaying widget" not in html
+    assert "jt-static-curves" in html and "What differs between" in html and "jt-card-static" in html
+    if shutil.which("chromium"):
+        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                              (tmp_path / "02-executed.html").as_uri()], capture_output=True, text=True,
+                             timeout=60).stdout
+        assert "What differs between" in dom and "<polyline" in dom
+        assert "Error displaying widget" not in dom
+
+
+def test_track_card_shows_failure_and_quiet_hides_it(tmp_path, store_dir):
+    from conftest import run_notebook
+
+    notebook = run_notebook([
+        "%load_ext jupyter_tracker\nimport jupyter_tracker as jt",
+        "%%track -n will-fail\nfor step in range(5):\n    jt.log_metric('loss', 1 / (step + 1), step=step)\n"
+        "raise ValueError('diverged at step 5')",
+        "%%track -q -n silent\njt.log_metric('loss', 0.5)",
+    ], tmp_path, store_dir, allow_errors=True)
+    failed, silent = notebook.cells[1], notebook.cells[2]
+    card = next(data["text/html"] for data in _outputs(failed) if "jt-card-static" in data.get("text/html", ""))
+    assert "FAILED" in card and "ValueError: diverged at step 5" in card and "loss" in card
+    assert not any("jt-card" in data.get("text/html", "") or WIDGET_VIEW in data for data in _outputs(silent))
+
+
+@pytest.mark.parametrize("points", [200_000])
+def test_live_card_does_not_slow_a_logging_loop(tmp_path, store_dir, points):
+    """The card samples Run.latest_metrics from a thread: the loop's time per log call stays close to
+    the same loop with the card hidden (-q)."""
+    from conftest import run_notebook
+
+    loop = (f"import time\nstarted = time.perf_counter()\nfor step in range({points}):\n"
+            "    jt.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+            "print('per_call_us', (time.perf_counter() - started) / {points} * 1e6)").replace("{points}", str(points))
+    notebook = run_notebook([
+        "%load_ext jupyter_tracker\nimport jupyter_tracker as jt",
+        "%%track -q -n without-card\n" + loop,
+        "%%track -n with-card\n" + loop,
+    ], tmp_path, store_dir)
+
+    def per_call(cell) -> float:
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+        return float(text.split("per_call_us", 1)[1].split()[0])
+
+    without, with_card = per_call(notebook.cells[1]), per_call(notebook.cells[2])
+    print(f"log_metric: {without:.2f} us without card, {with_card:.2f} us with card")
+    assert with_card < without * 1.5 + 1.0
