@@ -103,3 +103,15 @@ def unload_ipython_extension(shell) -> None:
     from .magic import unload_ipython_extension as unload
 
     unload(shell)
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    """jupyter_server finds the REST API of the lab sidebar here."""
+    return [{"module": "jupyter_tracker"}]
+
+
+def _load_jupyter_server_extension(server_app) -> None:
+    """Register the REST API (``jupyter_tracker.server``, imported only inside the server)."""
+    from .server import load
+
+    load(server_app)

@@ -6,7 +6,6 @@ panel saved to HTML, or opened on GitHub, shows its static version instead of an
 
 from __future__ import annotations
 
-
 MARKER = "data-jupyter-tracker-static"
 
 

@@ -77,6 +77,9 @@ class Comparison(widgets.VBox):
         self.curves_box.children = [self.curves]
         self.kept = list(self.run_ids)
 
+    def __repr__(self) -> str:
+        return f"<Comparison of {len(self.run_ids)} runs, {len(self.kept)} kept>"
+
     def _on_selection(self, change) -> None:
         self.set_runs(change["new"])
 
@@ -132,6 +135,14 @@ class Comparison(widgets.VBox):
     # -- display ---------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
         return with_static_html(super()._repr_mimebundle_(**kwargs), self.static_html())
+
+    def static_html(self) -> str:
+        """Table (when following one), diff and curves as static HTML/SVG."""
+        table = self.table.static_html() if self.table is not None else ""
+        if self.frame is None:
+            return f"{table}<i>no runs selected to compare</i>"
+        curves = self.curves.static_html() if self.curves is not None else ""
+        return f'<div class="jt-static-compare">{table}{self.diff_html()}{curves}</div>'
 
 
 

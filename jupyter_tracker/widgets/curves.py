@@ -143,6 +143,9 @@ class MetricCurves(widgets.VBox):
         self._closed.set()
         super().close()
 
+    def __repr__(self) -> str:
+        return f"<MetricCurves {len(self.series)} curves of {len(self.run_ids)} runs>"
+
     # -- display ---------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
         return with_static_html(super()._repr_mimebundle_(**kwargs), self.static_html())
