@@ -80,17 +80,6 @@ def compare(runs, color=None, **options):
     return make_comparison(runs, color, **options)
 
 
-def _jupyter_server_extension_points() -> list[dict]:
-    """jupyter_server discovers the server extension here (enabled by the config pip installs)."""
-    return [{"module": "jupyter_tracker"}]
-
-
-def _load_jupyter_server_extension(server_app) -> None:
-    from .server import load
-
-    load(server_app)
-
-
 def load_ipython_extension(shell) -> None:
     """``%load_ext jupyter_tracker``: registers %%track, %track and %tracker."""
     from .magic import load_ipython_extension as load

@@ -12,6 +12,10 @@ __all__ = ["load", "setup_handlers"]
 
 
 def load(server_app) -> None:
-    """Register the handlers on ``server_app``'s tornado application."""
+    """Register the handlers on ``server_app``'s tornado application, and the pre-save hook that
+    keeps saved notebooks free of dead tracker widgets (``saved_outputs.py``)."""
+    from .saved_outputs import strip_widget_views
+
     setup_handlers(server_app.web_app)
+    server_app.contents_manager.register_pre_save_hook(strip_widget_views)
     server_app.log.info("jupyter_tracker | REST API at %sjupyter-tracker/api/", server_app.web_app.settings["base_url"])
