@@ -150,3 +150,33 @@ def markdown(result: dict) -> str:
               "listing row go in with `SQLiteStorage.bulk_log`. Trackio has no run status and no filter.",
               ""]
     return "\n".join(lines)
+
+
+HEADLINE_ROWS = ("log_metric", "run_init", "import", "run_create", "track_empty", "search_filter_large",
+                 "history_full_big", "history_full", "disk_points", "crash_kept", "writers_4")
+
+
+def headline(result: dict) -> str:
+    """README's headline: our figure on the rows users feel most, against MLflow and the best peer."""
+    by_row = {row["row"]: row for row in comparisons(result)}
+    cells = result["table"]["cells"]
+    lines = ["| measure | jupyter_tracker | vs MLflow | vs the best peer |", "|---|---|---|---|"]
+    for row_id in HEADLINE_ROWS:
+        row = by_row.get(row_id)
+        if row is None or row["ours"] is None:
+            continue
+        ours = cells[row_id]["jupyter_tracker"]
+        unit = "" if row["unit"] in ("share", "") else f" {row['unit']}"
+        peer = f"{row['vs_best_peer']} ({NAMES[row['best_peer']]})" if row["vs_best_peer"] else "—"
+        lines.append(f"| {row['label']} (N={ours['n']:,}) | {_number(row['ours'], row['unit'])}{unit} | "
+                     f"{row['vs_mlflow'] or '—'} | {peer} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    from pathlib import Path
+
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json"
+    print(headline(json.loads(path.read_text())))

@@ -120,5 +120,21 @@ class InvalidStageError(TrackerError, ValueError):
     """A registry stage is not one of None, Staging, Production, Archived."""
 
 
+class PathOutsideRootError(TrackerError, ValueError):
+    """A path given to the server extension is absolute or escapes the server's root directory."""
+
+
+class ConfirmationRequiredError(TrackerError, ValueError):
+    """A destructive request (deleting a run) did not repeat the run id as confirmation."""
+
+
+class BundleError(TrackerError, ValueError):
+    """A .jtrack bundle is damaged, tampered with, unsafe to unpack, or of an unknown format version."""
+
+
+class SyncError(TrackerError, RuntimeError):
+    """Pushing runs to, or pulling runs from, an MLflow tracking server failed (nothing local was lost)."""
+
+
 __all__ = [name for name, value in dict(globals()).items()
            if isinstance(value, type) and issubclass(value, TrackerError)]

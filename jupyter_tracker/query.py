@@ -45,27 +45,25 @@ def _now_ms() -> int:
 # -- search ---------------------------------------------------------------------------------------
 def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
                 order_by: str | list[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
-                *, include_deleted: bool = False, store=None):
+                *, include_deleted: bool = False, offset: int = 0, store=None):
     """Runs as a pandas DataFrame: one row per run, newest first unless ``order_by`` says otherwise.
 
     Columns: run_id, run_name, experiment, status, start_time, end_time, duration_s,
     parent_run_id, then ``params.<k>``, ``metrics.<k>`` (latest value) and ``tags.<k>``.
     ``experiment`` None means every experiment. ``filter`` uses the language in filter.py.
+    ``offset`` skips that many matching runs first (paging, e.g. the lab sidebar's run table).
     """
     import pandas as pd
 
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
         raise InvalidValueError(f"max_results must be a positive integer, not {max_results!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidValueError(f"offset must be a non-negative integer, not {offset!r}")
     condition, params = compile_filter(filter)
     order_keys = parse_order_by(order_by)
     experiments = [experiment] if isinstance(experiment, str) else (list(experiment) if experiment else [])
     with _store(store).session() as con:
-        known = {name for (name,) in con.execute("SELECT name FROM internal.experiments").fetchall()}
-        missing = [name for name in experiments if name not in known]
-        if missing:
-            raise ExperimentNotFoundError(
-                f"no experiment named {', '.join(map(repr, missing))} in this store; experiments are: "
-                f"{', '.join(sorted(known)) or '(none yet)'}")
+        _check_experiments(con, experiments)
         joins, order_sql, order_params = _order_clauses(order_keys)
         where = [condition, "TRUE" if include_deleted else "NOT r.deleted"]
         if experiments:
@@ -78,8 +76,8 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
                    r.parent_run_id
             FROM internal.runs r JOIN internal.experiments e USING (experiment_id) {joins}
             WHERE {' AND '.join(where)}
-            ORDER BY {order_sql} LIMIT ?"""
-        arguments = [now, *order_params, *params, *experiments, max_results]
+            ORDER BY {order_sql} LIMIT ? OFFSET ?"""
+        arguments = [now, *order_params, *params, *experiments, max_results, offset]
         base = con.execute(sql, arguments).df()
         if base.empty:
             return base.drop(columns=["run_key"])
@@ -437,3 +435,91 @@ def store_health(*, store=None) -> dict:
         **counts, "journals": len(journals), "journal_backlog_bytes": backlog,
         "objects": len(stored), "unreferenced_objects": len(unreferenced),
     }
+
+
+# -- summaries for the lab sidebar (server extension) ----------------------------------------------
+def _check_experiments(con, experiments: list[str]) -> None:
+    known = {name for (name,) in con.execute("SELECT name FROM internal.experiments").fetchall()}
+    missing = [name for name in experiments if name not in known]
+    if missing:
+        raise ExperimentNotFoundError(
+            f"no experiment named {', '.join(map(repr, missing))} in this store; experiments are: "
+            f"{', '.join(sorted(known)) or '(none yet)'}")
+
+
+def experiment_summaries(*, store=None) -> list[dict]:
+    """Each experiment with its number of (non-deleted) runs, how many are RUNNING and the start
+    of its newest run in epoch ms (None when it has no runs); newest activity first."""
+    with _store(store).session() as con:
+        rows = con.execute("""
+            SELECT e.name, count(r.run_key), count(r.run_key) FILTER (WHERE r.status = 'RUNNING'),
+                   max(r.start_time)
+            FROM internal.experiments e
+            LEFT JOIN internal.runs r ON r.experiment_id = e.experiment_id AND NOT r.deleted
+            GROUP BY e.name ORDER BY max(r.start_time) DESC NULLS LAST, e.name""").fetchall()
+    return [{"name": name, "run_count": int(total), "running_count": int(running),
+             "last_start_time": int(last) if last is not None else None} for name, total, running, last in rows]
+
+
+def count_runs(experiment: str | list[str] | None = None, filter: str | None = None, *,
+               store=None) -> tuple[int, int]:
+    """(matching runs, of which RUNNING) for the same ``experiment`` and ``filter`` as
+    ``search_runs``, so a paged table can show "51-100 of 240"."""
+    condition, params = compile_filter(filter)
+    experiments = [experiment] if isinstance(experiment, str) else (list(experiment) if experiment else [])
+    with _store(store).session() as con:
+        _check_experiments(con, experiments)
+        where = [condition, "NOT r.deleted"]
+        if experiments:
+            where.append(f"e.name IN ({', '.join('?' for _ in experiments)})")
+        total, running = fetch_one(con, f"""
+            SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')
+            FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
+            WHERE {' AND '.join(where)}""", [*params, *experiments])
+    return int(total), int(running)
+
+
+def run_values(run_ids: list[str], *, store=None) -> dict[str, dict[str, dict]]:
+    """``{run_id: {"params": {...}, "metrics": {...}, "tags": {...}}}`` for full run ids, in long
+    form: unlike search_runs' wide DataFrame, a metric logged as NaN stays distinguishable from a
+    metric the run never logged."""
+    values: dict[str, dict[str, dict]] = {run_id: {"params": {}, "metrics": {}, "tags": {}} for run_id in run_ids}
+    if not run_ids:
+        return values
+    with _store(store).session() as con:
+        rows = con.execute("""
+            WITH chosen AS (SELECT run_key, run_id FROM internal.runs WHERE run_id IN (SELECT unnest(?)))
+            SELECT c.run_id, 'params', p.key, p.value, NULL::DOUBLE FROM internal.params p JOIN chosen c USING (run_key)
+            UNION ALL
+            SELECT c.run_id, 'tags', t.key, t.value, NULL FROM internal.tags t JOIN chosen c USING (run_key)
+            UNION ALL
+            SELECT c.run_id, 'metrics', k.key, NULL, m.value FROM internal.latest_metrics m
+                JOIN internal.metric_keys k USING (key_id) JOIN chosen c USING (run_key)
+            ORDER BY 1, 2, 3""", [list(run_ids)]).fetchall()
+    for run_id, kind, key, text, number in rows:
+        values[run_id][kind][key] = number if kind == "metrics" else text
+    return values
+
+
+def snapshot_kinds(run_id: str, *, store=None) -> list[str]:
+    """Which notebook snapshots (``executed``, ``saved``) the run has."""
+    with _store(store).session() as con:
+        run_key, _ = resolve_run(con, run_id)
+        return sorted(k for (k,) in con.execute(
+            "SELECT DISTINCT kind FROM internal.snapshots WHERE run_key = ?", [run_key]).fetchall())
+
+
+def running_run_id(pid: int | None = None, notebook_path: str | None = None, *, store=None) -> str | None:
+    """The newest RUNNING run logged by process ``pid`` (a kernel), else by the notebook at the
+    absolute ``notebook_path``; None when there is none. With nested runs that is the innermost."""
+    if pid is None and not notebook_path:
+        return None
+    with _store(store).session() as con:
+        for column, value in (("pid", pid), ("notebook_path", notebook_path)):
+            if not value:
+                continue
+            row = fetch_one(con, f"""SELECT run_id FROM internal.runs WHERE status = 'RUNNING' AND NOT deleted
+                                     AND {column} = ? ORDER BY start_time DESC, run_key DESC LIMIT 1""", [value])
+            if row:
+                return row[0]
+    return None

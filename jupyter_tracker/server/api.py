@@ -51,8 +51,10 @@ def locate_store(root_dir: str | Path, relative_dir: str | None) -> Store:
 
 
 def _existing_store(root_dir: str | Path, relative_dir: str | None) -> Store | None:
+    # A store directory whose runs are still only in journals (no reader merged them yet) counts:
+    # the first read merges them into tracker.duckdb as any reader would.
     store = locate_store(root_dir, relative_dir)
-    return store if store.db_path.is_file() else None
+    return store if store.root.is_dir() else None
 
 
 def _store_with_run(root_dir: str | Path, relative_dir: str | None, run_id: str) -> Store:
@@ -70,7 +72,7 @@ def store_info(root_dir: str | Path, relative_dir: str | None) -> dict:
     location = store.root.resolve()
     inside = location == root or root in location.parents
     return {"store": str(location), "store_relative": location.relative_to(root).as_posix() if inside else None,
-            "exists": store.db_path.is_file()}
+            "exists": store.root.is_dir()}
 
 
 # -- JSON shaping ------------------------------------------------------------------------------------
@@ -225,8 +227,15 @@ def metric_history(root_dir: str | Path, relative_dir: str | None, run_id: str, 
             values.append(None)
             nonfinite[str(index)] = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return {"key": key, "steps": [int(s) for s in frame["step"].tolist()],
-            "timestamps": [int(t) for t in frame["timestamp"].tolist()], "values": values,
+            "timestamps": _epoch_ms(frame["timestamp"]), "values": values,
             "nonfinite": nonfinite, "downsampled": len(frame) < total, "total_points": total}
+
+
+def _epoch_ms(column) -> list[int]:
+    values = column.to_numpy()
+    if values.dtype.kind == "M":  # get_metric_history gives datetimes; the chart wants epoch ms
+        values = values.astype("datetime64[ms]").astype("int64")
+    return [int(v) for v in values]
 
 
 def artifact_file(root_dir: str | Path, relative_dir: str | None, run_id: str, path: str) -> tuple[Path, str, str]:

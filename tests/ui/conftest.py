@@ -68,7 +68,9 @@ def lab_server(tmp_path_factory):
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
          "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={notebook_dir}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
-         f"--LabApp.user_settings_dir={settings_dir}"],
+         f"--LabApp.user_settings_dir={settings_dir}",
+         # an editable install has no etc/jupyter config: enable the REST API explicitly
+         "--ServerApp.jpserver_extensions=jupyter_tracker=True"],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=notebook_dir)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
