@@ -53,6 +53,7 @@ __all__ = [
     "list_registered_models", "load_model", "log_input", "log_model", "register_model", "search_model_versions",
     "set_model_alias", "transition_model_version_stage",
     "compare", "plot_metrics", "runs",
+    "diff_snapshots", "export_runs", "import_runs", "pull", "push", "share_snapshot",
 ]
 
 
@@ -78,6 +79,55 @@ def compare(runs, color=None, **options):
     from .widgets import compare as make_comparison
 
     return make_comparison(runs, color, **options)
+
+
+def export_runs(runs, path, *, max_artifact_bytes=None, **options):
+    """Write ``runs`` (ids or a search_runs DataFrame, with their nested runs) into one ``.jtrack``
+    bundle file: a zip of Parquet tables, notebooks and artifact files with a sha256 manifest
+    (see ``jupyter_tracker.sharing.bundle``)."""
+    from .sharing.bundle import export_runs as export
+
+    return export(runs, path, max_artifact_bytes=max_artifact_bytes, **options)
+
+
+def import_runs(path, **options):
+    """Import the runs of a ``.jtrack`` bundle, keeping their ids and timestamps; importing twice
+    adds nothing, and a damaged or tampered bundle is refused with nothing imported."""
+    from .sharing.bundle import import_runs as load
+
+    return load(path, **options)
+
+
+def share_snapshot(run_id, path, **options):
+    """Write a run's notebook with a header card and static metric charts as one self-contained
+    ``.html`` page (or an ``.ipynb``) to send to a colleague (see ``jupyter_tracker.sharing.report``)."""
+    from .sharing.report import share_snapshot as share
+
+    return share(run_id, path, **options)
+
+
+def diff_snapshots(run_a, run_b, kind="executed", **options):
+    """Cells added, removed and changed between the notebooks of two runs, and the params that
+    differ: data (``.to_dict()``) that displays as an inline diff (see ``jupyter_tracker.sharing.diff``)."""
+    from .sharing.diff import diff_snapshots as diff
+
+    return diff(run_a, run_b, kind, **options)
+
+
+def push(run_ids, tracking_uri, **options):
+    """Send runs (params, metric histories, tags, artifacts, nesting, snapshot, registered versions)
+    to an MLflow tracking server; idempotent and resumable (see ``jupyter_tracker.sharing.mlflow_sync``)."""
+    from .sharing.mlflow_sync import push as send
+
+    return send(run_ids, tracking_uri, **options)
+
+
+def pull(tracking_uri, experiment, filter=None, **options):
+    """Bring the runs of an MLflow experiment (optionally filtered) into the local store; pulling
+    twice adds nothing."""
+    from .sharing.mlflow_sync import pull as fetch
+
+    return fetch(tracking_uri, experiment, filter, **options)
 
 
 def load_ipython_extension(shell) -> None:

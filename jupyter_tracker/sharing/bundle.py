@@ -9,7 +9,9 @@ Anything that reads zip + Parquet + JSON can read it; this module is one such re
 Import verifies the whole archive before it touches the store, copies objects in first (they are
 harmless while unreferenced) and then inserts every table in ONE store transaction, so a failure
 leaves nothing half imported. Runs already in the store are skipped, so importing twice adds
-nothing.
+nothing. Imported runs keep their ids and timestamps; their ``origin`` (a column of the ``runs``
+view) says where they came from, so ``search_runs`` of the importing store shows exactly what the
+exporting store showed.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from ..store.database import fetch_one
 FORMAT = "jupyter_tracker.bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-#: Provenance tag set on every imported run: "<bundle file name>@<sha256 of the bundle, 16 hex>".
-IMPORTED_TAG = "jt.imported_from"
+#: ``origin`` of an imported run: "bundle:<bundle file name>@<sha256 of the bundle, 16 hex>".
+ORIGIN_PREFIX = "bundle:"
 DEFAULT_MAX_UNPACKED_BYTES = 32 << 30
-DEFAULT_MAX_RATIO = 1000
+DEFAULT_MAX_RATIO = 250  # our exporter deflates at level 1: even a file of zeros stays under 230x
 
 #: Table name -> SELECT exporting it for the chosen runs (registered as jt_export(run_key, run_id)).
 _EXPORT_QUERIES = {
@@ -109,13 +111,17 @@ def _run_ids_from(runs) -> list[str]:
     """Accept one id, a list of ids, a search_runs DataFrame or a table's selection."""
     if isinstance(runs, str):
         return [runs]
-    if hasattr(runs, "columns") and "run_id" in getattr(runs, "columns", ()):
-        return [str(r) for r in runs["run_id"].tolist()]
-    try:
-        run_ids = [str(r) for r in runs]
-    except TypeError:
-        raise InvalidValueError(f"runs must be a run id, a list of run ids or a search_runs DataFrame, "
-                                f"not {type(runs).__name__}") from None
+    if hasattr(runs, "columns"):
+        if "run_id" not in runs.columns:
+            raise InvalidValueError("the DataFrame given as runs has no run_id column; pass what "
+                                    "jt.search_runs() returns, or a list of run ids")
+        run_ids = [str(r) for r in runs["run_id"].tolist()]
+    else:
+        try:
+            run_ids = [str(r) for r in runs]
+        except TypeError:
+            raise InvalidValueError(f"runs must be a run id, a list of run ids or a search_runs DataFrame, "
+                                    f"not {type(runs).__name__}") from None
     if not run_ids:
         raise InvalidValueError("no runs given to export; pass run ids or a non-empty search_runs DataFrame")
     return run_ids
@@ -333,6 +339,10 @@ def verify_bundle(path: str | Path, destination: Path, *, max_unpacked_bytes: in
                                   f"(limit {max_ratio}x); refusing it as a possible zip bomb. Pass max_ratio= "
                                   f"higher if you trust the bundle")
         destination.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(destination).free
+        if total > free:
+            raise BundleError(f"{source} unpacks to {total} bytes but only {free} are free under {destination}; "
+                              f"free some disk space (or set TMPDIR to a larger disk) and import again")
         for info in infos:
             if info.filename == MANIFEST:
                 continue
@@ -366,26 +376,26 @@ def import_runs(path: str | Path, *, max_unpacked_bytes: int = DEFAULT_MAX_UNPAC
     """Import the runs of a bundle into the store, keeping their ids and timestamps.
 
     Idempotent: runs already in the store are skipped (importing twice adds nothing). Every
-    imported run gets the tag ``jt.imported_from`` = ``<file name>@<bundle sha256, 16 hex>``. The
+    imported run's ``origin`` is ``bundle:<file name>@<bundle sha256, 16 hex>``. The
     bundle is verified completely first (see ``verify_bundle``); a damaged or tampered bundle is
     refused with a ``BundleError`` and the store is not changed."""
     store = _store(store)
     source = Path(path)
     with tempfile.TemporaryDirectory(prefix="jt-import-") as work:
         unpacked = Path(work)
-        manifest = verify_bundle(source, unpacked, max_unpacked_bytes=max_unpacked_bytes, max_ratio=max_ratio)
-        provenance = f"{source.name}@{_sha256_file(source)[:16]}"
-        return import_tables(unpacked, provenance, store=store, progress=progress,
-                             expected_run_ids=manifest.get("run_ids"))
+        verify_bundle(source, unpacked, max_unpacked_bytes=max_unpacked_bytes, max_ratio=max_ratio)
+        origin = f"{ORIGIN_PREFIX}{source.name}@{_sha256_file(source)[:16]}"
+        return import_tables(unpacked, origin, store=store, progress=progress)
 
 
-def import_tables(directory: Path, provenance: str, *, provenance_tag: str = IMPORTED_TAG,
-                  extra_tags: dict[str, dict[str, str]] | None = None, progress: bool = False,
-                  expected_run_ids: list[str] | None = None, store=None) -> ImportResult:
+def import_tables(directory: Path, origin: str, *, progress: bool = False, store=None) -> ImportResult:
     """Insert the tables under ``directory/tables`` (bundle layout) and its ``objects/`` into the store.
 
-    Objects are copied in first; all rows go in one transaction. Runs whose id is already stored
-    are skipped. Used by ``import_runs`` and by the MLflow pull."""
+    Objects are copied in first (unreferenced objects are harmless, and ``gc`` removes them); all
+    rows go in one transaction. Runs whose id is already stored are skipped; the others get
+    ``origin``. Used by ``import_runs`` and by the MLflow pull."""
+    import duckdb
+
     store = _store(store)
     objects_dir = directory / "objects"
     if objects_dir.is_dir():
@@ -411,16 +421,19 @@ def import_tables(directory: Path, provenance: str, *, provenance_tag: str = IMP
     with store.session() as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            result = _insert_all(con, scan, present, provenance, provenance_tag, extra_tags or {})
+            result = _insert_all(con, scan, present, origin)
             con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise BundleError(f"the tables of {directory.name} do not fit the bundle format ({exc}); nothing was "
+                              f"imported. Export the runs again with this version of jupyter_tracker") from None
         except BaseException:
             con.execute("ROLLBACK")
             raise
     return result
 
 
-def _insert_all(con, scan, present: set[str], provenance: str, provenance_tag: str,
-                extra_tags: dict[str, dict[str, str]]) -> ImportResult:
+def _insert_all(con, scan, present: set[str], origin: str) -> ImportResult:
     (max_run_key,) = fetch_one(con, "SELECT coalesce(max(run_key), 0) FROM internal.runs")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE jt_import AS
         SELECT b.run_id, b.experiment, b.experiment_created_time,
@@ -446,9 +459,9 @@ def _insert_all(con, scan, present: set[str], provenance: str, provenance_tag: s
                    b.end_time, b.last_seen, b.user_name, b.host, b.pid, b.source_kind, b.source_code, b.cell_id,
                    b.execution_count, b.notebook_path, b.script_path, b.cell_key, b.env_sha, b.git_commit,
                    b.git_branch, b.git_remote, b.git_dirty, b.error_type, b.error_message, b.error_traceback,
-                   coalesce(b.deleted, false), b.origin
+                   coalesce(b.deleted, false), ?
             FROM {scan('runs')} b JOIN jt_import i USING (run_id)
-            JOIN internal.experiments e ON e.name = b.experiment""")
+            JOIN internal.experiments e ON e.name = b.experiment""", [origin])
         for table, columns in (("params", "key, value"), ("tags", "key, value"),
                                ("artifacts", "path, size, media_type, sha256, created_time"),
                                ("snapshots", "kind, notebook_path, meta_sha, cell_shas, created_time"),
@@ -459,14 +472,6 @@ def _insert_all(con, scan, present: set[str], provenance: str, provenance_tag: s
                 selected = ", ".join(f"b.{c.strip()}" for c in columns.split(","))
                 con.execute(f"""INSERT INTO internal.{table} (run_key, {columns})
                     SELECT i.run_key, {selected} FROM {scan(table)} b JOIN jt_import i USING (run_id)""")
-        tag_rows = [(run_id, provenance_tag, provenance) for run_id in imported]
-        tag_rows += [(run_id, key, value) for run_id, tags in extra_tags.items() if run_id in set(imported)
-                     for key, value in tags.items()]
-        for run_id, key, value in tag_rows:
-            con.execute("""DELETE FROM internal.tags WHERE key = ? AND run_key =
-                           (SELECT run_key FROM jt_import WHERE run_id = ?)""", [key, run_id])
-            con.execute("INSERT INTO internal.tags SELECT run_key, ?, ? FROM jt_import WHERE run_id = ?",
-                        [key, value, run_id])
         for table in ("metrics", "latest_metrics"):
             if table not in present:
                 continue
