@@ -52,10 +52,19 @@ BOB = [
 _built: dict[str, Path] = {}
 
 
+def _suite_conftest():
+    """tests/conftest.py by path: under tests/ui/ the name ``conftest`` is the browser tests' one."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("suite_conftest", Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def team_store(tmp_path_factory) -> Path:
     """A fresh copy of the story's store directory (built on first use in this test process)."""
-    from conftest import run_notebook
-
+    run_notebook = _suite_conftest().run_notebook
     import jupyter_tracker as jt
     from jupyter_tracker.store import get_store
 
