@@ -144,6 +144,11 @@ def unload_ipython_extension(shell) -> None:
     unload(shell)
 
 
+def _jupyter_labextension_paths() -> list[dict]:
+    """JupyterLab finds the prebuilt front end (sidebar, run panels, Track this cell) here."""
+    return [{"src": "labextension", "dest": "jupyter-tracker"}]
+
+
 def _jupyter_server_extension_points() -> list[dict]:
     """jupyter_server finds the REST API of the lab sidebar here."""
     return [{"module": "jupyter_tracker"}]

@@ -1,0 +1,178 @@
+/**
+ * Typed models of the REST API under /jupyter-tracker/api/ (jupyter_tracker/server/api.py) and
+ * one function per endpoint. Every call takes `dir`: the notebook folder, relative to the
+ * server's root, whose store is meant (the store a kernel started there would use).
+ */
+import { apiUrl, requestAPI } from './request';
+
+/** RUNNING, FINISHED, FAILED or KILLED (kept open to statuses of newer stores). */
+export type RunStatus = string;
+
+export interface IStoreInfo {
+  store: string;
+  store_relative: string | null;
+  exists: boolean;
+}
+
+export interface IExperimentSummary {
+  name: string;
+  run_count: number;
+  running_count: number;
+  last_start_time: number | null;
+}
+
+export interface IRunSummary {
+  run_id: string;
+  run_name: string;
+  experiment: string;
+  status: RunStatus;
+  /** Epoch milliseconds. */
+  start_time: number | null;
+  end_time: number | null;
+  duration_s: number | null;
+  parent_run_id: string | null;
+  params: Record<string, string>;
+  /** Latest value of each metric; null for NaN/±Infinity (see metrics_nonfinite). */
+  metrics: Record<string, number | null>;
+  metrics_nonfinite: Record<string, string>;
+  tags: Record<string, string>;
+}
+
+export interface IRunPage {
+  runs: IRunSummary[];
+  total: number;
+  running: number;
+}
+
+export interface IArtifact {
+  path: string;
+  size: number | null;
+  media_type: string | null;
+}
+
+export interface ISource {
+  kind: string | null;
+  code: string | null;
+  cell_id: string | null;
+  execution_count: number | null;
+  notebook_path: string | null;
+  script_path: string | null;
+  previous_run_id?: string | null;
+}
+
+export interface IInputInfo {
+  name: string | null;
+  digest: string | null;
+  source?: string | null;
+  context: string | null;
+  num_rows: number | null;
+}
+
+export interface IGitInfo {
+  commit?: string | null;
+  branch?: string | null;
+  remote?: string | null;
+  dirty?: boolean | null;
+}
+
+export interface IRunError {
+  type?: string;
+  message?: string;
+  traceback?: string;
+}
+
+export interface IRunDetails extends IRunSummary {
+  user: string | null;
+  host: string | null;
+  pid: number | null;
+  artifacts: IArtifact[];
+  inputs: IInputInfo[];
+  environment: Record<string, unknown> | null;
+  git: IGitInfo | null;
+  source: ISource;
+  error: IRunError | null;
+  console: string;
+  console_truncated: boolean;
+  children: string[];
+  metric_keys: string[];
+  has_snapshot: boolean;
+  snapshot_kinds: string[];
+}
+
+export interface IMetricHistory {
+  key: string;
+  steps: number[];
+  timestamps: number[];
+  values: (number | null)[];
+  nonfinite: Record<string, string>;
+  downsampled: boolean;
+  total_points: number;
+}
+
+export interface IRunQuery {
+  experiment?: string;
+  filter?: string;
+  order_by?: string;
+  limit?: number;
+  offset?: number;
+}
+
+const json = (body: unknown): RequestInit => ({ body: JSON.stringify(body) });
+
+export function getStore(dir: string): Promise<IStoreInfo> {
+  return requestAPI<IStoreInfo>(['stores'], { dir });
+}
+
+export async function listExperiments(dir: string): Promise<IExperimentSummary[]> {
+  return (await requestAPI<{ experiments: IExperimentSummary[] }>(['experiments'], { dir })).experiments;
+}
+
+export function listRuns(dir: string, query: IRunQuery): Promise<IRunPage> {
+  return requestAPI<IRunPage>(['runs'], { dir, ...query });
+}
+
+export function getRun(dir: string, runId: string): Promise<IRunDetails> {
+  return requestAPI<IRunDetails>(['runs', runId], { dir });
+}
+
+export function getMetricHistory(dir: string, runId: string, key: string, maxPoints: number): Promise<IMetricHistory> {
+  return requestAPI<IMetricHistory>(['runs', runId, 'metrics', key], { dir, max_points: maxPoints });
+}
+
+/** The .ipynb text of the run's snapshot (`executed` by default, or `saved`). */
+export function getSnapshot(dir: string, runId: string, kind = 'executed'): Promise<string> {
+  return requestAPI<string>(['runs', runId, 'snapshot'], { dir, kind }, {}, true);
+}
+
+/** Writes the snapshot as a new notebook next to the run's notebook; the root-relative path. */
+export async function restoreSnapshot(dir: string, runId: string, kind = 'executed'): Promise<string> {
+  const reply = await requestAPI<{ path: string }>(['runs', runId, 'restore'], { dir }, { method: 'POST', ...json({ kind }) });
+  return reply.path;
+}
+
+export function renameRun(dir: string, runId: string, runName: string): Promise<IRunSummary> {
+  return requestAPI<IRunSummary>(['runs', runId], { dir }, { method: 'PATCH', ...json({ run_name: runName }) });
+}
+
+export async function setTag(dir: string, runId: string, key: string, value: string): Promise<void> {
+  await requestAPI(['runs', runId, 'tags', key], { dir }, { method: 'PUT', ...json({ value }) });
+}
+
+export async function deleteTag(dir: string, runId: string, key: string): Promise<void> {
+  await requestAPI(['runs', runId, 'tags', key], { dir }, { method: 'DELETE' });
+}
+
+/** Deletes the run; the server insists on `confirm` repeating the id (asked in a dialog first). */
+export async function deleteRun(dir: string, runId: string): Promise<void> {
+  await requestAPI(['runs', runId], { dir, confirm: runId }, { method: 'DELETE' });
+}
+
+/** The RUNNING run of a kernel (by its id), or else of the notebook at `path`. */
+export async function getActiveRun(dir: string, kernelId?: string, path?: string): Promise<IRunSummary | null> {
+  return (await requestAPI<{ run: IRunSummary | null }>(['active'], { dir, kernel_id: kernelId, path })).run;
+}
+
+/** URL of an artifact, served by the server with its content type (and inert when opened). */
+export function artifactUrl(dir: string, runId: string, path: string, download: boolean): string {
+  return apiUrl(['runs', runId, 'artifacts', path], { dir, download: download ? 1 : undefined });
+}
