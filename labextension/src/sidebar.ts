@@ -74,7 +74,7 @@ export class ExperimentsSidebar extends Widget {
     this._filterInput = h('input', {
       class: 'jp-tracker-filter jp-mod-styled',
       type: 'search',
-      placeholder: "metrics.acc > 0.9 and params.lr = '0.01'",
+      placeholder: 'Filter, e.g. metrics.acc > 0.9',
       'aria-label': 'Filter runs',
       title: 'Filter runs (search_runs language); press Enter'
     });

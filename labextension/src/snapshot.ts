@@ -12,7 +12,30 @@ import { apiUrl } from './request';
 
 export const SNAPSHOT_DRIVE = 'TrackerSnapshot';
 
+const WIDGET_VIEW = 'application/vnd.jupyter.widget-view+json';
+
 const READ_ONLY = 'A run snapshot is read-only; use "Restore as new notebook" to get an editable copy.';
+
+interface ISnapshotCell {
+  metadata?: Record<string, unknown>;
+  outputs?: { data?: Record<string, unknown> }[];
+}
+
+/**
+ * A widget view needs its model in a running kernel; a snapshot has none (and the widget
+ * manager fails on a notebook without a session). Keep the output's other representations
+ * (our panels carry a static HTML version), or say what was there.
+ */
+function withoutWidgetView(output: { data?: Record<string, unknown> }): void {
+  const data = output.data;
+  if (!data || !(WIDGET_VIEW in data)) {
+    return;
+  }
+  delete data[WIDGET_VIEW];
+  if (!Object.keys(data).length) {
+    data['text/plain'] = '(an interactive widget: it needs the kernel of the run, restore the snapshot and run it)';
+  }
+}
 
 /** File-name friendly form of a run name. */
 function slug(text: string): string {
@@ -70,9 +93,10 @@ export class SnapshotDrive implements Contents.IDrive {
     let content: Record<string, unknown> | null = null;
     if (options?.content !== false) {
       content = JSON.parse(await getSnapshot(where.dir, where.runId)) as Record<string, unknown>;
-      // Cells that cannot be edited or deleted: the notebook shows what ran, as it ran.
-      for (const cell of (content.cells as { metadata?: Record<string, unknown> }[] | undefined) ?? []) {
+      for (const cell of (content.cells as ISnapshotCell[] | undefined) ?? []) {
+        // Cells that cannot be edited or deleted: the notebook shows what ran, as it ran.
         cell.metadata = { ...(cell.metadata ?? {}), editable: false, deletable: false };
+        cell.outputs?.forEach(withoutWidgetView);
       }
     }
     return {
