@@ -44,9 +44,12 @@ class MetricCurves(widgets.VBox):
         self.series: list[data.Series] = []
         self.figure = go.FigureWidget(layout=go.Layout(
             height=360, margin=dict(l=50, r=20, t=40 if title else 20, b=40), title=title or None,
-            hovermode="closest", legend=dict(orientation="h", y=-0.18), template="plotly_white"))
-        self.x_axis = widgets.ToggleButtons(options=[("step", "step"), ("time (s)", "relative"), ("wall", "wall")],
-                                            value=x, description="x", style={"button_width": "70px"})
+            hovermode="closest", template="plotly_white",
+            # below the x axis title, top-anchored so more traces push it down instead of onto the axis
+            legend=dict(orientation="h", yanchor="top", y=-0.2)))
+        self.x_axis = widgets.ToggleButtons(options=[("step", "step"), ("time", "relative"), ("wall", "wall")],
+                                            tooltips=["step", "seconds since the run started", "wall-clock time"],
+                                            value=x, description="x", style={"button_width": "64px"})
         self.log_y = widgets.Checkbox(value=log_y, description="log y", indent=False,
                                       layout=widgets.Layout(width="80px"))
         self.smoothing = widgets.FloatSlider(value=smoothing, min=0.0, max=0.99, step=0.01, description="smoothing",

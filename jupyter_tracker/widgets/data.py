@@ -135,13 +135,18 @@ def table_page(frame, *, sort_by: str | None = None, descending: bool = True, of
     else:
         order = nested_order(frame)
     running = int((frame["status"] == "RUNNING").sum()) if len(frame) else 0
+    page = order[offset:offset + limit]
+    keys = [c.key for c in columns]
+    wanted = ["run_id", "parent_run_id", *keys] if "parent_run_id" in frame.columns else ["run_id", *keys]
+    # One take of the page's rows and columns, not a pandas row lookup per cell (100 rows x 50
+    # columns of a 10,000-run frame: ~1 s row by row, ~10 ms this way).
+    records = frame.iloc[[position for position, _ in page]][wanted].to_dict("records")
     rows = []
-    for position, depth in order[offset:offset + limit]:
-        record = frame.iloc[position]
+    for (_, depth), record in zip(page, records):
         row = {"run_id": record["run_id"], "depth": depth,
                "parent_run_id": cell_value(record.get("parent_run_id"))}
-        for column in columns:
-            row[column.key] = cell_value(record.get(column.key))
+        for key in keys:
+            row[key] = cell_value(record.get(key))
         rows.append(row)
     return TablePage(rows=rows, total=len(frame), running=running, columns=columns)
 

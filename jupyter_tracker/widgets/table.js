@@ -115,7 +115,7 @@ function render({ model, el: root }) {
     const offset = model.get("offset");
     const running = model.get("running");
     summary.textContent = total
-      ? `${offset + 1}–${Math.min(offset + rows.length, total)} of ${total} runs` +
+      ? `${(offset + 1).toLocaleString()}–${Math.min(offset + rows.length, total).toLocaleString()} of ${total.toLocaleString()} runs` +
         (running ? ` · ${running} running` : "") +
         (selected.size ? ` · ${selected.size} selected` : "")
       : "no runs";
