@@ -167,7 +167,9 @@ def collect_tables(run_ids, directory: Path, *, include_children: bool = True,
             shas = {sha for (sha,) in con.execute(f"""
                 SELECT sha256 FROM read_parquet('{tables_dir / 'artifacts.parquet'}')
                 UNION SELECT meta_sha FROM read_parquet('{tables_dir / 'snapshots.parquet'}')
-                UNION SELECT unnest(cell_shas) FROM read_parquet('{tables_dir / 'snapshots.parquet'}')""").fetchall()
+                UNION SELECT unnest(cell_shas) FROM read_parquet('{tables_dir / 'snapshots.parquet'}')
+                UNION SELECT json_extract_string(schema_json, '$.stored_object')
+                      FROM read_parquet('{tables_dir / 'inputs.parquet'}')""").fetchall()
                     if sha}
             omitted = [{"run_id": run_id, "path": path, "size": size} for run_id, path, size in con.execute(
                 """SELECT x.run_id, a.path, a.size FROM internal.artifacts a JOIN jt_export x USING (run_key)

@@ -1,0 +1,222 @@
+"""The team outgrows one laptop: runs go to a real `mlflow server` and come back, never a mock.
+
+One server (SQLite backend, local artifact root) is started on 127.0.0.1 for this module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sharing_story import run_ids, team_store
+
+import jupyter_tracker as jt
+from jupyter_tracker.errors import SyncError
+
+pytest.importorskip("mlflow")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory):
+    """A real MLflow tracking server on loopback for this module."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    log_path = root / "server.log"
+    log = open(log_path, "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        if server.poll() is not None:
+            log.close()
+            raise RuntimeError(f"mlflow server exited early:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                response.read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+                log.close()
+                raise RuntimeError(f"mlflow server did not answer in 180 s:\n{log_path.read_text()}") from None
+            time.sleep(0.5)
+    yield uri
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    log.close()
+
+
+@pytest.fixture(autouse=True)
+def quiet_mlflow(monkeypatch):
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory) -> Path:
+    return team_store(tmp_path_factory)
+
+
+def _client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _remote_run(client, experiment: str, run_id: str):
+    experiment_id = client.get_experiment_by_name(experiment).experiment_id
+    (found,) = client.search_runs([experiment_id], filter_string=f"tags.`jt.run_id` = '{run_id}'")
+    return found
+
+
+def _cli(*args, check=True, env=None):
+    executable = Path(sys.executable).parent / "jupyter-tracker"
+    return subprocess.run([executable, *args], capture_output=True, text=True, check=check,
+                          env={**os.environ, **(env or {})})
+
+
+def test_push_sends_everything_and_pull_brings_it_back(story, store_dir, tracking_uri):
+    jt.set_store(story)
+    ids = run_ids(story)
+    family = [ids["sweep"], ids["sweep/depth=2"], ids["sweep/depth=4"]]
+    result = jt.push(ids["sweep"], tracking_uri, experiment="team")
+    assert sorted(result.mlflow_run_ids) == sorted(family) and result.points_sent == 30 + 6 + 2
+    assert {(p["value"], p["step"]) for p in result.clamped} == {("inf", 3), ("-inf", 4)}
+
+    client = _client(tracking_uri)
+    sweep = _remote_run(client, "team", ids["sweep"])
+    assert sweep.data.params == {"lr": "0.1", "epochs": "30"} and sweep.data.tags["team"] == "ml"
+    assert sweep.info.status == "FINISHED" and sweep.info.run_name == "sweep"
+    loss = client.get_metric_history(sweep.info.run_id, "loss")
+    local_loss = jt.get_metric_history(ids["sweep"], "loss")
+    assert [(m.step, m.value) for m in loss] == list(zip(local_loss.step, local_loss.value))
+    assert [m.timestamp for m in loss] == [int(t.timestamp() * 1000) for t in local_loss.timestamp]
+    child = _remote_run(client, "team", ids["sweep/depth=2"])
+    assert child.data.tags["mlflow.parentRunId"] == sweep.info.run_id
+    files = {f.path for f in client.list_artifacts(sweep.info.run_id, "model")} | {
+        f.path for f in client.list_artifacts(sweep.info.run_id)}
+    assert {"config.json", "model/MLmodel.json", "jt_snapshot"} <= files
+    (version,) = client.search_model_versions("name = 'doubler'")
+    assert version.run_id == sweep.info.run_id and version.tags["jt.stage"] == "Staging"
+    assert client.get_model_version_by_alias("doubler", "champion").version == version.version
+    assert jt.get_run(ids["sweep"]).tags["jt.mlflow_run_id"] == sweep.info.run_id
+
+    again = jt.push(ids["sweep"], tracking_uri, experiment="team")
+    assert again.points_sent == 0 and sorted(again.skipped) == sorted(family) and again.model_versions == 0
+    assert len(client.search_model_versions("name = 'doubler'")) == 1
+
+    before = jt.search_runs(filter=f"attributes.run_id IN ({', '.join(repr(r) for r in family)})")
+    histories = {(r, k): jt.get_metric_history(r, k) for r in family for k in jt.get_run(r).metrics}
+    executed = jt.load_snapshot(ids["sweep"])
+
+    jt.set_store(store_dir)                     # a teammate's empty store
+    pulled = jt.pull(tracking_uri, "team")
+    assert sorted(pulled.imported) == sorted(family)
+    after = jt.search_runs()
+    columns = ["run_id", "run_name", "status", "start_time", "end_time", "parent_run_id", "params.lr",
+               "params.depth", "metrics.loss", "metrics.extreme", "metrics.acc", "tags.team",
+               "tags.jt.mlflow_run_id"]
+    pd.testing.assert_frame_equal(before[columns].sort_values("run_id").reset_index(drop=True),
+                                  after[columns].sort_values("run_id").reset_index(drop=True))
+    for (run_id, key), history in histories.items():
+        pd.testing.assert_frame_equal(history, jt.get_metric_history(run_id, key), check_exact=True)
+    extreme = jt.get_metric_history(ids["sweep"], "extreme")["value"].tolist()
+    assert extreme[3:5] == [math.inf, -math.inf] and math.isnan(extreme[2]) and extreme[5] == 5e-324
+    assert [c.source for c in jt.load_snapshot(ids["sweep"]).cells] == [c.source for c in executed.cells]
+    assert jt.get_run(ids["sweep"]).artifact("model-notes/weights.txt").local_path.read_text() == "w = 0.5"
+    assert jt.pull(tracking_uri, "team").imported == []
+    assert jt.sql("SELECT DISTINCT origin FROM runs")["origin"].tolist() == [f"mlflow:{tracking_uri}#"
+                                                                             f"{sweep.info.experiment_id}"]
+
+
+PUSH_THEN_DIE = textwrap.dedent("""
+    # Push a run and SIGKILL this process right after the server stored the 3rd metric batch:
+    # a real interruption half way, at a point the test can reason about.
+    import os, signal, sys
+    from mlflow.tracking import MlflowClient
+    import jupyter_tracker as jt
+
+    log_batch = MlflowClient.log_batch
+    batches = 0
+
+    def log_batch_then_maybe_die(self, run_id, metrics=(), params=(), tags=(), **options):
+        global batches
+        log_batch(self, run_id, metrics=metrics, params=params, tags=tags, **options)
+        batches += bool(metrics)
+        if batches == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    MlflowClient.log_batch = log_batch_then_maybe_die
+    jt.push(sys.argv[1], sys.argv[2], experiment="resume")
+""")
+
+
+def test_an_interrupted_push_resumes_with_only_what_is_missing(store_dir, tracking_uri, tmp_path):
+    with jt.start_run(run_name="long", experiment="resume") as run:
+        for step in range(8_000):
+            run.log_metric("loss", 1.0 / (step + 1), step=step)
+        run.log_text("big enough", "notes.txt")
+    script = tmp_path / "push_then_die.py"
+    script.write_text(PUSH_THEN_DIE)
+    killed = subprocess.run([sys.executable, str(script), run.run_id, tracking_uri], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    client = _client(tracking_uri)
+    remote = _remote_run(client, "resume", run.run_id)
+    assert remote.data.tags["jt.metric_points_sent"] == str(3 * 999)
+    assert "jt.push_complete" not in remote.data.tags and "jt.pushed_to" not in jt.get_run(run.run_id).tags
+
+    resumed = _cli("push", run.run_id, "--tracking-uri", tracking_uri, "--mlflow-experiment", "resume", "--json")
+    report = json.loads(resumed.stdout)
+    assert report["points_sent"] == 8_000 - 3 * 999 and report["mlflow_run_ids"] == {
+        run.run_id: remote.info.run_id}
+    history = client.get_metric_history(remote.info.run_id, "loss")
+    assert sorted((m.step, m.value) for m in history) == [(s, 1.0 / (s + 1)) for s in range(8_000)]
+    assert [f.path for f in client.list_artifacts(remote.info.run_id)] == ["notes.txt"]
+    assert jt.get_run(run.run_id).tags["jt.pushed_to"] == tracking_uri
+
+
+def test_offline_push_fails_fast_loses_nothing_and_works_once_the_server_is_back(store_dir, tracking_uri):
+    with jt.start_run(run_name="offline", experiment="offline") as run:
+        run.log_metric("acc", 0.75)
+    before = jt.search_runs()
+    unreachable = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(SyncError, match="cannot reach the MLflow server.*Start the server or fix the URI"):
+        jt.push(run.run_id, unreachable)
+    pd.testing.assert_frame_equal(before, jt.search_runs())
+
+    failed = _cli("push", run.run_id, "--tracking-uri", unreachable, check=False)
+    assert failed.returncode == 3 and "Start the server or fix the URI" in failed.stderr
+
+    assert jt.push(run.run_id, tracking_uri).points_sent == 1
+    assert jt.get_run(run.run_id).tags["jt.pushed_to"] == tracking_uri
+
+
+def test_pull_names_the_experiments_it_has(store_dir, tracking_uri):
+    pulled = _cli("pull", "--tracking-uri", tracking_uri, "-e", "no-such-experiment", check=False)
+    assert pulled.returncode == 1 and "no experiment 'no-such-experiment'" in pulled.stderr
