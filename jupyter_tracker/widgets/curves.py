@@ -46,7 +46,7 @@ class MetricCurves(widgets.VBox):
             height=360, margin=dict(l=50, r=20, t=40 if title else 20, b=40), title=title or None,
             hovermode="closest", template="plotly_white",
             # below the x axis title, top-anchored so more traces push it down instead of onto the axis
-            legend=dict(orientation="h", yanchor="top", y=-0.2)))
+            legend=dict(orientation="h", yanchor="top", y=-0.3)))
         self.x_axis = widgets.ToggleButtons(options=[("step", "step"), ("time", "relative"), ("wall", "wall")],
                                             tooltips=["step", "seconds since the run started", "wall-clock time"],
                                             value=x, description="x", style={"button_width": "64px"})

@@ -5,6 +5,7 @@ quickly; a saved notebook opened without a kernel shows static versions, not wid
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ def _cell(panel, startswith: str):
 
 
 def _names(table) -> list[str]:
-    return [name.strip().lstrip("↳").strip() for name in table.locator(".jt-row .jt-name").all_inner_texts()]
+    return [name.strip().lstrip("↳").strip() for name in table.locator(".jt-row .jt-name").all_text_contents()]
 
 
 def test_notebook_02_panels_in_jupyterlab(page, lab_server):
@@ -43,9 +44,9 @@ def test_notebook_02_panels_in_jupyterlab(page, lab_server):
 
     # The run table: the parent and its 8 nested runs, children under the parent.
     table = _cell(panel, "table = jt.runs(").locator(".jt-table")
+    table.scroll_into_view_if_needed()
     expect(table.locator(".jt-row")).to_have_count(9, timeout=30000)
     assert _names(table)[0] == "sweep"
-    table.scroll_into_view_if_needed()
     screenshot(page, "panels-run-table")
 
     # Sorting by accuracy puts the best child first (the parent has no acc: last).
@@ -81,6 +82,22 @@ def test_notebook_02_panels_in_jupyterlab(page, lab_server):
     expect(comparison_cell).to_contain_text("What differs between 8 runs")
     comparison_cell.scroll_into_view_if_needed()
     screenshot(page, "panels-compare")
+
+    # Brushing an axis in the browser reaches Python: comparison.kept shrinks to the runs inside.
+    kept_cell = _cell(panel, "len(comparison.kept)")
+    expect(kept_cell.locator(".jp-OutputArea-output")).to_contain_text("(8, 8)")
+    axis = comparison_cell.locator(".parcoords .axis-brush .background").nth(3)  # the acc axis
+    box = axis.bounding_box()
+    x, top = box["x"] + box["width"] / 2, box["y"]
+    page.mouse.move(x, top + box["height"] * 0.02)
+    page.mouse.down()
+    page.mouse.move(x, top + box["height"] * 0.3, steps=8)
+    page.mouse.move(x, top + box["height"] * 0.45, steps=8)
+    page.mouse.up()
+    screenshot(page, "panels-compare-brushed")
+    kept_cell.click()
+    page.keyboard.press("Shift+Enter")
+    expect(kept_cell.locator(".jp-OutputArea-output")).to_contain_text(re.compile(r"\([1-7], 8\)"), timeout=15000)
 
     # Selecting two rows of the picker fills the comparison next to it, and the kernel sees them.
     wired = _cell(panel, "picker = jt.runs(")
