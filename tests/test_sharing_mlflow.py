@@ -220,3 +220,34 @@ def test_offline_push_fails_fast_loses_nothing_and_works_once_the_server_is_back
 def test_pull_names_the_experiments_it_has(store_dir, tracking_uri):
     pulled = _cli("pull", "--tracking-uri", tracking_uri, "-e", "no-such-experiment", check=False)
     assert pulled.returncode == 1 and "no experiment 'no-such-experiment'" in pulled.stderr
+
+
+def test_notebook_03_exports_shares_diffs_and_pushes(store_dir, tracking_uri, tmp_path):
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = tmp_path / "03-share-a-run.ipynb"
+    shutil.copy(Path(__file__).resolve().parent.parent / "notebooks" / "03-share-a-run.ipynb", path)
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=300,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JPY_SESSION_NAME": str(path),
+                        "MLFLOW_TRACKING_URI": tracking_uri})
+
+    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                      for output in cell.outputs if output.output_type == "stream")
+    assert "share-demo.jtrack: 2 runs, 40 metric points" in printed
+    assert "imported 2 runs; the second import added 0" in printed and "bundle:share-demo.jtrack@" in printed
+    assert "baseline.html" in printed
+    assert "pushed 2 runs (40 metric points) to " + tracking_uri in printed and "pushing again sent 0 points" in printed
+    diff_cell = next(cell for cell in notebook.cells if cell.source.startswith("diff = jt.diff_snapshots"))
+    diff_view = diff_cell.outputs[0]["data"]["text/html"]
+    assert ">0.1</td>" in diff_view and ">0.01</td>" in diff_view      # the lr row of the params table
+    assert "+lr = 0.01" in diff_view
+
+    mlflow = _client(tracking_uri)
+    experiment_id = mlflow.get_experiment_by_name("share-demo").experiment_id
+    assert sorted(r.info.run_name for r in mlflow.search_runs([experiment_id])) == ["baseline", "lower-lr"]
+    assert set(jt.search_runs(experiment="share-demo")["tags.jt.pushed_to"]) == {tracking_uri}
