@@ -24,10 +24,11 @@ def dir_size(path: str | os.PathLike) -> int:
     return total
 
 
-def median_time(function, reps: int) -> float:
-    """Median wall time in seconds of ``reps`` calls of ``function``, after one untimed call (so
-    lazy imports and first-connection costs of every tool stay out of the figure)."""
-    function()
+def median_time(function, reps: int, warmup=None) -> float:
+    """Median wall time in seconds of ``reps`` calls of ``function``, after one untimed call of
+    ``warmup`` (default: ``function`` itself) so lazy imports and first-connection costs of every
+    tool stay out of the figure. A cheap warm-up keeps a minutes-long call from running twice."""
+    (warmup or function)()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
