@@ -70,9 +70,12 @@ def line_chart(series: Sequence[tuple[str, Sequence, Sequence[float]]], *, title
         prepared.append((label, pairs))
     all_x = [x for _, pairs in prepared for x, _ in pairs]
     all_y = [y for _, pairs in prepared for _, y in pairs]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+    # The legend sits right of the plot (never over the lines), as wide as its longest label.
+    legend_w = min(260, 24 + 6 * max((len(label) for label, _ in prepared), default=0))
+    legend_rows = max(1, int((height - margin_top) // 13))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + legend_w}" height="{height}" '
              f'font-family="sans-serif" font-size="10">',
-             f'<rect width="{width}" height="{height}" fill="#fff"/>']
+             f'<rect width="{width + legend_w}" height="{height}" fill="#fff"/>']
     if title:
         parts.append(f'<text x="{width / 2}" y="15" text-anchor="middle" font-size="12">{escape(title)}</text>')
     if not all_x:
@@ -106,9 +109,13 @@ def line_chart(series: Sequence[tuple[str, Sequence, Sequence[float]]], *, title
         elif pairs:
             points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pairs)
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>')
-        parts.append(f'<rect x="{margin_left + 8}" y="{margin_top + 6 + 13 * index}" width="10" height="3" '
-                     f'fill="{color}"/><text x="{margin_left + 22}" y="{margin_top + 10 + 13 * index}">'
-                     f'{escape(label)}</text>')
+        if index < legend_rows - 1 or len(prepared) == legend_rows:
+            parts.append(f'<rect x="{width + 4}" y="{margin_top + 6 + 13 * index}" width="10" height="3" '
+                         f'fill="{color}"/><text x="{width + 18}" y="{margin_top + 10 + 13 * index}">'
+                         f'{escape(label)}</text>')
+        elif index == legend_rows - 1:
+            parts.append(f'<text x="{width + 4}" y="{margin_top + 10 + 13 * index}">'
+                         f'+{len(prepared) - index} more</text>')
     parts.append("</svg>")
     return "".join(parts)
 
