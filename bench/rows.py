@@ -60,6 +60,11 @@ ROWS = [
             ("jupyter_tracker",)),
     RowSpec("disk_points", "Disk", "bytes on disk per metric point", "B", "lower", ALL),
     RowSpec("disk_runs", "Disk", "disk per 10,000 runs (10 params, 5 metrics, 3 tags)", "MB", "lower", SEARCHERS),
+    RowSpec("export_runs", "Sharing", "export runs with their metric histories to one bundle file", "s", "lower",
+            ("jupyter_tracker",)),
+    RowSpec("import_runs", "Sharing", "import that bundle into an empty store", "s", "lower", ("jupyter_tracker",)),
+    RowSpec("push_points", "Sharing", "copy a run's metric points to an MLflow server (MLflow: its own "
+            "`log_batch` copy, 1,000 per call)", "s", "lower", OURS_MLFLOW),
     RowSpec("crash_kept", "Crash safety", "SIGKILL after the log calls returned: points kept", "share", "higher",
             ALL),
     RowSpec("crash_status", "Crash safety", "status the run shows afterwards", "", "", ALL),

@@ -13,11 +13,15 @@ import json
 import os
 import platform
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import report
@@ -38,6 +42,7 @@ FULL = {
     "crash_n": 5_000,
     "writers": (1, 2, 4, 8), "writer_n": 20_000, "writer_n_mlflow": 500,
     "track_reps": 30,
+    "share_runs": 100, "share_points": 10_000, "push_points": 1_000_000,
 }
 QUICK = {
     "reps": 2, "proc_reps": 1, "import_reps": 2,
@@ -50,6 +55,7 @@ QUICK = {
     "crash_n": 300,
     "writers": (1, 2), "writer_n": 1_000, "writer_n_mlflow": 20,
     "track_reps": 3,
+    "share_runs": 5, "share_points": 1_000, "push_points": 20_000,
 }
 
 
@@ -57,9 +63,9 @@ class WorkerError(RuntimeError):
     """A task failed in its worker process; the message carries the end of its output."""
 
 
-def call(tool: str, task: str, timeout: float = 3600, **arguments) -> dict:
-    """Run ``task`` of ``tool`` in a fresh process and return its result dict."""
-    command = [sys.executable, "-m", "bench.worker", tool, task, json.dumps(arguments)]
+def call(tool: str, task: str, timeout: float = 3600, worker: str = "bench.worker", **arguments) -> dict:
+    """Run ``task`` of ``tool`` in a fresh process (``python -m WORKER``) and return its result dict."""
+    command = [sys.executable, "-m", worker, tool, task, json.dumps(arguments)]
     process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=_env(),
                              check=False)
     for line in reversed(process.stdout.splitlines()):
@@ -74,6 +80,45 @@ def _env() -> dict:
            "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "PYTHONWARNINGS": "ignore"}
     env.pop("JUPYTER_TRACKER_DIR", None)
     return env
+
+
+@contextmanager
+def mlflow_server(directory: Path):
+    """A real ``mlflow server`` (SQLite backend, local artifacts) on loopback; yields its URI."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_path = directory / "server.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}",
+             "--artifacts-destination", str(directory / "artifacts")],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**_env(), "MLFLOW_DISABLE_TELEMETRY": "true"})
+        try:
+            uri = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 300
+            while True:
+                if server.poll() is not None:
+                    raise WorkerError(f"mlflow server exited: {log_path.read_text()[-500:]}")
+                try:
+                    with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                        response.read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise WorkerError("mlflow server did not answer in 300 s") from None
+                    time.sleep(0.5)
+            yield uri
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
 
 def median_of(results: list[dict], key: str) -> float | None:
@@ -322,6 +367,33 @@ class Bench:
 
         self.each(["jupyter_tracker", "mlflow"], "concurrent writers", one)
 
+    def sharing(self) -> None:
+        runs, points, reps = self.settings["share_runs"], self.settings["share_points"], self.settings["proc_reps"]
+
+        def bundles(tool: str) -> None:
+            root = self.root(tool, "sharing")
+            call(tool, "seed_sharing", root=root, runs=runs, points=points, worker="bench.sharing")
+            result = call(tool, "export_import", root=root, reps=reps, worker="bench.sharing")
+            detail = f"{runs} runs × {points:,} points, bundle {result['bundle_bytes'] / 1e6:.2f} MB"
+            self.table.set("export_runs", tool, Figure(result["export_s"], n=runs * points, reps=reps, detail=detail))
+            self.table.set("import_runs", tool, Figure(result["import_s"], n=runs * points, reps=reps, detail=detail))
+
+        self.each([OURS], "export/import a bundle", bundles)
+        n = self.settings["push_points"]
+
+        def push(tool: str) -> None:
+            root = self.root(tool, "push")
+            seeded = call(tool, "seed_history", root=root, n=n)
+            with mlflow_server(self.workdir / tool / "push-server") as uri:   # a fresh server per tool
+                result = call(tool, "push_points", root=root, run_id=seeded["run_id"], tracking_uri=uri,
+                              worker="bench.sharing")
+            if result["points"] != n:
+                raise WorkerError(f"{tool} copied {result['points']:,} of {n:,} points")
+            self.table.set("push_points", tool, Figure(result["push_s"], n=n, reps=1,
+                                                       detail=f"{n / result['push_s']:,.0f} points/s"))
+
+        self.each(["jupyter_tracker", "mlflow"], "push to an MLflow server", push)
+
 
 def versions(tools: list[str]) -> dict:
     from importlib.metadata import PackageNotFoundError, version
@@ -362,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
                         help="workloads to run: imports log_loop visible create_runs track_overhead search "
-                             "history crash concurrency")
+                             "history crash concurrency sharing")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
@@ -376,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
-                 "concurrency"]
+                 "concurrency", "sharing"]
     started = time.time()
     for name in args.only or workloads:
         log(f"{name}:")

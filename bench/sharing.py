@@ -1,0 +1,98 @@
+"""``python -m bench.sharing TOOL TASK JSON``: the sharing workloads, run like ``bench.worker`` tasks
+(one fresh process per task, result printed as ``BENCH-RESULT {...}``).
+
+- ``seed_sharing(root, runs, points)`` / ``export_import(root, reps)``: jupyter_tracker only (MLflow has
+  no bundle format of its own): ``jt.export_runs`` of every run into one file, ``jt.import_runs`` of it
+  into an empty store.
+- ``push_points(root, run_id, tracking_uri)``: copy one run's metric points (seeded by the tool's
+  ``seed_history``) to a real ``mlflow server``: ``jt.push`` for us, for MLflow its own copy: read the
+  history from its local store, ``log_batch`` 1,000 points per call to the server.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from .tools import jt as jt_tool
+from .tools import mlflow_ as mlflow_tool
+
+
+def jt_seed_sharing(root: str, runs: int, points: int) -> dict:
+    """``runs`` finished runs of ``points`` points each, 5 params and a small artifact."""
+    jt = jt_tool._jt(root)
+    for index in range(runs):
+        with jt.start_run(run_name=f"share{index}", experiment="sharing") as run:
+            run.log_params({f"p{j}": j for j in range(5)})
+            log_metric = run.log_metric
+            for step in range(points):
+                log_metric("loss", 1.0 / (step + 1), step=step)
+            run.log_text(f"run {index}", "notes.txt")
+    jt.search_runs(max_results=1)  # journals merged before anything is timed
+    return {}
+
+
+def jt_export_import(root: str, reps: int) -> dict:
+    from jupyter_tracker.store import get_store
+
+    jt = jt_tool._jt(root)
+    runs = jt.search_runs(experiment="sharing")
+    exports, imports = [], []
+    for rep in range(reps):
+        path = Path(root) / f"bundle{rep}.jtrack"
+        start = time.perf_counter()
+        exported = jt.export_runs(runs, path)
+        exports.append(time.perf_counter() - start)
+        target = get_store(Path(root) / f"colleague{rep}")
+        start = time.perf_counter()
+        imported = jt.import_runs(path, store=target)
+        imports.append(time.perf_counter() - start)
+        assert imported.metric_points == exported.metric_points
+    return {"export_s": statistics.median(exports), "import_s": statistics.median(imports),
+            "bundle_bytes": exported.bytes}
+
+
+def jt_push_points(root: str, run_id: str, tracking_uri: str) -> dict:
+    jt = jt_tool._jt(root)
+    import mlflow  # noqa: F401 - imported before the clock starts, as in MLflow's own copy
+
+    start = time.perf_counter()
+    result = jt.push(run_id, tracking_uri, experiment="bench-push")
+    return {"push_s": time.perf_counter() - start, "points": result.points_sent}
+
+
+def mlflow_push_points(root: str, run_id: str, tracking_uri: str) -> dict:
+    mlflow = mlflow_tool._mlflow(root)
+    source = mlflow.MlflowClient()
+    target = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    start = time.perf_counter()
+    run = source.get_run(run_id)
+    experiment = target.get_experiment_by_name("bench-push")
+    experiment_id = experiment.experiment_id if experiment else target.create_experiment("bench-push")
+    copy = target.create_run(experiment_id, start_time=run.info.start_time, run_name=run.info.run_name)
+    points = 0
+    for key in run.data.metrics:
+        history = source.get_metric_history(run_id, key)
+        for first in range(0, len(history), 1000):
+            target.log_batch(copy.info.run_id, metrics=history[first:first + 1000])
+        points += len(history)
+    target.set_terminated(copy.info.run_id, status=run.info.status, end_time=run.info.end_time)
+    return {"push_s": time.perf_counter() - start, "points": points}
+
+
+TASKS = {("jupyter_tracker", "seed_sharing"): jt_seed_sharing, ("jupyter_tracker", "export_import"): jt_export_import,
+         ("jupyter_tracker", "push_points"): jt_push_points, ("mlflow", "push_points"): mlflow_push_points}
+
+
+def main() -> None:
+    tool, task, arguments = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    result = TASKS[tool, task](**arguments)
+    sys.stdout.write("\nBENCH-RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
