@@ -151,3 +151,56 @@ def test_static_versions_are_marked_and_the_save_hook_keeps_only_them(sweep):
     assert "application/vnd.jupyter.widget-view+json" not in ours["data"] and "text/html" in ours["data"]
     assert theirs["data"] == foreign                         # other widgets are none of our business
     assert static.sparkline([1, 2, float("nan"), 3]).startswith("<svg")
+
+
+TRAINER = """
+import sys, time
+import jupyter_tracker as jt
+with jt.start_run(run_name="trainer", experiment="live") as run:
+    print(run.run_id, flush=True)
+    sys.stdin.readline()                      # the test is watching: start logging
+    for step in range(40):
+        jt.log_metric("loss", 1 / (step + 1), step=step)
+        time.sleep(0.05)
+    sys.stdin.readline()                      # the test saw points arrive: finish the run
+"""
+
+
+def test_curves_and_table_follow_a_run_logging_in_another_kernel(store_dir):
+    """A training loop in another process: the open curves gain its points while it logs, and the
+    run table sees it finish, both without being asked to refresh."""
+    import subprocess
+    import sys
+    import time
+
+    from jupyter_tracker.widgets import curves, table
+
+    trainer = subprocess.Popen([sys.executable, "-c", TRAINER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        run_id = trainer.stdout.readline().strip()
+        chart = curves.MetricCurves([run_id], ["loss"], poll_interval=0.1)
+        runs = table.runs("live", refresh_interval=0.2)
+        assert runs.running == 1 and chart.running()
+        trainer.stdin.write("go\n")
+        trainer.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not (chart.figure.data and len(chart.figure.data[0].y) >= 5):
+            assert time.monotonic() < deadline, "the curves never showed the other process's points"
+            time.sleep(0.05)
+        assert trainer.poll() is None  # seen while the other process is still logging
+        trainer.stdin.write("done\n")
+        trainer.stdin.flush()
+        assert trainer.wait(timeout=60) == 0
+        while runs.running or len(chart.figure.data[0].y) < 40:
+            assert time.monotonic() < deadline, f"running={runs.running}, points={len(chart.figure.data[0].y)}"
+            time.sleep(0.05)
+        assert runs.rows[0]["status"] == "FINISHED"
+        chart.close()
+        runs.close()
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+            trainer.wait()
+        trainer.stdin.close()
+        trainer.stdout.close()

@@ -153,10 +153,12 @@ class RunTable(anywidget.AnyWidget):
 
 
 def runs(experiment: str | list[str] | None = None, filter: str | None = None, order_by=None, *,
-         max_results: int = 100_000, page_size: int = 100, store=None) -> RunTable:
+         max_results: int = 100_000, page_size: int = 100, refresh_interval: float = 2.0,
+         store=None) -> RunTable:
     """An interactive table of runs (displayed when it is the cell's last expression).
 
     Same arguments as ``jt.search_runs``; a bad ``filter`` raises here, while one typed into the
     table's filter box is shown inline. ``table.selected`` holds the checked run ids.
     """
-    return RunTable(experiment, filter, order_by, max_results=max_results, page_size=page_size, store=store)
+    return RunTable(experiment, filter, order_by, max_results=max_results, page_size=page_size,
+                    refresh_interval=refresh_interval, store=store)
