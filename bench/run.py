@@ -37,6 +37,7 @@ FULL = {
     "visible_n": 10_000, "visible_n_mlflow": 1_000,
     "create_n": 500, "create_n_mlflow": 200,
     "search_n": (10_000, 100_000), "search_reps": 3, "search_reps_mlflow_large": 1,
+    "mlflow_large_listing": False,
     "history_big": 1_000_000, "history_peer": 100_000,
     "disk_n_wandb": 10_000,
     "crash_n": 5_000,
@@ -50,6 +51,7 @@ QUICK = {
     "visible_n": 1_000, "visible_n_mlflow": 50,
     "create_n": 20, "create_n_mlflow": 5,
     "search_n": (300, 1_000), "search_reps": 1, "search_reps_mlflow_large": 1,
+    "mlflow_large_listing": True,
     "history_big": 20_000, "history_peer": 2_000,
     "disk_n_wandb": 200,
     "crash_n": 300,
@@ -111,6 +113,7 @@ def mlflow_server(directory: Path):
                     if time.monotonic() > deadline:
                         raise WorkerError("mlflow server did not answer in 300 s") from None
                     time.sleep(0.5)
+            _wait_until_idle(server.pid)
             yield uri
         finally:
             os.killpg(server.pid, signal.SIGTERM)
@@ -119,6 +122,28 @@ def mlflow_server(directory: Path):
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+
+
+def _wait_until_idle(pid: int, limit_s: float = 120) -> None:
+    """A fresh MLflow server answers /health while it is still starting (seconds of CPU in its
+    processes, which would be charged to whichever tool pushes first): wait until they are idle."""
+    import psutil
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+        for process in processes:
+            process.cpu_percent(None)
+        time.sleep(1.0)
+        busy = 0.0
+        for process in processes:
+            try:
+                busy += process.cpu_percent(None)
+            except psutil.NoSuchProcess:
+                pass
+        if busy < 10:
+            return
 
 
 def median_of(results: list[dict], key: str) -> float | None:
@@ -269,7 +294,14 @@ class Bench:
                 seeded = call(tool, "seed_runs", root=root, n=n)
                 large = n >= 100_000 and tool == "mlflow"
                 reps = self.settings["search_reps_mlflow_large" if large else "search_reps"]
-                result = call(tool, "search", root=root, n=n, reps=reps)
+                listing = not large or self.settings["mlflow_large_listing"]
+                arguments = {} if listing else {"listing": False}
+                result = call(tool, "search", root=root, n=n, reps=reps, **arguments)
+                if not listing:
+                    self.table.note("search_all_large", "MLflow not measured in the full run: listing 100,000 runs "
+                                    "into a DataFrame with `mlflow.search_runs` ran for over 35 minutes here "
+                                    "without finishing; its filtered and ordered searches of the same store are "
+                                    "measured.")
                 suffix = "" if n == self.settings["search_n"][0] else "_large"
                 for key, row in (("all_s", "search_all"), ("filter_s", "search_filter"), ("order_s", "search_order")):
                     if result.get(key) is not None:
