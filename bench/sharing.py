@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -40,13 +41,16 @@ def jt_export_import(root: str, reps: int) -> dict:
 
     jt = jt_tool._jt(root)
     runs = jt.search_runs(experiment="sharing")
+    warm = jt.export_runs(runs.head(1), Path(root) / "warm-up.jtrack", overwrite=True)   # imports, untimed
+    jt.import_runs(warm.path, store=get_store(Path(root) / "warm-up"))
     exports, imports = [], []
     for rep in range(reps):
         path = Path(root) / f"bundle{rep}.jtrack"
         start = time.perf_counter()
-        exported = jt.export_runs(runs, path)
+        exported = jt.export_runs(runs, path, overwrite=True)
         exports.append(time.perf_counter() - start)
-        target = get_store(Path(root) / f"colleague{rep}")
+        target = get_store(Path(root) / f"colleague{rep}")   # an empty store each time
+        shutil.rmtree(target.root, ignore_errors=True)
         start = time.perf_counter()
         imported = jt.import_runs(path, store=target)
         imports.append(time.perf_counter() - start)

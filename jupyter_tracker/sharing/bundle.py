@@ -212,8 +212,14 @@ def export_runs(runs, path: str | Path, *, include_children: bool = True, max_ar
             notebooks = work_dir / "notebooks"
             notebooks.mkdir()
             import nbformat
+            import pyarrow.parquet as pq
 
+            snapshots = pq.read_table(work_dir / "tables" / "snapshots.parquet", columns=["run_id", "kind"])
+            executed = {run_id for run_id, kind in zip(snapshots["run_id"].to_pylist(), snapshots["kind"].to_pylist())
+                        if kind == "executed"}
             for run_id in run_ids:
+                if run_id not in executed:   # one store session per notebook: ask only for those that exist
+                    continue
                 try:
                     notebook = load_snapshot(run_id, "executed", store=store)
                 except SnapshotNotFoundError:
