@@ -102,5 +102,8 @@ def test_every_command_is_documented_in_help():
     usage = _cli("--help").stdout
     for command in ("ls", "show", "doctor", "restore", "export", "import", "share", "diff", "push", "pull", "gc"):
         assert command in usage
+    jupyter = Path(sys.executable).parent / "jupyter"              # `jupyter tracker` runs `jupyter-tracker`
+    dispatched = subprocess.run([jupyter, "tracker", "gc", "--help"], capture_output=True, text=True, check=True)
+    assert "--dry-run" in dispatched.stdout
     push_without_server = _cli("push", "abcd", check=False)
     assert push_without_server.returncode == 2 and "MLFLOW_TRACKING_URI" in push_without_server.stderr

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ExperimentNotFoundError, SyncError, TrackerError
+from ..errors import ExperimentNotFoundError, MissingExtraError, SyncError, TrackerError
 from ..query import _store
 
 RUN_ID_TAG = "jt.run_id"
@@ -93,8 +93,8 @@ def _client(tracking_uri: str):
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise SyncError("push/pull need MLflow's client: `pip install mlflow` (or `pip install mlflow-skinny`)") \
-            from None
+        raise MissingExtraError("push/pull need MLflow's client: `pip install mlflow` (or `pip install "
+                                "mlflow-skinny`)") from None
     if tracking_uri.startswith(("http://", "https://")):
         import urllib.error
         import urllib.request
