@@ -116,12 +116,18 @@ def mlflow_server(directory: Path):
             _wait_until_idle(server.pid)
             yield uri
         finally:
+            # MLflow's server takes long to stop on SIGTERM and its job consumers (huey) can outlive
+            # it: end the whole process group, then make sure nothing of it is left.
             os.killpg(server.pid, signal.SIGTERM)
             try:
-                server.wait(timeout=20)
+                server.wait(timeout=5)
             except subprocess.TimeoutExpired:
+                pass
+            try:
                 os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+            except ProcessLookupError:
+                pass
+            server.wait()
 
 
 def _wait_until_idle(pid: int, limit_s: float = 120) -> None:

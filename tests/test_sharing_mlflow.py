@@ -13,8 +13,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -35,41 +33,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tracking_uri(tmp_path_factory):
-    """A real MLflow tracking server on loopback for this module."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log_path = root / "server.log"
-    log = open(log_path, "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        if server.poll() is not None:
-            log.close()
-            raise RuntimeError(f"mlflow server exited early:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                response.read()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
-                log.close()
-                raise RuntimeError(f"mlflow server did not answer in 180 s:\n{log_path.read_text()}") from None
-            time.sleep(0.5)
-    yield uri
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-    log.close()
+    """A real MLflow tracking server on loopback for this module (started as the benchmark starts it:
+    ``python -m mlflow server``, SQLite backend, local artifacts, waited for until idle)."""
+    from bench.run import mlflow_server
+
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
+        yield uri
 
 
 @pytest.fixture(autouse=True)
@@ -251,3 +220,17 @@ def test_notebook_03_exports_shares_diffs_and_pushes(store_dir, tracking_uri, tm
     experiment_id = mlflow.get_experiment_by_name("share-demo").experiment_id
     assert sorted(r.info.run_name for r in mlflow.search_runs([experiment_id])) == ["baseline", "lower-lr"]
     assert set(jt.search_runs(experiment="share-demo")["tags.jt.pushed_to"]) == {tracking_uri}
+
+
+def test_infinities_come_back_even_when_too_many_for_a_tag(store_dir, tracking_uri, tmp_path):
+    with jt.start_run(run_name="diverged", experiment="infinities") as run:
+        for step in range(600):
+            run.log_metric("loss", math.inf if step % 2 else -math.inf, step=step)
+        run.log_metric("loss", 1.7976931348623157e308, step=600)       # a real max double stays one
+    pushed = jt.push(run.run_id, tracking_uri)
+    assert len(pushed.clamped) == 600
+    jt.set_store(tmp_path / "teammate")
+    jt.pull(tracking_uri, "infinities")
+    values = jt.get_metric_history(run.run_id, "loss")["value"].tolist()
+    assert values == [math.inf if step % 2 else -math.inf for step in range(600)] + [1.7976931348623157e308]
+    assert jt.get_run(run.run_id).artifacts == []                   # the list is bookkeeping, not an artifact

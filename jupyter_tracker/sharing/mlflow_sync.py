@@ -40,6 +40,9 @@ MLFLOW_RUN_TAG = "jt.mlflow_run_id"
 #: ``origin`` of a pulled run: "mlflow:<tracking uri>#<experiment id>".
 ORIGIN_PREFIX = "mlflow:"
 SNAPSHOT_ARTIFACT = "jt_snapshot/executed.ipynb"
+#: Where the list of ±inf points goes when it is too long for a tag value (MLflow: 8,000 characters).
+INFINITE_ARTIFACT = "jt_snapshot/infinite_points.json"
+_TAG_VALUE_LIMIT = 8000
 METRICS_PER_BATCH = 999  # MLflow: at most 1000 entities per log_batch; one slot is the progress tag
 #: The progress tag rides on every 5th batch: a tag costs the server a second transaction (~30% of a
 #: batch), and a resumed push resends at most 4 batches, which MLflow recognises as already stored.
@@ -78,11 +81,21 @@ _CLIENT_ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQU
 
 
 @contextmanager
-def _client_environment():
+def _talking_to(tracking_uri: str, action: str):
+    """MLflow client settings for the duration of a push or pull, and any failure of the client or
+    the network (not our own errors, not the user's interrupt) turned into one ``SyncError``."""
     added = [key for key in _CLIENT_ENVIRONMENT if key not in os.environ]
     os.environ.update({key: _CLIENT_ENVIRONMENT[key] for key in added})
     try:
         yield
+    except TrackerError:
+        raise
+    except Exception as exc:
+        from mlflow.exceptions import MlflowException
+
+        if isinstance(exc, (MlflowException, OSError)) or "requests" in type(exc).__module__:
+            raise _mlflow_error(action, tracking_uri, exc) from exc
+        raise
     finally:
         for key in added:
             os.environ.pop(key, None)
@@ -136,7 +149,7 @@ def push(run_ids, tracking_uri: str, *, experiment: str | None = None, include_c
     rerun: finished runs are skipped and an interrupted push continues where it stopped. Raises
     ``SyncError`` fast when the server is unreachable; the local store is never changed except
     for the tags ``jt.pushed_to`` and ``jt.mlflow_run_id`` set on runs once fully pushed."""
-    with _client_environment():
+    with _talking_to(tracking_uri, "push"):
         return _push(run_ids, tracking_uri, experiment, include_children, progress, _store(store))
 
 
@@ -191,7 +204,7 @@ def _push(run_ids, tracking_uri: str, experiment: str | None, include_children: 
                     clamped = _infinite_points(rows, run_id)
                     if clamped:
                         result.clamped.extend({"run_id": run_id, **point} for point in clamped)
-                        client.set_tag(mlflow_id, INFINITE_TAG, json.dumps(clamped)[:8000])
+                        _record_infinite_points(client, mlflow_id, clamped, work_dir / "infinite" / run_id)
                     _push_metrics(client, mlflow_id, rows, run_id, sent, result, bar)
                     _push_artifacts(client, mlflow_id, rows, run_id, store, work_dir)
                     client.set_terminated(mlflow_id, status="FINISHED" if status == "FINISHED" else
@@ -201,14 +214,6 @@ def _push(run_ids, tracking_uri: str, experiment: str | None, include_children: 
                     if status != "RUNNING":
                         client.set_tag(mlflow_id, COMPLETE_TAG, "1")
                 result.model_versions = _push_registry(client, rows, result.mlflow_run_ids)
-            except TrackerError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any client/network failure becomes one clear SyncError
-                from mlflow.exceptions import MlflowException
-
-                if isinstance(exc, (MlflowException, OSError)) or "requests" in type(exc).__module__:
-                    raise _mlflow_error("push", tracking_uri, exc) from exc
-                raise
             finally:
                 if bar is not None:
                     bar.close()
@@ -233,6 +238,19 @@ def _push_params_tags(client, mlflow_id: str, rows, run_id: str) -> None:
 def _infinite_points(rows, run_id: str) -> list[dict]:
     return [{"key": k, "step": s, "timestamp": t, "value": "inf" if v > 0 else "-inf"} for k, s, t, v in rows(
         "SELECT key, step, timestamp, value FROM '{t}/metrics.parquet' WHERE run_id = ? AND isinf(value)", [run_id])]
+
+
+def _record_infinite_points(client, mlflow_id: str, points: list[dict], directory: Path) -> None:
+    """The tag ``jt.infinite_points`` lists the ±inf points MLflow clamps (``pull`` puts them back);
+    a list too long for a tag goes to an artifact the tag points at."""
+    listed = json.dumps(points)
+    if len(listed) > _TAG_VALUE_LIMIT:
+        file = directory / Path(INFINITE_ARTIFACT).name
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(listed)
+        client.log_artifact(mlflow_id, str(file), artifact_path=str(Path(INFINITE_ARTIFACT).parent))
+        listed = f"artifact:{INFINITE_ARTIFACT}"
+    client.set_tag(mlflow_id, INFINITE_TAG, listed)
 
 
 def _push_metrics(client, mlflow_id: str, rows, run_id: str, sent: int, result: PushResult, bar) -> None:
@@ -349,7 +367,7 @@ def pull(tracking_uri: str, experiment: str, filter: str | None = None, *, max_r
     """Bring the runs of an MLflow ``experiment`` (optionally an MLflow ``filter`` string such as
     ``"metrics.acc > 0.9"``) into the local store: params, full metric histories, tags, artifacts,
     nesting. Runs the store already has are skipped; everything goes in one transaction."""
-    with _client_environment():
+    with _talking_to(tracking_uri, "pull"):
         return _pull(tracking_uri, experiment, filter, max_results, progress, _store(store))
 
 
@@ -358,47 +376,38 @@ def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: i
     from .bundle import import_tables
 
     client = _client(tracking_uri)
-    try:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            names = [e.name for e in client.search_experiments(max_results=50)]
-            raise ExperimentNotFoundError(f"the MLflow server at {tracking_uri} has no experiment {experiment!r}; "
-                                          f"it has: {', '.join(names) or '(none)'}")
-        mlflow_runs = []
-        token = None
-        while True:
-            page = client.search_runs([found.experiment_id], filter_string=filter or "",
-                                      max_results=min(max_results, 1000), page_token=token)
-            mlflow_runs.extend(page)
-            token = page.token
-            if not token or len(mlflow_runs) >= max_results:
-                break
-        ours = {r.info.run_id: r.data.tags.get(RUN_ID_TAG) or r.info.run_id for r in mlflow_runs}
-        with store.session() as con:
-            local = {r for (r,) in con.execute("SELECT run_id FROM internal.runs WHERE run_id IN "
-                                               "(SELECT unnest(?::VARCHAR[]))", [list(ours.values())]).fetchall()}
-        wanted = [r for r in mlflow_runs if ours[r.info.run_id] not in local]
-        with tempfile.TemporaryDirectory(prefix="jt-pull-") as work:
-            work_dir = Path(work)
-            iterator = wanted
-            if progress:
-                from tqdm.auto import tqdm
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = [e.name for e in client.search_experiments(max_results=50)]
+        raise ExperimentNotFoundError(f"the MLflow server at {tracking_uri} has no experiment {experiment!r}; "
+                                      f"it has: {', '.join(names) or '(none)'}")
+    mlflow_runs = []
+    token = None
+    while True:
+        page = client.search_runs([found.experiment_id], filter_string=filter or "",
+                                  max_results=min(max_results, 1000), page_token=token)
+        mlflow_runs.extend(page)
+        token = page.token
+        if not token or len(mlflow_runs) >= max_results:
+            break
+    ours = {r.info.run_id: r.data.tags.get(RUN_ID_TAG) or r.info.run_id for r in mlflow_runs}
+    with store.session() as con:
+        local = {r for (r,) in con.execute("SELECT run_id FROM internal.runs WHERE run_id IN "
+                                           "(SELECT unnest(?::VARCHAR[]))", [list(ours.values())]).fetchall()}
+    wanted = [r for r in mlflow_runs if ours[r.info.run_id] not in local]
+    with tempfile.TemporaryDirectory(prefix="jt-pull-") as work:
+        work_dir = Path(work)
+        iterator = wanted
+        if progress:
+            from tqdm.auto import tqdm
 
-                iterator = tqdm(wanted, desc="pull", unit="run")
-            tables = _Tables()
-            for mlflow_run in iterator:
-                _collect_run(client, mlflow_run, ours, tables, work_dir, experiment)
-            tables.write(work_dir / "tables")
-            origin = f"{ORIGIN_PREFIX}{tracking_uri}#{found.experiment_id}"
-            imported = import_tables(work_dir, origin, store=store)
-    except TrackerError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any client/network failure becomes one clear SyncError
-        from mlflow.exceptions import MlflowException
-
-        if isinstance(exc, (MlflowException, OSError)) or "requests" in type(exc).__module__:
-            raise _mlflow_error("pull", tracking_uri, exc) from exc
-        raise
+            iterator = tqdm(wanted, desc="pull", unit="run")
+        tables = _Tables()
+        for mlflow_run in iterator:
+            _collect_run(client, mlflow_run, ours, tables, work_dir, experiment)
+        tables.write(work_dir / "tables")
+        origin = f"{ORIGIN_PREFIX}{tracking_uri}#{found.experiment_id}"
+        imported = import_tables(work_dir, origin, store=store)
     skipped = sorted(set(ours.values()) - set(imported.imported))
     return PullResult(imported.imported, skipped, imported.metric_points)
 
@@ -464,13 +473,18 @@ def _collect_run(client, mlflow_run, ours: dict[str, str], tables: _Tables, work
         parent = ours.get(parent_mlflow)
         if parent is None:
             parent = client.get_run(parent_mlflow).data.tags.get(RUN_ID_TAG) or parent_mlflow
+    download_dir = work_dir / "download" / info.run_id
     infinite = {}
     if INFINITE_TAG in data.tags:
+        listed = data.tags[INFINITE_TAG]
+        if listed.startswith("artifact:"):
+            listed = Path(client.download_artifacts(info.run_id, INFINITE_ARTIFACT, str(download_dir))).read_text()
         try:
-            infinite = {(p["key"], p["step"], p["timestamp"]): float(p["value"])
-                        for p in json.loads(data.tags[INFINITE_TAG])}
+            infinite = {(p["key"], p["step"], p["timestamp"]): float(p["value"]) for p in json.loads(listed)}
         except (ValueError, KeyError, TypeError):
-            infinite = {}
+            raise SyncError(f"the tag {INFINITE_TAG} of MLflow run {info.run_id} is not the list push wrote; its "
+                            f"±inf points would come back as ±1.8e308. Fix or delete the tag, then pull again") \
+                from None
     status = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"}.get(info.status, "KILLED")
     tables.runs.append({
         "run_id": run_id, "experiment": experiment, "experiment_created_time": info.start_time,
@@ -497,7 +511,6 @@ def _collect_run(client, mlflow_run, ours: dict[str, str], tables: _Tables, work
         if best is not None:
             tables.latest_metrics.append(best)
     objects = ObjectStore(work_dir / "objects_staging")
-    download_dir = work_dir / "download" / info.run_id
     created = info.end_time or int(time.time() * 1000)
 
     def stage(sha: str) -> None:
@@ -506,6 +519,8 @@ def _collect_run(client, mlflow_run, ours: dict[str, str], tables: _Tables, work
         shutil.move(str(objects.path(sha)), final)
 
     for path, _ in sorted(_remote_files(client, info.run_id, "").items()):
+        if path == INFINITE_ARTIFACT:
+            continue
         local = Path(client.download_artifacts(info.run_id, path, str(download_dir)))
         if path == SNAPSHOT_ARTIFACT:
             meta_sha, cell_shas = _snapshot_objects(objects, local)
