@@ -166,8 +166,11 @@ def _push(run_ids, tracking_uri: str, experiment: str | None, include_children: 
         tables = work_dir / "tables"
         db = duckdb.connect(":memory:")
         try:
-            def rows(query: str, parameters: list | None = None) -> list[tuple]:
-                return db.execute(query.replace("{t}", str(tables)), parameters or []).fetchall()
+            def rows(query: str, parameters: list | None = None, chunk: int | None = None):
+                """The rows of ``query`` over the Parquet tables; with ``chunk``, an iterator of lists of
+                that many rows (a million metric points never sit in memory at once)."""
+                cursor = db.execute(query.replace("{t}", str(tables)), parameters or [])
+                return cursor.fetchall() if chunk is None else iter(lambda: cursor.fetchmany(chunk), [])
 
             runs = rows("SELECT run_id, experiment, run_name, parent_run_id, status, start_time, end_time, last_seen "
                         "FROM '{t}/runs.parquet' ORDER BY start_time, run_id")
@@ -262,12 +265,12 @@ def _push_metrics(client, mlflow_id: str, rows, run_id: str, sent: int, result: 
     drops points it already has (same key, step, timestamp and value), so nothing is doubled."""
     from mlflow.entities import Metric, RunTag
 
-    points = rows("SELECT key, value, timestamp, step FROM '{t}/metrics.parquet' WHERE run_id = ? "
-                  "ORDER BY key, step, timestamp, value OFFSET ?", [run_id, sent])
-    for batch, start in enumerate(range(0, len(points), METRICS_PER_BATCH), start=1):
-        chunk = points[start:start + METRICS_PER_BATCH]
+    (total,) = rows("SELECT count(*) FROM '{t}/metrics.parquet' WHERE run_id = ?", [run_id])[0]
+    batches = rows("SELECT key, value, timestamp, step FROM '{t}/metrics.parquet' WHERE run_id = ? "
+                   "ORDER BY key, step, timestamp, value OFFSET ?", [run_id, sent], chunk=METRICS_PER_BATCH)
+    for batch, chunk in enumerate(batches, start=1):
         sent += len(chunk)
-        last = start + METRICS_PER_BATCH >= len(points)
+        last = sent >= total
         progress = [RunTag(SENT_TAG, str(sent))] if batch % PROGRESS_EVERY == 0 or last else []
         client.log_batch(mlflow_id, metrics=[Metric(k, v, t, s) for k, v, t, s in chunk], tags=progress)
         result.points_sent += len(chunk)
