@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from pathlib import Path
@@ -55,6 +56,11 @@ def test_ipynb_share_is_the_notebook_with_the_card_first(ids, tmp_path):
         "metric-0.svg": ["image/svg+xml"], "metric-1.svg": ["image/svg+xml"]}
     ran = jt.load_snapshot(ids["sweep"])
     assert [c.source for c in notebook.cells[1:]] == [c.source for c in ran.cells]
+    from nbconvert import HTMLExporter
+
+    rendered, _ = HTMLExporter(template_name="basic").from_notebook_node(notebook)   # as Jupyter shows it
+    charts = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', rendered)
+    assert len(charts) == 2 and all(base64.b64decode(chart).startswith(b"<svg") for chart in charts)
 
 
 def test_a_run_without_a_notebook_still_shares_its_card(store_dir, tmp_path):

@@ -10,6 +10,7 @@ first markdown cell (charts as SVG attachments).
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 from pathlib import Path
@@ -224,7 +225,8 @@ def _card_notebook(record, charts: dict[str, str], notebook):
     attachments = {}
     for index, (key, svg) in enumerate(charts.items()):
         name = f"metric-{index}.svg"
-        attachments[name] = {"image/svg+xml": svg}
+        # Jupyter and nbconvert turn attachments into base64 data: URIs, also for SVG
+        attachments[name] = {"image/svg+xml": base64.b64encode(svg.encode("utf-8")).decode("ascii")}
         lines.append(f"![{key}](attachment:{name})\n")
     card = nbformat.v4.new_markdown_cell("\n".join(lines))
     card.attachments = attachments
