@@ -23,7 +23,10 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jupyter-tracker", description="Inspect a jupyter_tracker store.")
+    parser = argparse.ArgumentParser(
+        prog="jupyter-tracker", description="Inspect, share and sync a jupyter_tracker store.",
+        epilog="exit codes: 0 success, 1 a tracker error (the message names the fix), 2 bad usage, 3 the MLflow "
+               "server could not be reached or failed (nothing local was lost; run the same command again)")
     commands = parser.add_subparsers(dest="command", required=True)
     ls = commands.add_parser("ls", help="list runs, newest first")
     ls.add_argument("-e", "--experiment", action="append", help="only this experiment (repeatable)")
