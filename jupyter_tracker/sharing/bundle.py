@@ -1,4 +1,4 @@
-"""Bundles: runs in one open, self-describing ``.jtrack`` file (see docs/bundle-format.md).
+"""Bundles: runs in one open, self-describing ``.jtrack`` file (format: README, "Sharing runs").
 
 A bundle is a zip archive of Parquet tables (one per kind of record, keyed by run id, never by
 store-internal integer keys), the content-addressed files its runs refer to (artifacts, snapshot
