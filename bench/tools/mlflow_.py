@@ -172,16 +172,13 @@ def store_bytes(root: str) -> dict:
     return {"bytes": dir_size(root)}
 
 
-def search(root: str, n: int, reps: int, listing: bool = True) -> dict:
-    """``listing=False`` skips listing every run (at 100,000 runs MLflow takes well over half an hour)."""
+def search(root: str, n: int, reps: int) -> dict:
     mlflow = _mlflow(root)
     found = []
     warmup = lambda: mlflow.search_runs(experiment_names=["search"], max_results=1)  # noqa: E731
-    everything = None
-    if listing:
-        everything = median_time(lambda: found.append(mlflow.search_runs(experiment_names=["search"],
-                                                                         max_results=n + 10)), reps, warmup)
-        assert len(found[-1]) == n
+    everything = median_time(lambda: found.append(mlflow.search_runs(experiment_names=["search"],
+                                                                     max_results=n + 10)), reps, warmup)
+    assert len(found[-1]) == n
     filtered = median_time(lambda: mlflow.search_runs(
         experiment_names=["search"], filter_string="metrics.m0 > 0.5 and params.p0 = 'a'", max_results=n + 10),
         reps, warmup)
