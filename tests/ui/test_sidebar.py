@@ -44,8 +44,8 @@ def open_sidebar(page):
     return sidebar
 
 
-def run_rows(sidebar):
-    return sidebar.locator(f"[data-experiment='{EXPERIMENT}'] .jp-tracker-run")
+def run_rows(sidebar, experiment: str = EXPERIMENT):
+    return sidebar.locator(f"[data-experiment='{experiment}'] .jp-tracker-run")
 
 
 def change_theme(page, theme: str) -> None:
@@ -187,23 +187,27 @@ def test_track_this_cell_and_the_active_run_in_the_status_bar(page, lab_server):
     release = notebook_dir / "release-slow-run"
     write_notebook(notebook_dir / "status-demo.ipynb", [
         "%load_ext jupyter_tracker\nimport jupyter_tracker as jt\nimport os, time",
-        f"%%track -e {EXPERIMENT} -n slow-run\nwaited = 0\n"
+        "%%track -e status-e2e -n slow-run\nwaited = 0\n"
         f"while not os.path.exists({str(release)!r}) and waited < 1200:\n    time.sleep(0.05)\n    waited += 1",
         "x = 1",
     ])
     panel = open_and_run_all(page, base_url, token, "status-demo.ipynb")
 
-    # While the tracked cell runs, the status bar names its run (and counts its time).
+    # While the tracked cell runs, the status bar names its run (and counts its time), and the
+    # sidebar lists it as RUNNING; when it ends, both follow without a reload.
     item = page.locator(".jp-tracker-active-run")
+    slow_row = run_rows(open_sidebar(page), "status-e2e").filter(has_text="slow-run")
     try:
         expect(item).to_contain_text("slow-run", timeout=30000)
         expect(item).to_be_visible()
+        expect(slow_row).to_have_attribute("data-status", "RUNNING", timeout=30000)
         screenshot(page, "status-bar-active-run")
     finally:
         release.write_text("go")
     expect(panel.locator(".jp-Cell").nth(1).locator(".jp-Cell-outputArea")).to_contain_text(
         "FINISHED", timeout=60000)
     expect(item).to_be_hidden(timeout=30000)
+    expect(slow_row).to_have_attribute("data-status", "FINISHED", timeout=30000)
 
     # "Track this cell" from the command palette puts %%track on top of the active cell...
     last = panel.locator(".jp-Cell").nth(2)
