@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 from conftest import open_and_run_all, screenshot
 from playwright.sync_api import expect
@@ -23,8 +25,11 @@ def test_run_all_in_jupyterlab_records_cell_ids_and_the_notebook(page, lab_serve
     nbformat.write(notebook, str(path))
 
     panel = open_and_run_all(page, base_url, token, path.name)
-    summary = panel.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output", has_text="FINISHED")
+    # The one-line summary under the live card: "✓ from-lab (3f2a9c1e) FINISHED in ..."
+    summary = panel.locator(".jp-Cell").nth(1).locator(".jp-OutputArea-output",
+                                                        has_text=re.compile(r"✓ from-lab \(\w+\) FINISHED"))
     expect(summary).to_be_visible(timeout=60000)
+    expect(panel.locator(".jp-Cell").nth(1).locator(".jt-card-static")).to_contain_text("FINISHED")
     expect(panel.locator(".jp-Cell").nth(1)).to_contain_text("done training")
     screenshot(page, "track-in-lab")
 
