@@ -26,8 +26,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,249}$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 
 __all__ = ["STAGES", "ModelVersion", "delete_model_alias", "get_model_version", "get_stage_history",
-           "list_registered_models", "register_model", "resolve_model_uri", "search_model_versions",
-           "set_model_alias", "transition_model_version_stage"]
+           "list_registered_models", "register_model", "registered_models_with_versions", "resolve_model_uri",
+           "search_model_versions", "set_model_alias", "transition_model_version_stage"]
 
 
 @dataclass
@@ -250,6 +250,32 @@ def list_registered_models(*, store=None):
                    m.description, epoch_ms(m.updated_time) AS updated_time
             FROM internal.registered_models m LEFT JOIN internal.model_versions v USING (name)
             GROUP BY ALL ORDER BY m.name""").df()
+
+
+def registered_models_with_versions(*, store=None) -> list[dict]:
+    """Each registered model (by name) with its versions, newest first, as plain records: what a
+    listing such as the lab sidebar shows. A version carries its stage, aliases, source run id and
+    that run's name (None when the run is gone), so no second lookup per run is needed."""
+    with _store(store).session() as con:
+        models = con.execute("SELECT name, description, created_time, updated_time FROM internal.registered_models "
+                             "ORDER BY name").fetchall()
+        versions = con.execute("""
+            SELECT v.name, v.version, v.stage,
+                   coalesce(list(a.alias ORDER BY a.alias) FILTER (WHERE a.alias IS NOT NULL), []) AS aliases,
+                   v.run_id, any_value(r.run_name), v.source, v.description, v.user_name, v.created_time
+            FROM internal.model_versions v
+            LEFT JOIN internal.model_aliases a USING (name, version)
+            LEFT JOIN internal.runs r ON r.run_id = v.run_id
+            GROUP BY v.name, v.version, v.stage, v.run_id, v.source, v.description, v.user_name, v.created_time
+            ORDER BY v.name, v.version DESC""").fetchall()
+    by_name: dict[str, list[dict]] = {name: [] for name, *_ in models}
+    for name, version, stage, aliases, run_id, run_name, source, description, user, created in versions:
+        by_name.setdefault(name, []).append({
+            "version": int(version), "stage": stage, "aliases": list(aliases), "run_id": run_id,
+            "run_name": run_name, "source": source, "description": description, "user": user,
+            "created_time": int(created)})
+    return [{"name": name, "description": description, "created_time": int(created), "updated_time": int(updated),
+             "versions": by_name[name]} for name, description, created, updated in models]
 
 
 def _resolve_reference(con, name: str, reference: str) -> int:

@@ -316,6 +316,9 @@ async def test_tags_can_be_set_and_deleted(jp_fetch, project):
     response = await jp_fetch(*API, "runs", run_id, "tags", "stage", params={"dir": "mnist"}, method="DELETE")
     assert json.loads(response.body) == {"ok": True, "existed": True}
     assert "stage" not in (await get_json(jp_fetch, "runs", run_id, dir="mnist"))["tags"]
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(*API, "models", params={"dir": "mnist"}, headers={"Authorization": ""})
+    assert caught.value.code == 403
     code, error = await error_of(jp_fetch, "runs", run_id, "tags", "stage", method="PUT", body='{"val": 1}',
                                  dir="mnist")
     assert code == 400 and "value" in error["message"]
@@ -381,6 +384,57 @@ async def test_active_run_of_a_kernel(jp_fetch, project):
 
 
 # -- paths and security -----------------------------------------------------------------------------
+def _log_model_run(folder: Path, run_name: str) -> str:
+    """A finished run of experiment "mnist" holding a scikit-learn model; its ``runs:/`` URI."""
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    jt.set_store(folder / ".jupyter_tracker")
+    try:
+        with jt.start_run(run_name, experiment="mnist") as run:
+            jt.log_model(LinearRegression().fit(frame, frame.x * 2), "model", input_example=frame.head(2))
+    finally:
+        config.set_store_override(None)
+    return f"runs:/{run.run_id}/model"
+
+
+async def test_registered_models_are_listed_with_versions_stages_and_aliases(jp_fetch, project):
+    store = store_of(project)
+    first_uri, second_uri = _log_model_run(project, "forest-a"), _log_model_run(project, "forest-b")
+    jt.register_model(first_uri, "churn", store=store)
+    jt.register_model(second_uri, "churn", description="deeper trees", store=store)
+    jt.transition_model_version_stage("churn", 2, "Production", store=store)
+    jt.set_model_alias("churn", "champion", 2, store=store)
+    jt.set_model_alias("churn", "baseline", 1, store=store)
+    jt.register_model(first_uri, "ALS", store=store)
+
+    listing = (await get_json(jp_fetch, "models", dir="mnist"))["models"]
+    assert [m["name"] for m in listing] == ["ALS", "churn"]
+    churn = listing[1]
+    assert churn["tags"] == {} and churn["description"] is None
+    assert isinstance(churn["created_time"], int) and abs(churn["created_time"] / 1000 - time.time()) < 600
+    newest, oldest = churn["versions"]
+    assert (newest["version"], newest["stage"], newest["aliases"]) == (2, "Production", ["champion"])
+    assert (oldest["version"], oldest["stage"], oldest["aliases"]) == (1, "None", ["baseline"])
+    assert newest["run_id"] == second_uri.split("/")[1] and newest["run_name"] == "forest-b"
+    assert oldest["run_name"] == "forest-a" and oldest["source"] == first_uri
+    assert newest["description"] == "deeper trees" and newest["created_time"] >= oldest["created_time"]
+    assert listing[0]["versions"][0]["run_id"] == oldest["run_id"]
+    # The listing's run id opens that run's details.
+    assert (await get_json(jp_fetch, "runs", newest["run_id"], dir="mnist"))["run_name"] == "forest-b"
+
+
+async def test_a_store_without_registered_models_lists_none(jp_fetch, project, jp_root_dir, monkeypatch):
+    assert await get_json(jp_fetch, "models", dir="mnist") == {"models": []}
+    monkeypatch.delenv("JUPYTER_TRACKER_DIR", raising=False)
+    (jp_root_dir / "empty").mkdir()
+    assert await get_json(jp_fetch, "models", dir="empty") == {"models": []}
+    assert not (jp_root_dir / "empty" / ".jupyter_tracker").exists()
+    code, error = await error_of(jp_fetch, "models", dir="../..")
+    assert code == 400 and error["error"] == "PathOutsideRootError"
+
+
 async def test_dir_outside_the_root_is_refused(jp_fetch, project):
     for bad in ("../..", "mnist/../../..", "/etc", "/"):
         for endpoint in ("stores", "experiments", "runs"):

@@ -14,7 +14,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .. import manage, query
+from .. import manage, query, registry
 from ..config import resolve_store_dir
 from ..errors import (
     ConfirmationRequiredError,
@@ -163,6 +163,16 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
     records = bases.to_dict("records")
     values = query.run_values([r["run_id"] for r in records], store=store)
     return {"runs": [_summary(r, values[r["run_id"]]) for r in records], "total": total, "running": running}
+
+
+def models(root_dir: str | Path, relative_dir: str | None) -> dict:
+    """``{"models": [{name, description, tags, created_time, updated_time, versions}]}`` by name;
+    ``versions`` newest first, each with its stage, aliases, source run id and run name. The store
+    keeps no tags on registered models yet, so ``tags`` is ``{}`` (the field keeps MLflow's shape)."""
+    store = _existing_store(root_dir, relative_dir)
+    if store is None:
+        return {"models": []}
+    return {"models": [{**model, "tags": {}} for model in registry.registered_models_with_versions(store=store)]}
 
 
 def run_summary(root_dir: str | Path, relative_dir: str | None, run_id: str) -> dict:

@@ -178,6 +178,12 @@ class TagHandler(TrackerHandler):
         self.reply(await self.call(api.delete_tag, run_id, key))
 
 
+class ModelsHandler(TrackerHandler):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.reply(await self.call(api.models))
+
+
 class ActiveRunHandler(TrackerHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
@@ -212,5 +218,6 @@ def setup_handlers(web_app: tornado.web.Application) -> None:
         (f"runs/{_RUN}/restore", RestoreHandler),
         (f"runs/{_RUN}/tags/(?P<key>.+)", TagHandler),
         ("active", ActiveRunHandler),
+        ("models", ModelsHandler),
     ]
     web_app.add_handlers(".*$", [(url_path_join(base, pattern) + "/?$", handler) for pattern, handler in routes])
