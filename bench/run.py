@@ -55,7 +55,7 @@ QUICK = {
     "history_big": 20_000, "history_peer": 2_000,
     "disk_n_wandb": 200,
     "crash_n": 300,
-    "writers": (1, 2), "writer_n": 1_000, "writer_n_mlflow": 20,
+    "writers": (1, 2, 4, 8), "writer_n": 1_000, "writer_n_mlflow": 20,   # every row of the table, small N
     "track_reps": 3,
     "share_runs": 5, "share_points": 1_000, "push_points": 20_000,
 }
@@ -309,6 +309,8 @@ class Bench:
                 self.table.set("disk_runs", tool, Figure(per_run * 10_000 / 1e6, n=n, reps=1))
 
             tools = ["jupyter_tracker", "mlflow", "trackio"]
+            if n != self.settings["search_n"][0]:
+                tools.remove("trackio")  # the large-store rows are ours and MLflow's (Trackio has no filter)
             if n != self.settings["search_n"][0] and not self.settings["mlflow_large_search"]:
                 tools.remove("mlflow")
                 for row in ("search_all_large", "search_filter_large", "search_order_large"):
