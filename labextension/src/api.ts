@@ -109,6 +109,32 @@ export interface IMetricHistory {
   total_points: number;
 }
 
+/** One version of a registered model, as the sidebar's "Models" section lists it. */
+export interface IModelVersion {
+  version: number;
+  /** None, Staging, Production or Archived. */
+  stage: string;
+  aliases: string[];
+  /** The run the version was registered from, and its name (null when the run is gone). */
+  run_id: string;
+  run_name: string | null;
+  source: string;
+  description: string | null;
+  user: string | null;
+  /** Epoch milliseconds. */
+  created_time: number;
+}
+
+export interface IRegisteredModel {
+  name: string;
+  description: string | null;
+  tags: Record<string, string>;
+  created_time: number;
+  updated_time: number;
+  /** Newest first. */
+  versions: IModelVersion[];
+}
+
 export interface IRunQuery {
   experiment?: string;
   filter?: string;
@@ -125,6 +151,11 @@ export function getStore(dir: string): Promise<IStoreInfo> {
 
 export async function listExperiments(dir: string): Promise<IExperimentSummary[]> {
   return (await requestAPI<{ experiments: IExperimentSummary[] }>(['experiments'], { dir })).experiments;
+}
+
+/** The registered models of the store, by name, each with its versions (newest first). */
+export async function listModels(dir: string): Promise<IRegisteredModel[]> {
+  return (await requestAPI<{ models: IRegisteredModel[] }>(['models'], { dir })).models;
 }
 
 export function listRuns(dir: string, query: IRunQuery): Promise<IRunPage> {

@@ -1,7 +1,8 @@
 /**
  * The "Experiments" sidebar: the experiments of the store that belongs to the current notebook's
  * (or file browser's) folder, each with its runs (status, name, start, key metrics), a filter
- * box in the `search_runs` language, and live refresh while runs are RUNNING.
+ * box in the `search_runs` language, and live refresh while runs are RUNNING. Under them, a
+ * collapsible "Models" section lists the store's registered models with their versions.
  */
 import { Poll } from '@lumino/polling';
 import { Signal, ISignal } from '@lumino/signaling';
@@ -9,11 +10,14 @@ import { Widget } from '@lumino/widgets';
 
 import {
   IExperimentSummary,
+  IModelVersion,
+  IRegisteredModel,
   IRunPage,
   IRunSummary,
   IStoreInfo,
   getStore,
   listExperiments,
+  listModels,
   listRuns
 } from './api';
 import { formatAgo, formatMetric, formatTime, h, messageOf } from './dom';
@@ -120,6 +124,8 @@ export class ExperimentsSidebar extends Widget {
     this._pages.clear();
     this._extraRows.clear();
     this._lastSummaries = '';
+    this._lastModels = '';
+    this._models = [];
     void this.refresh();
   }
 
@@ -137,7 +143,7 @@ export class ExperimentsSidebar extends Widget {
 
   set selectedRunId(runId: string | null) {
     this._selected = runId;
-    for (const row of Array.from(this._list.querySelectorAll<HTMLElement>('.jp-tracker-run'))) {
+    for (const row of Array.from(this._list.querySelectorAll<HTMLElement>('.jp-tracker-run, .jp-tracker-model-version'))) {
       row.classList.toggle('jp-mod-selected', row.dataset.runId === runId);
     }
   }
@@ -153,7 +159,7 @@ export class ExperimentsSidebar extends Widget {
     const generation = ++this._generation;
     const dir = this._dir;
     try {
-      const [store, experiments] = await Promise.all([getStore(dir), listExperiments(dir)]);
+      const [store, experiments, models] = await Promise.all([getStore(dir), listExperiments(dir), listModels(dir)]);
       const pages = await this._fetchPages(dir, experiments);
       if (generation !== this._generation) {
         return; // a newer refresh (another folder or filter) started meanwhile
@@ -161,7 +167,9 @@ export class ExperimentsSidebar extends Widget {
       this._store = store;
       this._experiments = experiments;
       this._pages = pages;
+      this._models = models;
       this._lastSummaries = JSON.stringify(experiments);
+      this._lastModels = JSON.stringify(models);
       this._error = '';
     } catch (error) {
       if (generation !== this._generation) {
@@ -193,13 +201,15 @@ export class ExperimentsSidebar extends Widget {
       return;
     }
     let summaries: IExperimentSummary[];
+    let models: IRegisteredModel[];
     try {
-      summaries = await listExperiments(this._dir);
+      [summaries, models] = await Promise.all([listExperiments(this._dir), listModels(this._dir)]);
     } catch {
       return; // the next explicit refresh shows the error; polling stays quiet
     }
     const running = summaries.some(e => e.running_count > 0) || [...this._pages.values()].some(p => p.running > 0);
-    if (running || JSON.stringify(summaries) !== this._lastSummaries) {
+    const changed = JSON.stringify(summaries) !== this._lastSummaries || JSON.stringify(models) !== this._lastModels;
+    if (running || changed) {
       await this.refresh();
     }
   }
@@ -243,6 +253,88 @@ export class ExperimentsSidebar extends Widget {
     if (!this._list.childElementCount && this._filter && !this._error) {
       this._list.append(h('p', { class: 'jp-tracker-empty' }, 'No run matches the filter.'));
     }
+    if (this._models.length) {
+      this._list.append(this._modelsNode());
+    }
+  }
+
+  /** The "Models" section: each registered model with its versions; a version opens its run. */
+  private _modelsNode(): HTMLElement {
+    const collapsed = this._modelsCollapsed;
+    const count = this._models.length;
+    const header = h(
+      'div',
+      { class: 'jp-tracker-experiment-header jp-tracker-models-header', role: 'button', tabindex: '0', 'aria-expanded': String(!collapsed) },
+      h('span', { class: `jp-tracker-caret${collapsed ? '' : ' jp-mod-expanded'}` }),
+      h('span', { class: 'jp-tracker-experiment-name' }, 'Models'),
+      h('span', { class: 'jp-tracker-experiment-counts' }, `${count} registered`)
+    );
+    const toggle = () => {
+      this._modelsCollapsed = !this._modelsCollapsed;
+      this._render();
+    };
+    header.addEventListener('click', toggle);
+    header.addEventListener('keydown', event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        toggle();
+      }
+    });
+    const section = h('section', { class: 'jp-tracker-models' }, header);
+    if (collapsed) {
+      return section;
+    }
+    const list = h('ul', { class: 'jp-tracker-model-list' });
+    for (const model of this._models) {
+      const versions = h('ul', { class: 'jp-tracker-model-versions' });
+      for (const version of model.versions) {
+        versions.append(this._versionNode(model, version));
+      }
+      list.append(
+        h(
+          'li',
+          { class: 'jp-tracker-model', 'data-model': model.name },
+          h('div', { class: 'jp-tracker-model-name', title: model.description ?? model.name }, model.name),
+          versions
+        )
+      );
+    }
+    section.append(list);
+    return section;
+  }
+
+  private _versionNode(model: IRegisteredModel, version: IModelVersion): HTMLElement {
+    const runLabel = version.run_name ?? version.run_id.slice(0, 8);
+    const stage = version.stage && version.stage !== 'None' ? version.stage : null;
+    const row = h(
+      'li',
+      {
+        class: `jp-tracker-model-version${version.run_id === this._selected ? ' jp-mod-selected' : ''}`,
+        'data-version': String(version.version),
+        'data-run-id': version.run_id,
+        role: 'button',
+        tabindex: '0',
+        title:
+          `${model.name} version ${version.version}${stage ? ` (${stage})` : ''}, registered ${formatTime(version.created_time)}` +
+          `\nfrom run ${runLabel} (${version.run_id.slice(0, 8)}): click for its details` +
+          (version.description ? `\n${version.description}` : '')
+      },
+      h('span', { class: 'jp-tracker-version-number' }, `v${version.version}`),
+      stage ? h('span', { class: `jp-tracker-stage jp-tracker-stage-${stage.toLowerCase()}` }, stage) : null,
+      version.aliases.map(alias => h('span', { class: 'jp-tracker-alias' }, `@${alias}`)),
+      h('span', { class: 'jp-tracker-version-run' }, runLabel)
+    );
+    const select = () => {
+      this.selectedRunId = version.run_id;
+      this._runSelected.emit({ dir: this._dir, runId: version.run_id });
+    };
+    row.addEventListener('click', select);
+    row.addEventListener('keydown', event => {
+      if (event.key === 'Enter') {
+        select();
+      }
+    });
+    return row;
   }
 
   private _experimentNode(experiment: IExperimentSummary, page: IRunPage | undefined): HTMLElement {
@@ -347,6 +439,9 @@ export class ExperimentsSidebar extends Widget {
   private _store: IStoreInfo | null = null;
   private _experiments: IExperimentSummary[] = [];
   private _pages = new Map<string, IRunPage>();
+  private _models: IRegisteredModel[] = [];
+  private _modelsCollapsed = false;
+  private _lastModels = '';
   private _collapsed = new Set<string>();
   private _extraRows = new Map<string, number>();
   private _lastSummaries = '';
