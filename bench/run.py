@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from . import report
@@ -43,7 +43,7 @@ FULL = {
     "crash_n": 5_000,
     "writers": (1, 2, 4, 8), "writer_n": 20_000, "writer_n_mlflow": 500,
     "track_reps": 30,
-    "share_runs": 100, "share_points": 10_000, "push_points": 1_000_000,
+    "share_runs": 100, "share_points": 10_000, "push_points": 1_000_000, "push_server_per_tool": True,
 }
 QUICK = {
     "reps": 2, "proc_reps": 1, "import_reps": 2,
@@ -57,7 +57,7 @@ QUICK = {
     "crash_n": 300,
     "writers": (1, 2, 4, 8), "writer_n": 1_000, "writer_n_mlflow": 20,   # every row of the table, small N
     "track_reps": 3,
-    "share_runs": 5, "share_points": 1_000, "push_points": 20_000,
+    "share_runs": 5, "share_points": 1_000, "push_points": 10_000, "push_server_per_tool": False,
 }
 
 
@@ -422,10 +422,11 @@ class Bench:
         self.each([OURS], "export/import a bundle", bundles)
         n = self.settings["push_points"]
 
-        def push(tool: str) -> None:
+        def push(tool: str, shared_uri: str | None = None) -> None:
             root = self.root(tool, "push")
             seeded = call(tool, "seed_history", root=root, n=n)
-            with mlflow_server(self.workdir / tool / "push-server") as uri:   # a fresh server per tool
+            with ExitStack() as stack:
+                uri = shared_uri or stack.enter_context(mlflow_server(self.workdir / tool / "push-server"))
                 result = call(tool, "push_points", root=root, run_id=seeded["run_id"], tracking_uri=uri,
                               worker="bench.sharing")
             if result["points"] != n:
@@ -433,7 +434,12 @@ class Bench:
             self.table.set("push_points", tool, Figure(result["push_s"], n=n, reps=1,
                                                        detail=f"{n / result['push_s']:,.0f} points/s"))
 
-        self.each(["jupyter_tracker", "mlflow"], "push to an MLflow server", push)
+        if self.settings["push_server_per_tool"]:   # the full run: no tool pushes into the other's database
+            self.each(["jupyter_tracker", "mlflow"], "push to an MLflow server", push)
+        else:                                        # --quick: one server start instead of two
+            with mlflow_server(self.workdir / "push-server") as uri:
+                self.each(["jupyter_tracker", "mlflow"], "push to an MLflow server",
+                          lambda tool: push(tool, uri))
 
 
 def versions(tools: list[str]) -> dict:
