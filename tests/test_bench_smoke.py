@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.rows import ROWS
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.timeout(1800)  # every workload for five tools plus two MLflow servers: ~10 min on 2 cores
 def test_quick_benchmark_fills_every_row_for_every_tool(tmp_path):
     out = tmp_path / "results"
     process = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out),
