@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import run_notebook  # at import time: inside a test, 'conftest' may be tests/ui's
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -72,7 +73,6 @@ def test_notebook_02_runs_and_saves_panels_with_static_versions(tmp_path):
 
 
 def test_track_card_shows_failure_and_quiet_hides_it(tmp_path, store_dir):
-    from conftest import run_notebook
 
     notebook = run_notebook([
         "%load_ext jupyter_tracker\nimport jupyter_tracker as jt",
@@ -90,7 +90,6 @@ def test_track_card_shows_failure_and_quiet_hides_it(tmp_path, store_dir):
 def test_live_card_does_not_slow_a_logging_loop(tmp_path, store_dir, points):
     """The card samples Run.latest_metrics from a thread: the loop's time per log call stays close to
     the same loop with the card hidden (-q)."""
-    from conftest import run_notebook
 
     loop = (f"import time\nstarted = time.perf_counter()\nfor step in range({points}):\n"
             "    jt.log_metric('loss', 1.0 / (step + 1), step=step)\n"
