@@ -152,7 +152,7 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-HEADLINE_ROWS = ("log_metric", "run_init", "import", "run_create", "track_empty", "search_filter_large",
+HEADLINE_ROWS = ("log_metric", "run_init", "import", "run_create", "track_empty", "search_filter", "search_order",
                  "history_full_big", "history_full", "disk_points", "crash_kept", "writers_4")
 
 
