@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from .errors import (
     ArtifactNotFoundError,
@@ -42,6 +43,34 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# -- which runs: the forms every public function accepts ----------------------------------------
+def run_ids_of(runs: Any) -> list[str]:
+    """Run ids from a list of ids, a ``search_runs`` DataFrame, a run table (its ``selected``), a
+    ``Run``/``RunRecord`` or one id; refuses anything else with the accepted forms."""
+    if runs is None:
+        raise InvalidValueError("give the runs: run ids, a search_runs() DataFrame or table.selected")
+    if isinstance(runs, str):
+        return [runs]
+    selected = getattr(runs, "selected", None)
+    if selected is not None and not callable(selected):
+        return list(selected)
+    if hasattr(runs, "columns") and hasattr(runs, "__getitem__"):
+        if "run_id" not in runs.columns:
+            raise InvalidValueError("the DataFrame has no run_id column; pass the result of jt.search_runs()")
+        return [str(run_id) for run_id in runs["run_id"].tolist()]
+    if hasattr(runs, "run_id"):
+        return [runs.run_id]
+    try:
+        ids = list(runs)
+    except TypeError:
+        raise InvalidValueError(f"runs must be run ids, a search_runs() DataFrame or table.selected, "
+                                f"not {type(runs).__name__}") from None
+    bad = [item for item in ids if not isinstance(item, str)]
+    if bad:
+        raise InvalidValueError(f"run ids are strings such as '3f2a9c1e'; got {bad[0]!r}")
+    return ids
+
+
 # -- search ---------------------------------------------------------------------------------------
 def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
                 order_by: str | list[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
@@ -59,15 +88,11 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
         raise InvalidValueError(f"max_results must be a positive integer, not {max_results!r}")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidValueError(f"offset must be a non-negative integer, not {offset!r}")
-    condition, params = compile_filter(filter)
+    where, params, experiments = _run_conditions(filter, experiment, include_deleted)
     order_keys = parse_order_by(order_by)
-    experiments = [experiment] if isinstance(experiment, str) else (list(experiment) if experiment else [])
     with _store(store).session() as con:
         _check_experiments(con, experiments)
         joins, order_sql, order_params = _order_clauses(order_keys)
-        where = [condition, "TRUE" if include_deleted else "NOT r.deleted"]
-        if experiments:
-            where.append(f"e.name IN ({', '.join('?' for _ in experiments)})")
         now = _now_ms()
         sql = f"""
             SELECT r.run_key, r.run_id, r.run_name, e.name AS experiment, r.status,
@@ -95,6 +120,17 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
     frame = frame.drop(columns=["run_key"])
     frame["duration_s"] = frame["duration_s"].astype(float)
     return frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame) else frame
+
+
+def _run_conditions(filter: str | None, experiment, include_deleted: bool) -> tuple[list[str], list, list[str]]:
+    """WHERE terms (over runs ``r`` joined to experiments ``e``) and their parameters for a
+    ``filter`` and ``experiment`` as search_runs and count_runs take them; the experiment names."""
+    condition, params = compile_filter(filter)
+    experiments = [experiment] if isinstance(experiment, str) else (list(experiment) if experiment else [])
+    where = [condition, "TRUE" if include_deleted else "NOT r.deleted"]
+    if experiments:
+        where.append(f"e.name IN ({', '.join('?' for _ in experiments)})")
+    return where, params, experiments
 
 
 def _pivot(con, table: str, prefix: str):
@@ -475,13 +511,9 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
                store=None) -> tuple[int, int]:
     """(matching runs, of which RUNNING) for the same ``experiment`` and ``filter`` as
     ``search_runs``, so a paged table can show "51-100 of 240"."""
-    condition, params = compile_filter(filter)
-    experiments = [experiment] if isinstance(experiment, str) else (list(experiment) if experiment else [])
+    where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)
     with _store(store).session() as con:
         _check_experiments(con, experiments)
-        where = [condition, "NOT r.deleted"]
-        if experiments:
-            where.append(f"e.name IN ({', '.join('?' for _ in experiments)})")
         total, running = fetch_one(con, f"""
             SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')
             FROM internal.runs r JOIN internal.experiments e USING (experiment_id)

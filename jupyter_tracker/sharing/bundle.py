@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import BundleError, InvalidValueError, PathExistsError
-from ..query import _store, resolve_run
+from ..query import _store, resolve_run, run_ids_of
 from ..store.database import fetch_one
 
 FORMAT = "jupyter_tracker.bundle"
@@ -108,20 +108,8 @@ class ImportResult:
 
 
 def _run_ids_from(runs) -> list[str]:
-    """Accept one id, a list of ids, a search_runs DataFrame or a table's selection."""
-    if isinstance(runs, str):
-        return [runs]
-    if hasattr(runs, "columns"):
-        if "run_id" not in runs.columns:
-            raise InvalidValueError("the DataFrame given as runs has no run_id column; pass what "
-                                    "jt.search_runs() returns, or a list of run ids")
-        run_ids = [str(r) for r in runs["run_id"].tolist()]
-    else:
-        try:
-            run_ids = [str(r) for r in runs]
-        except TypeError:
-            raise InvalidValueError(f"runs must be a run id, a list of run ids or a search_runs DataFrame, "
-                                    f"not {type(runs).__name__}") from None
+    """The run ids of ``runs`` in any form ``query.run_ids_of`` takes; at least one."""
+    run_ids = run_ids_of(runs)
     if not run_ids:
         raise InvalidValueError("no runs given to export; pass run ids or a non-empty search_runs DataFrame")
     return run_ids

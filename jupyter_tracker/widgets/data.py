@@ -12,37 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidValueError
+from ..query import run_ids_of  # noqa: F401 - the panels take runs in the same forms as everything else
 
 BASE_COLUMNS = ("status", "run_name", "start_time", "duration_s")
 X_AXES = ("step", "relative", "wall")
-
-
-# -- which runs -----------------------------------------------------------------------------------
-def run_ids_of(runs: Any) -> list[str]:
-    """Run ids from a list of ids, a ``search_runs`` DataFrame, a run table (its ``selected``), a
-    ``Run``/``RunRecord`` or one id; refuses anything else with the accepted forms."""
-    if runs is None:
-        raise InvalidValueError("give the runs to show: run ids, a search_runs() DataFrame or table.selected")
-    if isinstance(runs, str):
-        return [runs]
-    selected = getattr(runs, "selected", None)
-    if selected is not None and not callable(selected):
-        return list(selected)
-    if hasattr(runs, "columns") and hasattr(runs, "__getitem__"):
-        if "run_id" not in runs.columns:
-            raise InvalidValueError("the DataFrame has no run_id column; pass the result of jt.search_runs()")
-        return [str(run_id) for run_id in runs["run_id"].tolist()]
-    if hasattr(runs, "run_id"):
-        return [runs.run_id]
-    try:
-        ids = list(runs)
-    except TypeError:
-        raise InvalidValueError(f"runs must be run ids, a search_runs() DataFrame or table.selected, "
-                                f"not {type(runs).__name__}") from None
-    bad = [item for item in ids if not isinstance(item, str)]
-    if bad:
-        raise InvalidValueError(f"run ids are strings such as '3f2a9c1e'; got {bad[0]!r}")
-    return ids
 
 
 # -- run table ------------------------------------------------------------------------------------
