@@ -72,6 +72,31 @@ class StoreLockedError(StoreError):
     """Another program holds the database file and did not release it in time."""
 
 
+class StoreFullError(StoreError):
+    """The disk holding the store has no room left: nothing was written; free space and retry.
+
+    Also an ``OSError`` with ``errno.ENOSPC``, so code that handles a full disk keeps working."""
+
+    def __init__(self, message: str) -> None:
+        import errno
+
+        super().__init__(message)
+        self.errno = errno.ENOSPC
+        self.strerror = message
+
+
+class StoreReadOnlyError(StoreError):
+    """The store is on read-only media (or not writable by this user): it can be read, not written."""
+
+
+class QueryTimeoutError(TrackerError, TimeoutError):
+    """A query ran longer than its time limit and was stopped (the store is unchanged)."""
+
+
+class InvalidTextError(InvalidValueError):
+    """Text passed to a logging call is not valid Unicode (it holds a lone surrogate)."""
+
+
 class SnapshotNotFoundError(TrackerError, LookupError):
     """The run has no notebook snapshot (it ran outside a notebook or with --no-snapshot)."""
 
