@@ -19,6 +19,7 @@ import traceback
 import uuid
 import warnings
 import weakref
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,16 @@ from .errors import (
     ParamConflictError,
     RunNotActiveError,
 )
-from .store.journal import METRIC_RECORD
+from .store.journal import METRIC_PAYLOAD, METRIC_RECORD, RECORD_MARKER, RECORD_SIZE, storage_error
 
 RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
 #: A journal bigger than this is retired when no run of the process is writing to it.
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
 END_STATUSES = (FINISHED, FAILED, KILLED)
 
-_pack = METRIC_RECORD.pack
+_payload = METRIC_PAYLOAD.pack
+_frame = METRIC_RECORD.pack
+_crc32 = zlib.crc32
 _write = os.write
 _time_ns = time.time_ns
 
@@ -83,6 +86,7 @@ class Run:
     def _bind(self, attach: bool = False) -> None:
         self._writer = self.store.writer()
         self._metrics_fd = self._writer.metrics_fd
+        self._salt = self._writer.salt
         self._slot = self._writer.new_slot()
         self._key_ids: dict[str, int] = {}
         if attach:
@@ -110,10 +114,16 @@ class Run:
             step = validation.metric_step(key, step)
         timestamp = _time_ns() // 1_000_000 if timestamp is None else validation.metric_timestamp(key, timestamp)
         try:
-            _write(self._metrics_fd, _pack(self._slot, key_id, step, timestamp, value))
+            payload = _payload(self._slot, key_id, step, timestamp, value)
         except struct.error:
-            raise InvalidMetricError(f"metric {key!r}: step {step} or timestamp {timestamp} does not fit "
-                                     f"in a 64-bit integer") from None
+            raise InvalidMetricError(f"metric {key!r}: step {step} does not fit in a 64-bit integer") from None
+        record = _frame(RECORD_MARKER, _crc32(payload, self._salt), payload)
+        try:
+            written = _write(self._metrics_fd, record)
+        except OSError as exc:
+            raise storage_error(exc, f"metric {key!r}", self._writer.journal_dir) from None
+        if written != RECORD_SIZE:
+            self._writer.finish_short_write(record, written)
         self._steps[key] = step
         self.latest_metrics[key] = value
 
@@ -137,10 +147,11 @@ class Run:
         for key, known_id, number, key_step in checked:
             key_id = self._define_key(key) if known_id is None else known_id
             try:
-                records.append(_pack(self._slot, key_id, key_step, timestamp, number))
+                payload = _payload(self._slot, key_id, key_step, timestamp, number)
             except struct.error:
                 raise InvalidMetricError(f"metric {key!r}: step {key_step} does not fit in 64 bits") from None
-        _write(self._metrics_fd, b"".join(records))
+            records.append(_frame(RECORD_MARKER, _crc32(payload, self._salt), payload))
+        self._writer.metrics(b"".join(records))
         for key, _, number, key_step in checked:
             self._steps[key] = key_step
             self.latest_metrics[key] = number

@@ -1,33 +1,111 @@
-"""The write path: one append-only journal per writer process, never the database.
+"""The write path and its on-disk format: one append-only journal per writer process.
 
-A journal is a pair of files in ``<store>/journal/``:
+A journal is a pair of files in ``<store>/journal/``, named ``<host>-<pid>-<salt>`` where
+``salt`` is 8 random hex digits that also seed every record's checksum (so a record copied from
+another journal, or left over from an earlier file, never checks out here):
 
-* ``<name>.events``: newline-delimited JSON records (run start/end, params, tags, artifacts,
-  snapshots, console, key definitions). One ``os.write`` per record.
-* ``<name>.metrics``: fixed 32-byte records ``<u32 run slot, u32 key id, i64 step,
-  i64 timestamp ms, f64 value>``. One ``os.write`` per ``log_metric`` call.
+* ``<name>.events``: one JSON record per line (run start/end, params, tags, artifacts, snapshots,
+  console, key definitions). Format 2 starts with the line ``#jupyter_tracker journal 2`` and
+  frames every record as ``<crc32 of the JSON, 8 hex digits> <JSON>\\n``.
+* ``<name>.metrics``: a 40-byte header (``JTMETRC2``, version, record size), then fixed 40-byte
+  records ``<u32 marker "JTM1", u32 crc32 of the payload, payload: u32 run slot, u32 key id,
+  i64 step, i64 timestamp ms, f64 value>``. An all-zero record is never valid, so a file that is
+  preallocated (a mapped writer) or zeroed by damage yields no points.
 
-Because every record reaches the operating system before the logging call returns, a process
-killed with SIGKILL loses nothing it had logged. The writer holds an ``flock`` on its events file
-for its whole life; a merger that can take that lock knows the writer is gone (the kernel drops
-the lock when a process dies, however it dies) and marks its unfinished runs KILLED.
+The format is designed so a reader can check every record and find the next good one after
+damage (the marker and the checksum), and so it serves both an appending writer (one
+``os.write`` per call, today) and a writer into a preallocated, mapped file: holes and an unused
+zero tail are simply "no record". Format 1 journals (JSON lines, 32-byte metric records, no
+checksums), left by an older version, are still read.
+
+Every record reaches the operating system before the logging call returns, so a process killed
+with SIGKILL loses nothing it had logged; an append is all-or-nothing (short writes are finished
+or cut off again, and a full disk is a ``StoreFullError``). The writer holds an ``flock`` on its
+events file for its whole life; a merger that can take that lock knows the writer is gone.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
 import struct
 import threading
 import uuid
+import weakref
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-METRIC_RECORD = struct.Struct("<IIqqd")
-METRIC_DTYPE = [("slot", "<u4"), ("key", "<u4"), ("step", "<i8"), ("timestamp", "<i8"), ("value", "<f8")]
+from ..errors import StoreError, StoreFullError
+
+FORMAT_VERSION = 2
 EVENTS_SUFFIX = ".events"
 METRICS_SUFFIX = ".metrics"
+
+#: The header of a format-2 metrics file: magic, version, record size, then zeros to 40 bytes.
+METRICS_HEADER = struct.Struct("<8sII28x")
+METRICS_MAGIC = b"JTMETRC2"
+#: One format-2 metric record: marker, crc32(payload, salt), payload.
+METRIC_RECORD = struct.Struct("<II32s")
+METRIC_PAYLOAD = struct.Struct("<IIqqd")
+RECORD_MARKER = 0x314D544A  # b"JTM1" read as a little-endian u32
+RECORD_SIZE = METRIC_RECORD.size
+METRIC_DTYPE = [("marker", "<u4"), ("crc", "<u4"), ("slot", "<u4"), ("key", "<u4"), ("step", "<i8"),
+                ("timestamp", "<i8"), ("value", "<f8")]
+EVENTS_HEADER = b"#jupyter_tracker journal 2\n"
+
+#: Format 1 (before checksums): bare 32-byte records and bare JSON lines.
+LEGACY_METRIC_RECORD = struct.Struct("<IIqqd")
+LEGACY_METRIC_DTYPE = [("slot", "<u4"), ("key", "<u4"), ("step", "<i8"), ("timestamp", "<i8"),
+                       ("value", "<f8")]
+
+#: A merge reads at most this much of one journal file; the rest waits for the next merge, so a
+#: merge's memory is bounded by what it reads, whatever the file's size.
+MAX_READ_BYTES = 32 * 1024 * 1024
+#: One event line longer than this is damage (real events are small: content goes to objects/).
+MAX_EVENT_LINE = 16 * 1024 * 1024
+
+#: The reason given for an unfinished last record of a writer that is gone: what a crash in the
+#: middle of an append leaves (not damage: the call that wrote it never returned).
+TORN = "an unfinished last record (its writer died while appending it)"
+_FULL_DISK = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def salt_of(name: str) -> int:
+    """The checksum seed of journal ``name`` (its last 8 hex digits; 0 for a foreign name)."""
+    try:
+        return int(name.rsplit("-", 1)[-1][-8:], 16)
+    except ValueError:
+        return 0
+
+
+def frame_event(record: dict[str, Any], salt: int) -> bytes:
+    """One events-file line for ``record``: checksum, space, compact JSON, newline."""
+    body = json.dumps(record, separators=(",", ":"), default=str, allow_nan=True).encode("utf-8")
+    return b"%08x %s\n" % (zlib.crc32(body, salt), body)
+
+
+def storage_error(exc: OSError, what: str, where: Path) -> StoreError:
+    """The TrackerError for an OSError met while writing ``what`` under ``where``."""
+    if exc.errno in _FULL_DISK:
+        free = _free_bytes(where)
+        return StoreFullError(
+            f"the disk holding the store {where} is full ({free:,} bytes free): {what} was not written, "
+            f"and nothing already logged was lost. Free at least 1 MB there (or move the store with "
+            f"jt.set_store()), then log again")
+    return StoreError(f"cannot write {what} under {where}: {exc.strerror or exc}. Nothing already "
+                      f"logged was lost; fix the cause and log again")
+
+
+def _free_bytes(where: Path) -> int:
+    try:
+        stats = os.statvfs(where)
+    except OSError:
+        return 0
+    return stats.f_bavail * stats.f_frsize
 
 
 class JournalWriter:
@@ -36,31 +114,102 @@ class JournalWriter:
     def __init__(self, journal_dir: Path) -> None:
         import fcntl
 
-        journal_dir.mkdir(parents=True, exist_ok=True)
-        self.name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            journal_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_error(exc, "a new journal", journal_dir) from None
+        self.salt = uuid.uuid4().int & 0xFFFFFFFF
+        self.name = f"{socket.gethostname()}-{os.getpid()}-{self.salt:08x}"
         self.pid = os.getpid()
+        self.journal_dir = journal_dir
         self.metrics_path = journal_dir / f"{self.name}{METRICS_SUFFIX}"
         self.events_path = journal_dir / f"{self.name}{EVENTS_SUFFIX}"
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        self.metrics_fd = os.open(self.metrics_path, flags, 0o644)
-        # The events file appears under its final name only once it is locked, so a merger can
-        # never mistake a journal being born for the journal of a dead writer.
-        pending = journal_dir / f".{self.name}.pending"
-        self.events_fd = os.open(pending, flags, 0o644)
-        fcntl.flock(self.events_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.rename(pending, self.events_path)
         self._lock = threading.Lock()
         self.closed = False
         self._key_ids: dict[str, int] = {}
         self._next_slot = 0
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
+        pending = journal_dir / f".{self.name}.pending"
+        try:
+            self.metrics_fd = os.open(self.metrics_path, flags, 0o644)
+            self.events_fd = os.open(pending, flags, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, "a new journal", journal_dir) from None
+        try:
+            self._append(self.metrics_fd, METRICS_HEADER.pack(METRICS_MAGIC, FORMAT_VERSION, RECORD_SIZE),
+                         "a new journal")
+            self._append(self.events_fd, EVENTS_HEADER, "a new journal")
+        except StoreError:
+            self._discard(pending)
+            raise
+        # The events file appears under its final name only once it is locked, so a merger can
+        # never mistake a journal being born for the journal of a dead writer.
+        fcntl.flock(self.events_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(pending, self.events_path)
+        _writers.add(self)
 
+    def _discard(self, pending: Path) -> None:
+        self.close()
+        for path in (self.metrics_path, pending):
+            path.unlink(missing_ok=True)
+
+    # -- appending ---------------------------------------------------------------------------
     def event(self, record: dict[str, Any]) -> None:
-        """Append one JSON record; it has reached the OS when this returns."""
+        """Append one event record; it has reached the OS when this returns, or nothing did."""
         if self.closed:
-            raise OSError(f"journal {self.name} was closed; nothing can be appended to it")
-        line = json.dumps(record, separators=(",", ":"), default=str, allow_nan=True) + "\n"
-        os.write(self.events_fd, line.encode("utf-8"))
+            raise StoreError(f"journal {self.name} was closed; nothing can be appended to it")
+        line = frame_event(record, self.salt)
+        with self._lock:
+            self._append(self.events_fd, line, f"the {record.get('t', 'event')!r} record")
 
+    def metrics(self, records: bytes) -> None:
+        """Append framed metric records (whole ones); all of them reach the OS, or none."""
+        try:
+            written = os.write(self.metrics_fd, records)
+        except OSError as exc:
+            raise storage_error(exc, "the metric", self.journal_dir) from None
+        if written != len(records):
+            self.finish_short_write(records, written)
+
+    def finish_short_write(self, data: bytes, written: int) -> None:
+        """After ``os.write`` took only ``written`` bytes of ``data`` to the metrics file: write the
+        rest, or cut the torn part off again and raise (so the caller sees all or nothing)."""
+        with self._lock:
+            self._finish(self.metrics_fd, data, written, "the metric")
+
+    def _append(self, fd: int, data: bytes, what: str) -> None:
+        try:
+            written = os.write(fd, data)
+        except OSError as exc:
+            raise storage_error(exc, what, self.journal_dir) from None
+        if written != len(data):
+            self._finish(fd, data, written, what)
+
+    def _finish(self, fd: int, data: bytes, written: int, what: str) -> None:
+        # O_APPEND put our ``written`` bytes at the end of the file. On a full disk nothing can be
+        # appended after them (they took the last free bytes), so the torn part is the file's tail.
+        while written < len(data):
+            try:
+                step = os.write(fd, data[written:])
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                self._cut_tail(fd, written)
+                raise storage_error(exc, what, self.journal_dir) from None
+            if step == 0:
+                self._cut_tail(fd, written)
+                raise storage_error(OSError(errno.ENOSPC, "no space left"), what, self.journal_dir)
+            written += step
+
+    @staticmethod
+    def _cut_tail(fd: int, torn: int) -> None:
+        if torn:
+            try:
+                os.ftruncate(fd, os.fstat(fd).st_size - torn)
+            except OSError:
+                pass  # the reader's framing skips a torn record that could not be cut off
+
+    # -- journal-local ids -----------------------------------------------------------------------
     def new_slot(self) -> int:
         """A journal-local number for a run, used by its compact metric records."""
         with self._lock:
@@ -69,10 +218,11 @@ class JournalWriter:
             return slot
 
     def key_id(self, key: str) -> int:
-        """The journal-local id of metric key ``key``, defining it in the journal on first use."""
+        """The journal-local id of metric key ``key``, defining it in the journal on first use.
+        Ids are 0, 1, 2, ... in the order keys are defined; readers refuse any other id."""
         key_id = self._key_ids.get(key)
         if key_id is None:
-            with self._lock:
+            with _key_lock:
                 key_id = self._key_ids.get(key)
                 if key_id is None:
                     key_id = len(self._key_ids)
@@ -86,8 +236,271 @@ class JournalWriter:
 
     def close(self) -> None:
         self.closed = True
-        for fd in (self.metrics_fd, self.events_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        for fd in (getattr(self, "metrics_fd", None), getattr(self, "events_fd", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+_key_lock = threading.Lock()
+_writers: weakref.WeakSet[JournalWriter] = weakref.WeakSet()
+
+
+def _drop_inherited_journals() -> None:
+    """In a forked child: close the parent's journal descriptors. The child must not keep the
+    parent's events-file lock alive (a SIGKILLed parent's runs would stay RUNNING for as long as
+    the child lives) and must never append to the parent's files; it opens its own journal."""
+    for writer in list(_writers):
+        writer.close()
+    _writers.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_journals)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+@dataclass
+class EventChunk:
+    """Event records read from one events file: ``(end offset, record)`` pairs, the damaged lines
+    (offset, reason, raw bytes), and the offset the next read starts at."""
+
+    records: list[tuple[int, dict]] = field(default_factory=list)
+    damaged: list[tuple[int, str, bytes]] = field(default_factory=list)
+    end: int = 0
+    version: int | None = None
+    complete: bool = True  # False when the read stopped at MAX_READ_BYTES with more to come
+
+
+def read_events(path: Path, offset: int, salt: int, writer_alive: bool,
+                max_bytes: int = MAX_READ_BYTES) -> EventChunk:
+    """Read and check the event records appended to ``path`` since ``offset``.
+
+    A line whose checksum or JSON is wrong is reported as damaged and skipped; the lines after it
+    are read. An unfinished last line is left for the next read while the writer lives, and is
+    damage once it is gone."""
+    chunk = EventChunk(end=offset)
+    try:
+        with open(path, "rb") as reader:
+            reader.seek(offset)
+            raw = reader.read(max_bytes)
+            while raw and b"\n" not in raw[-MAX_EVENT_LINE:] and len(raw) < MAX_EVENT_LINE:
+                more = reader.read(max_bytes)  # one long line: read on to its end (bounded)
+                if not more:
+                    break
+                raw += more
+            chunk.complete = not reader.read(1)
+    except FileNotFoundError:
+        return chunk
+    chunk.version = _events_version(path, offset, raw)
+    position = offset
+    lines = raw.split(b"\n")
+    tail = lines.pop()  # after the last newline: an unfinished line, or b""
+    for line in lines:
+        start, position = position, position + len(line) + 1
+        if not line or line.startswith(b"#"):
+            continue
+        record, reason = _decode_line(line, salt, chunk.version)
+        if record is None:
+            chunk.damaged.append((start, reason, line[:4096]))
+        else:
+            chunk.records.append((position, record))
+    if tail and not (writer_alive or not chunk.complete) and len(tail) <= MAX_EVENT_LINE:
+        chunk.damaged.append((position, TORN, tail[:4096]))
+        position += len(tail)
+    elif tail and len(tail) > MAX_EVENT_LINE:
+        chunk.damaged.append((position, f"a line over {MAX_EVENT_LINE:,} bytes", tail[:4096]))
+        position += len(tail)
+    chunk.end = position
+    return chunk
+
+
+def _events_version(path: Path, offset: int, raw: bytes) -> int:
+    head = raw if offset == 0 else _head(path)
+    if head.startswith(b"#jupyter_tracker journal "):
+        return FORMAT_VERSION
+    if head.startswith(b"{"):
+        return 1
+    return FORMAT_VERSION  # a damaged first line: format-1 writers never wrote anything but JSON
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as reader:
+        return reader.read(64)
+
+
+def _decode_line(line: bytes, salt: int, version: int) -> tuple[dict | None, str]:
+    if version >= 2:
+        if len(line) < 10 or line[8:9] != b" ":
+            return None, "no checksum frame"
+        body = line[9:]
+        try:
+            expected = int(line[:8], 16)
+        except ValueError:
+            return None, "no checksum frame"
+        if zlib.crc32(body, salt) != expected:
+            return None, "checksum mismatch"
+    else:
+        body = line
+    try:
+        record = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, "not JSON (or not UTF-8)"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    return record, ""
+
+
+@dataclass
+class MetricChunk:
+    """Metric records read from one metrics file: a NumPy structured array of the good records
+    (in file order, with their end offsets), damaged byte count, where the next read starts."""
+
+    records: Any = None
+    ends: Any = None
+    damaged_bytes: int = 0
+    damaged_ranges: list[tuple[int, int, str]] = field(default_factory=list)
+    end: int = 0
+    record_size: int = RECORD_SIZE
+
+
+def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version: int,
+                 max_bytes: int = MAX_READ_BYTES) -> MetricChunk:
+    """Read and check the metric records appended to ``path`` since ``offset``."""
+    import numpy as np
+
+    chunk = MetricChunk(end=offset)
+    try:
+        with open(path, "rb") as reader:
+            if offset == 0 and version >= 2:
+                header = reader.read(METRICS_HEADER.size)
+                if len(header) < METRICS_HEADER.size and writer_alive:
+                    return chunk
+                offset = chunk.end = METRICS_HEADER.size
+                if header[:8] != METRICS_MAGIC:
+                    chunk.damaged_ranges.append((0, len(header), "damaged file header"))
+                    chunk.damaged_bytes += len(header)
+            reader.seek(offset)
+            raw = reader.read(max_bytes)
+    except FileNotFoundError:
+        return chunk
+    if version < 2:
+        return _legacy_metrics(raw, offset, writer_alive, chunk)
+    good: list = []
+    ends: list = []
+    position = 0
+    limit = len(raw)
+    while position + RECORD_SIZE <= limit:
+        count = (limit - position) // RECORD_SIZE
+        view = np.frombuffer(raw, dtype=METRIC_DTYPE, count=count, offset=position)
+        valid = _valid_records(raw, position, count, view, salt)
+        bad = np.flatnonzero(~valid)
+        take = count if not len(bad) else int(bad[0])
+        if take:
+            good.append(view[:take])
+            ends.append(offset + position + RECORD_SIZE * np.arange(1, take + 1, dtype=np.int64))
+            position += take * RECORD_SIZE
+        if take == count:
+            break
+        following = _next_record(raw, position + 1, salt)
+        if following is None:
+            break
+        _note_damage(chunk, raw, offset, position, following)
+        position = following
+    tail = raw[position:]
+    if tail and not writer_alive and len(raw) < max_bytes:
+        if tail.count(0) != len(tail):  # an unused, zeroed tail is no record, not damage
+            _note_damage(chunk, raw, offset, position, limit,
+                         TORN if len(tail) < RECORD_SIZE else None)
+        position = limit
+    chunk.end = offset + position
+    if good:
+        chunk.records = np.concatenate(good)
+        chunk.ends = np.concatenate(ends)
+    return chunk
+
+
+def _note_damage(chunk: MetricChunk, raw: bytes, offset: int, start: int, stop: int,
+                 reason: str | None = None) -> None:
+    region = raw[start:stop]
+    if reason:
+        pass
+    elif region.count(0) == len(region):
+        reason = "zeroed bytes"
+    else:
+        reason = "bytes that are no metric record (damaged, torn or foreign)"
+    chunk.damaged_bytes += stop - start
+    chunk.damaged_ranges.append((offset + start, offset + stop, reason))
+
+
+_crc_tables = None
+
+
+def _valid_records(raw: bytes, position: int, count: int, view, salt: int):
+    """Which of ``count`` records from ``position`` have the marker and a right checksum. CRC32 is
+    affine over GF(2), so the checksum of a fixed-length payload is the XOR of one table entry
+    per 16-bit word: vectorised, ~15x faster than calling zlib per record."""
+    import numpy as np
+
+    global _crc_tables
+    if _crc_tables is None:
+        _crc_tables = _build_crc_tables()
+    words = np.frombuffer(raw, dtype="<u2", count=count * (RECORD_SIZE // 2), offset=position)
+    words = words.reshape(count, RECORD_SIZE // 2)[:, 4:]
+    zero_crc = zlib.crc32(bytes(32), salt)
+    checksum = np.full(count, zero_crc, dtype=np.uint32)
+    for index in range(16):
+        checksum ^= _crc_tables[index][words[:, index]]
+    return (view["marker"] == RECORD_MARKER) & (view["crc"] == checksum)
+
+
+def _build_crc_tables():
+    import numpy as np
+
+    base = zlib.crc32(bytes(32))
+    per_byte = np.zeros((32, 256), dtype=np.uint32)
+    for position in range(32):
+        probe = bytearray(32)
+        for value in range(256):
+            probe[position] = value
+            per_byte[position, value] = zlib.crc32(probe) ^ base
+    values = np.arange(65536)
+    return [per_byte[2 * i][values & 0xFF] ^ per_byte[2 * i + 1][values >> 8] for i in range(16)]
+
+
+def _next_record(raw: bytes, start: int, salt: int) -> int | None:
+    """The position of the next record at or after ``start`` that checks out (resynchronising
+    after damage, at any byte position: a truncated record shifts everything after it)."""
+    marker = RECORD_MARKER.to_bytes(4, "little")
+    position = raw.find(marker, start)
+    while position != -1 and position + RECORD_SIZE <= len(raw):
+        crc = int.from_bytes(raw[position + 4:position + 8], "little")
+        if zlib.crc32(raw[position + 8:position + RECORD_SIZE], salt) == crc:
+            return position
+        position = raw.find(marker, position + 1)
+    return None
+
+
+def _legacy_metrics(raw: bytes, offset: int, writer_alive: bool, chunk: MetricChunk) -> MetricChunk:
+    """Format-1 records carry no checksum: take whole records, drop all-zero ones (a zeroed
+    region is no point); ids are still checked against what the journal defined."""
+    import numpy as np
+
+    size = chunk.record_size = LEGACY_METRIC_RECORD.size
+    count = len(raw) // size
+    view = np.frombuffer(raw, dtype=LEGACY_METRIC_DTYPE, count=count)
+    zero = (view["slot"] == 0) & (view["key"] == 0) & (view["step"] == 0) & (view["timestamp"] == 0)
+    keep = np.flatnonzero(~zero)
+    chunk.damaged_bytes += int(zero.sum()) * size
+    records = np.zeros(len(keep), dtype=METRIC_DTYPE)
+    for name in ("slot", "key", "step", "timestamp", "value"):
+        records[name] = view[name][keep]
+    chunk.records = records
+    chunk.ends = offset + (keep.astype(np.int64) + 1) * size
+    chunk.end = offset + count * size
+    if not writer_alive and len(raw) % size:
+        chunk.damaged_bytes += len(raw) % size
+        chunk.end = offset + len(raw)
+    return chunk

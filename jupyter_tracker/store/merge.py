@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +21,19 @@ from typing import Any
 import numpy as np
 
 from .database import fetch_one
-from .journal import EVENTS_SUFFIX, METRIC_DTYPE, METRIC_RECORD, METRICS_SUFFIX
+from .events import TIMESTAMP_RANGE, problem
+from .journal import (
+    EVENTS_SUFFIX,
+    FORMAT_VERSION,
+    METRICS_SUFFIX,
+    TORN,
+    MetricChunk,
+    read_events,
+    read_metrics,
+    salt_of,
+)
 from .locking import try_lock_exclusive
-
-_RECORD_SIZE = METRIC_RECORD.size
+from .quarantine import QUARANTINE_DIR, Quarantine
 
 
 @dataclass
@@ -43,7 +54,6 @@ class _Batch:
     params: dict[tuple[int, str], str] = field(default_factory=dict)
     tags: dict[tuple[int, str], str | None] = field(default_factory=dict)
     ends: dict[int, dict[str, Any]] = field(default_factory=dict)
-    renames: dict[int, str] = field(default_factory=dict)
     run_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     artifacts: list[tuple] = field(default_factory=list)
     snapshots: list[tuple] = field(default_factory=list)
@@ -54,7 +64,11 @@ class _Batch:
     metric_arrays: list[dict[str, np.ndarray]] = field(default_factory=list)
     offsets: list[tuple[str, int, int]] = field(default_factory=list)
     dead: list[tuple[str, list[Path]]] = field(default_factory=list)
-    skipped_lines: int = 0
+    damaged: int = 0
+
+    def changes_anything(self) -> bool:
+        """Whether writing this batch would change the database (new offsets or dead journals)."""
+        return bool(self.offsets or self.dead)
 
     def seen(self, run_key: int, timestamp: int | None) -> None:
         if timestamp is not None and timestamp > self.last_seen.get(run_key, -1):
@@ -72,40 +86,132 @@ class MergeResult:
 
 
 def merge_journals(con, journal_dir: Path) -> MergeResult:
-    """Merge every journal in ``journal_dir`` into the open store connection ``con``."""
+    """Merge every journal in ``journal_dir`` into the open store connection ``con``.
+
+    No single record can stop a merge: records that fail their checks are set aside in
+    ``<store>/quarantine/`` with the reason (``jupyter-tracker doctor`` lists them) while everything
+    else merges. Nothing is written to the database when no journal has anything new."""
     result = MergeResult()
     if not journal_dir.is_dir():
         return result
     names = sorted(p.name[: -len(EVENTS_SUFFIX)] for p in journal_dir.glob(f"*{EVENTS_SUFFIX}"))
     if not names:
         return result
-    batch = _start_batch(con)
+    quarantine = Quarantine(journal_dir.parent / QUARANTINE_DIR)
     locks: list[int] = []
     try:
+        batch = _start_batch(con)
         for name in names:
             lock_fd = try_lock_exclusive(journal_dir / f"{name}{EVENTS_SUFFIX}")
             if lock_fd is not None:
                 locks.append(lock_fd)
-            points, events = _read_journal(con, batch, journal_dir, name, writer_gone=lock_fd is not None)
+            points, events = _read_journal(con, batch, journal_dir, name, lock_fd is not None, quarantine)
             result.journals += 1
             result.points += points
             result.events += events
-        con.execute("BEGIN TRANSACTION")
+        if not batch.changes_anything():
+            return result
+        quarantine.flush()
         try:
-            _write_batch(con, batch)
-            result.killed_runs = _mark_dead_runs(con, batch)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            with _transaction(con):
+                _write_batch(con, batch)
+                result.killed_runs = _mark_dead_runs(con, batch)
+        except duckdb_error() as exc:
+            if _is_storage_failure(exc) or len(names) == 1:
+                if _is_storage_failure(exc):
+                    raise
+                _set_aside(con, journal_dir, names[0], quarantine, exc)
+                return result
+            # One journal holds something the database refuses: merge them one by one, so only
+            # that journal is set aside and every other one still merges.
+            for fd in locks:
+                os.close(fd)
+            locks = []
+            return _merge_one_by_one(con, journal_dir, names, quarantine)
         _forget_dead_journals(con, batch)
     finally:
         for fd in locks:
             os.close(fd)
-    if batch.skipped_lines:
-        warnings.warn(f"jupyter_tracker skipped {batch.skipped_lines} unreadable journal line(s) in "
-                      f"{journal_dir}", RuntimeWarning, stacklevel=2)
+    if batch.damaged:
+        warnings.warn(f"jupyter_tracker skipped {batch.damaged} damaged or invalid journal record(s) in "
+                      f"{journal_dir}; `jupyter-tracker doctor` lists them", RuntimeWarning, stacklevel=2)
     return result
+
+
+def _merge_one_by_one(con, journal_dir: Path, names: list[str], quarantine: Quarantine) -> MergeResult:
+    total = MergeResult()
+    for name in names:
+        result = _merge_named(con, journal_dir, name, quarantine)
+        total.journals += result.journals
+        total.points += result.points
+        total.events += result.events
+        total.killed_runs += result.killed_runs
+    return total
+
+
+def _merge_named(con, journal_dir: Path, name: str, quarantine: Quarantine) -> MergeResult:
+    result = MergeResult(journals=1)
+    lock_fd = try_lock_exclusive(journal_dir / f"{name}{EVENTS_SUFFIX}")
+    try:
+        batch = _start_batch(con)
+        result.points, result.events = _read_journal(con, batch, journal_dir, name, lock_fd is not None,
+                                                     quarantine)
+        if not batch.changes_anything():
+            return result
+        quarantine.flush()
+        try:
+            with _transaction(con):
+                _write_batch(con, batch)
+                result.killed_runs = _mark_dead_runs(con, batch)
+        except duckdb_error() as exc:
+            if _is_storage_failure(exc):
+                raise
+            _set_aside(con, journal_dir, name, quarantine, exc)
+            return MergeResult(journals=1)
+        _forget_dead_journals(con, batch)
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+    return result
+
+
+def _set_aside(con, journal_dir: Path, name: str, quarantine: Quarantine, exc: BaseException) -> None:
+    """The database refused a journal as a whole (none of its records failed a check, yet the
+    insert did): move its files into the quarantine, intact, so the store keeps merging."""
+    quarantine.set_aside(journal_dir, name, f"the database refused this journal: {exc}")
+    with _transaction(con):
+        for table, column in (("internal.journals", "name"), ("internal.journal_runs", "journal"),
+                              ("internal.journal_keys", "journal")):
+            con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
+
+
+@contextmanager
+def _transaction(con) -> Iterator[None]:
+    """BEGIN … COMMIT, rolled back on any error. A failed ROLLBACK (the connection may already be
+    gone, e.g. on a full disk) never replaces the error that caused it."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            pass
+        raise
+    con.execute("COMMIT")
+
+
+def duckdb_error() -> type[BaseException]:
+    import duckdb
+
+    return duckdb.Error
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    """A failure of the disk (full, read-only, I/O), not of one journal's content."""
+    text = str(exc).lower()
+    return any(word in text for word in ("no space", "disk full", "read-only", "i/o error", "input/output",
+                                         "could not write", "could not open", "invalidated"))
 
 
 def _start_batch(con) -> _Batch:
@@ -118,94 +224,89 @@ def _start_batch(con) -> _Batch:
                   experiments=experiments, metric_keys=metric_keys)
 
 
-def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone: bool) -> tuple[int, int]:
+def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone: bool,
+                  quarantine: Quarantine) -> tuple[int, int]:
     events_path = journal_dir / f"{name}{EVENTS_SUFFIX}"
     metrics_path = journal_dir / f"{name}{METRICS_SUFFIX}"
     row = fetch_one(con, "SELECT events_offset, metrics_offset FROM internal.journals WHERE name = ?",
-                      [name])
+                    [name])
     events_offset, metrics_offset = row if row else (0, 0)
-    # Size the metrics file before reading events: every metric record in that range was
-    # written after the key and run definitions it refers to, so those are in the events read.
-    metrics_size = metrics_path.stat().st_size if metrics_path.exists() else 0
-    metrics_end = metrics_offset + (max(metrics_size - metrics_offset, 0) // _RECORD_SIZE) * _RECORD_SIZE
-    with open(events_path, "rb") as reader:
-        reader.seek(events_offset)
-        raw_events = reader.read()
-    complete = raw_events.rfind(b"\n") + 1
+    salt = salt_of(name)
+    alive = not writer_gone
+    # Read events before metrics: every metric record already in the metrics file was written
+    # after the key and run definitions it refers to, so those are in the events read now.
+    event_chunk = read_events(events_path, events_offset, salt, alive)
     slots = dict(con.execute("SELECT slot, run_key FROM internal.journal_runs WHERE journal = ?",
                              [name]).fetchall())
     local_keys = dict(con.execute("SELECT local_id, key_id FROM internal.journal_keys WHERE journal = ?",
                                   [name]).fetchall())
+    for offset, reason, raw in event_chunk.damaged:
+        quarantine.add(name, "events", offset, reason, raw)
+        batch.damaged += reason != TORN
     events = 0
-    for record in _decode_events(raw_events[:complete], batch):
-        try:
-            _apply_event(con, batch, name, record, slots, local_keys)
+    for end_offset, record in event_chunk.records:
+        reason = problem(record) or _apply_event(con, batch, name, record, slots, local_keys)
+        if reason:
+            quarantine.add(name, "events", end_offset, reason, record)
+            batch.damaged += 1
+        else:
             events += 1
-        except (KeyError, TypeError, ValueError):
-            batch.skipped_lines += 1
-    points = 0
-    if metrics_end > metrics_offset:
-        with open(metrics_path, "rb") as reader:
-            reader.seek(metrics_offset)
-            raw_metrics = reader.read(metrics_end - metrics_offset)
-        points = _apply_metrics(batch, raw_metrics, slots, local_keys)
-    batch.offsets.append((name, events_offset + complete, metrics_end))
-    if writer_gone:
+    version = event_chunk.version or FORMAT_VERSION
+    metric_chunk = read_metrics(metrics_path, metrics_offset, salt, alive, version)
+    for start, stop, reason in metric_chunk.damaged_ranges:
+        quarantine.add(name, "metrics", start, f"{reason} ({stop - start:,} bytes)", b"")
+        batch.damaged += reason != TORN
+    points, metrics_end = _apply_metrics(batch, metric_chunk, slots, local_keys, event_chunk.complete,
+                                         name, quarantine)
+    if (event_chunk.end, metrics_end) != (events_offset, metrics_offset) or not row:
+        batch.offsets.append((name, event_chunk.end, metrics_end))
+    if writer_gone and event_chunk.complete and metrics_end == metric_chunk.end:
         batch.dead.append((name, [events_path, metrics_path]))
     return points, events
 
 
-def _decode_events(raw: bytes, batch: _Batch) -> list:
-    """Decode newline-delimited JSON records; one parse for the whole chunk when it is intact."""
-    if not raw:
-        return []
-    text = raw.decode("utf-8", errors="replace").rstrip("\n")
-    try:  # JSON escapes newlines inside strings, so a raw newline only ever separates records
-        records = json.loads("[" + text.replace("\n", ",") + "]")
-        if all(isinstance(r, dict) for r in records):
-            return records
-    except ValueError:
-        pass
-    records = []
-    for line in text.split("\n"):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            batch.skipped_lines += 1
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-        else:
-            batch.skipped_lines += 1
-    return records
-
-
-def _apply_event(con, batch: _Batch, journal: str, record: dict, slots: dict, local_keys: dict) -> None:
+def _apply_event(con, batch: _Batch, journal: str, record: dict, slots: dict, local_keys: dict) -> str | None:
+    """Add one checked event to the batch; returns why it cannot be applied, or None."""
     kind = record["t"]
     if kind == "key":
-        key = record["key"]
+        local_id, key = record["id"], record["key"]
+        if local_id in local_keys:
+            known = next((k for k, v in batch.metric_keys.items() if v == local_keys[local_id]), None)
+            return None if known == key else f"key id {local_id} is already defined (as {known!r})"
+        if local_id != len(local_keys):
+            return f"key id {local_id} out of order (the next id of this journal is {len(local_keys)})"
+        if not key or len(key) > 250:
+            return f"metric key of {len(key)} characters (keys have 1 to 250)"
         key_id = batch.metric_keys.get(key)
         if key_id is None:
             key_id = batch.metric_keys[key] = batch.next_key_id
             batch.next_key_id += 1
             batch.new_keys.append((key_id, key))
-        local_keys[record["id"]] = key_id
-        batch.journal_keys.append((journal, record["id"], key_id))
-        return
-    if kind == "run":
-        run_key = _new_run(batch, record)
-        slots[record["slot"]] = run_key
-        batch.journal_runs.append((journal, record["slot"], run_key, True))
-        return
-    if kind == "attach":
-        run_key = _run_key_for_id(con, batch, record["run_id"])
-        if run_key is not None:
-            slots[record["slot"]] = run_key
-            batch.journal_runs.append((journal, record["slot"], run_key, bool(record.get("owned"))))
-        return
-    run_key = slots.get(record.get("slot"))
+        local_keys[local_id] = key_id
+        batch.journal_keys.append((journal, local_id, key_id))
+        return None
+    if kind in ("run", "attach"):
+        slot = record["slot"]
+        if slot in slots:
+            return f"run slot {slot} is already defined in this journal"
+        if not 0 <= slot < 2**32:
+            return f"run slot {slot} is outside 0..2**32-1"
+        if kind == "run":
+            if record["run_id"] in batch.run_keys_by_id or _run_key_for_id(con, batch, record["run_id"]):
+                return f"run id {record['run_id']!r} already exists"
+            run_key = _new_run(batch, record)
+            owned = True
+        else:
+            run_key = _run_key_for_id(con, batch, record["run_id"])
+            if run_key is None:
+                return f"attach to unknown run {record['run_id']!r}"
+            owned = bool(record.get("owned"))
+        slots[slot] = run_key
+        batch.journal_runs.append((journal, slot, run_key, owned))
+        return None
+    run_key = slots.get(record["slot"])
     if run_key is None:
-        raise KeyError(f"event for unknown run slot {record.get('slot')}")
+        return f"event for run slot {record['slot']}, which this journal never defined"
     timestamp = record.get("ts")
     batch.seen(run_key, timestamp)
     if kind == "params":
@@ -218,18 +319,20 @@ def _apply_event(con, batch: _Batch, journal: str, record: dict, slots: dict, lo
         batch.tags[(run_key, record["key"])] = None
     elif kind == "end":
         batch.ends[run_key] = record
-    elif kind == "rename":
-        batch.renames[run_key] = record["name"]
     elif kind == "env":
-        batch.run_updates.setdefault(run_key, {}).update(record["git"] or {})
+        git = record.get("git") or {}
+        batch.run_updates.setdefault(run_key, {}).update(
+            {name: git.get(name) for name in ("commit", "branch", "remote", "dirty")})
         batch.run_updates[run_key]["env_sha"] = record["env_sha"]
         env = record.get("env")
         if env is not None:
+            python, platform = env.get("python"), env.get("platform")
             batch.environments[record["env_sha"]] = (
-                record["env_sha"], env.get("python", {}).get("version"),
-                env.get("platform", {}).get("platform"), json.dumps(env))
+                record["env_sha"], _text_or_none(python.get("version") if isinstance(python, dict) else None),
+                _text_or_none(platform.get("platform") if isinstance(platform, dict) else None),
+                json.dumps(env))
     elif kind == "artifact":
-        batch.artifacts.append((run_key, record["path"], record["size"], record["media_type"],
+        batch.artifacts.append((run_key, record["path"], record["size"], record.get("media_type"),
                                 record["sha256"], timestamp))
     elif kind == "snapshot":
         batch.snapshots.append((run_key, record["kind"], record.get("notebook_path"), record["meta"],
@@ -240,8 +343,11 @@ def _apply_event(con, batch: _Batch, journal: str, record: dict, slots: dict, lo
         batch.inputs.append((run_key, record["name"], record["digest"], record.get("source"),
                              record.get("context"), record.get("schema"), record.get("profile"),
                              record.get("num_rows"), timestamp))
-    else:
-        raise KeyError(f"unknown event type {kind!r}")
+    return None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _new_run(batch: _Batch, record: dict) -> int:
@@ -277,22 +383,41 @@ def _run_key_for_id(con, batch: _Batch, run_id: str) -> int | None:
     return run_key
 
 
-def _apply_metrics(batch: _Batch, raw: bytes, slots: dict, local_keys: dict) -> int:
-    records = np.frombuffer(raw, dtype=METRIC_DTYPE)
-    if not len(records):
-        return 0
-    slot_map = np.full(max(max(slots, default=0), int(records["slot"].max())) + 1, -1, dtype=np.int64)
-    for slot, run_key in slots.items():
-        slot_map[slot] = run_key
-    key_map = np.full(max(max(local_keys, default=0), int(records["key"].max())) + 1, -1, dtype=np.int64)
-    for local_id, key_id in local_keys.items():
-        key_map[local_id] = key_id
-    run_keys = slot_map[records["slot"]]
-    key_ids = key_map[records["key"]]
+def _apply_metrics(batch: _Batch, chunk: MetricChunk, slots: dict, local_keys: dict, events_complete: bool,
+                   journal: str, quarantine: Quarantine) -> tuple[int, int]:
+    """Add the checked metric records to the batch; returns (points, offset consumed up to).
+
+    Run slots and key ids are mapped through what the journal defined (never used to size an
+    array): a record naming an id the journal never defined is no point. When the events read
+    stopped early (a very large backlog), such a record may be defined by events still unread, so
+    the records from it on wait for the next merge instead."""
+    records = chunk.records
+    if records is None or not len(records):
+        return 0, chunk.end
+    run_keys = _map_ids(records["slot"], slots)
+    key_ids = _map_ids(records["key"], local_keys)
     known = (run_keys >= 0) & (key_ids >= 0)
-    if not known.all():
-        batch.skipped_lines += int((~known).sum())
-        records, run_keys, key_ids = records[known], run_keys[known], key_ids[known]
+    end = chunk.end
+    if not known.all() and not events_complete:
+        first = int(np.argmin(known))
+        end = int(chunk.ends[first]) - chunk.record_size
+        records, run_keys, key_ids = records[:first], run_keys[:first], key_ids[:first]
+        known = known[:first]
+    timestamps = records["timestamp"]
+    plausible = (timestamps >= TIMESTAMP_RANGE[0]) & (timestamps <= TIMESTAMP_RANGE[1])
+    keep = known & plausible
+    if not keep.all():
+        unknown, implausible = int((~known).sum()), int((known & ~plausible).sum())
+        if unknown:
+            quarantine.add(journal, "metrics", int(chunk.ends[0]),
+                           f"{unknown} metric record(s) naming a run slot or key id the journal never defined", b"")
+        if implausible:
+            quarantine.add(journal, "metrics", int(chunk.ends[0]),
+                           f"{implausible} metric record(s) with a timestamp outside 1970..2200 in ms", b"")
+        batch.damaged += unknown + implausible
+        records, run_keys, key_ids = records[keep], run_keys[keep], key_ids[keep]
+    if not len(records):
+        return 0, end
     values = np.ascontiguousarray(records["value"])
     timestamps = np.ascontiguousarray(records["timestamp"])
     batch.metric_arrays.append({
@@ -305,7 +430,19 @@ def _apply_metrics(batch: _Batch, raw: bytes, slots: dict, local_keys: dict) -> 
     for group in np.split(order, boundaries):
         if len(group):
             batch.seen(int(run_keys[group[0]]), int(timestamps[group].max()))
-    return int(len(records))
+    return int(len(records)), end
+
+
+def _map_ids(ids: np.ndarray, defined: dict[int, int]) -> np.ndarray:
+    """``defined[id]`` for each id, -1 where the journal never defined it (sized by the records
+    and the definitions only, whatever values the records hold)."""
+    if not defined:
+        return np.full(len(ids), -1, dtype=np.int64)
+    local = np.fromiter(sorted(defined), dtype=np.int64, count=len(defined))
+    target = np.array([defined[k] for k in local.tolist()], dtype=np.int64)
+    wanted = ids.astype(np.int64)
+    index = np.minimum(np.searchsorted(local, wanted), len(local) - 1)
+    return np.where(local[index] == wanted, target[index], -1)
 
 
 def _columns(rows: list[tuple], names: list[str]) -> dict[str, np.ndarray]:
@@ -425,9 +562,6 @@ def _update_runs(con, batch: _Batch) -> None:
         _with_rows(con, rows, names, """UPDATE internal.runs r SET env_sha = u.env_sha, git_commit = u.git_commit,
                 git_branch = u.git_branch, git_remote = u.git_remote, git_dirty = u.git_dirty::BOOLEAN
                 FROM jt_rows u WHERE r.run_key = u.run_key""")
-    if batch.renames:
-        _with_rows(con, list(batch.renames.items()), ["run_key", "run_name"],
-                   "UPDATE internal.runs r SET run_name = u.run_name FROM jt_rows u WHERE r.run_key = u.run_key")
     if batch.ends:
         names = ["run_key", "status", "end_time", "error_type", "error_message", "error_traceback"]
         rows = []
@@ -468,8 +602,7 @@ def _forget_dead_journals(con, batch: _Batch) -> None:
             path.unlink(missing_ok=True)
     names = [name for name, _ in batch.dead]
     placeholders = ", ".join("?" for _ in names)
-    con.execute("BEGIN TRANSACTION")
-    for table, column in (("internal.journals", "name"), ("internal.journal_runs", "journal"),
-                          ("internal.journal_keys", "journal")):
-        con.execute(f"DELETE FROM {table} WHERE {column} IN ({placeholders})", names)
-    con.execute("COMMIT")
+    with _transaction(con):
+        for table, column in (("internal.journals", "name"), ("internal.journal_runs", "journal"),
+                              ("internal.journal_keys", "journal")):
+            con.execute(f"DELETE FROM {table} WHERE {column} IN ({placeholders})", names)

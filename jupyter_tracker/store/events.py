@@ -1,0 +1,121 @@
+"""The journal's event vocabulary: every event type, its fields and their types, checked on read.
+
+A journal is untrusted input to the merge (a writer may be old, damaged or not ours), so every
+record is checked here before the merge uses it: a record that does not fit is quarantined with
+the reason this module gives, never half-applied, and can never stop the records after it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_INT64 = (-(2**63), 2**63 - 1)
+#: Milliseconds since the epoch from 1970 to 2200: a point outside is not a timestamp in ms.
+TIMESTAMP_RANGE = (0, 7_258_118_400_000)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+_str, _opt_str, _int, _opt_int, _ts, _bool = "str", "str?", "int", "int?", "ts", "bool"
+_FIELDS: dict[str, dict[str, Any]] = {
+    "key": {"id": _int, "key": _str},
+    "run": {"slot": _int, "run_id": _str, "experiment": _str, "name": _str, "parent": _opt_str, "start": _ts,
+            "user": _opt_str, "host": _opt_str, "pid": _opt_int, "source": "dict?", "origin": _opt_str},
+    "attach": {"slot": _int, "run_id": _str, "owned": "bool?"},
+    "params": {"slot": _int, "items": "text-dict", "ts": _ts},
+    "tags": {"slot": _int, "items": "text-dict", "ts": _ts},
+    "deltag": {"slot": _int, "key": _str, "ts": _ts},
+    "end": {"slot": _int, "status": "status", "ts": _ts, "error": "dict?"},
+    "env": {"slot": _int, "env_sha": _str, "git": "dict?", "env": "dict?", "ts": _ts},
+    "artifact": {"slot": _int, "path": _str, "size": _int, "media_type": _opt_str, "sha256": "hash", "ts": _ts},
+    "snapshot": {"slot": _int, "kind": _str, "notebook_path": _opt_str, "meta": "hash", "cells": "hash-list",
+                 "ts": _ts},
+    "console": {"slot": _int, "seq": _int, "stream": _str, "text": _str, "ts": _ts},
+    "input": {"slot": _int, "name": _str, "digest": _str, "source": _opt_str, "context": _opt_str,
+              "schema": _opt_str, "profile": _opt_str, "num_rows": _opt_int, "ts": _ts},
+}
+_OPTIONAL = {"parent", "user", "host", "pid", "source", "origin", "owned", "error", "git", "env", "media_type",
+             "notebook_path", "source", "context", "schema", "profile", "num_rows"}
+END_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+
+def problem(record: dict) -> str | None:
+    """Why ``record`` cannot be applied (a sentence), or None when it is a well-formed event."""
+    kind = record.get("t")
+    fields = _FIELDS.get(kind) if isinstance(kind, str) else None
+    if fields is None:
+        return f"unknown event type {kind!r}"
+    for name, rule in fields.items():
+        if name not in record:
+            if name in _OPTIONAL:
+                continue
+            return f"{kind} event without its {name!r} field"
+        reason = _check(rule, record[name])
+        if reason:
+            return f"{kind} event: field {name!r} {reason}"
+    bad_text = _first_bad_text(record)
+    if bad_text:
+        return f"{kind} event: {bad_text}"
+    return None
+
+
+def _check(rule: str, value: Any) -> str | None:
+    optional = rule.endswith("?")
+    if optional and value is None:
+        return None
+    rule = rule.rstrip("?")
+    if rule == "str":
+        return None if isinstance(value, str) else f"is {type(value).__name__}, not text"
+    if rule in ("int", "ts"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"is {type(value).__name__}, not an integer"
+        low, high = TIMESTAMP_RANGE if rule == "ts" else _INT64
+        if not low <= value <= high:
+            return f"is {value}, outside {low}..{high}" + (" (ms since the epoch)" if rule == "ts" else "")
+        return None
+    if rule == "bool":
+        return None if isinstance(value, bool) else f"is {type(value).__name__}, not true/false"
+    if rule == "dict":
+        return None if isinstance(value, dict) else f"is {type(value).__name__}, not an object"
+    if rule == "text-dict":
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in value.items()):
+            return "is not an object of text keys and text values"
+        return None
+    if rule == "status":
+        return None if value in END_STATUSES else f"is {value!r}, not one of {', '.join(END_STATUSES)}"
+    if rule == "hash":
+        return None if isinstance(value, str) and _HEX64.fullmatch(value) else "is not a sha256 hex digest"
+    if rule == "hash-list":
+        if isinstance(value, list) and all(isinstance(v, str) and _HEX64.fullmatch(v) for v in value):
+            return None
+        return "is not a list of sha256 hex digests"
+    raise AssertionError(rule)  # pragma: no cover - a rule this module does not define
+
+
+def _first_bad_text(value: Any, where: str = "") -> str | None:
+    """The first text inside ``value`` that is not valid Unicode (a lone surrogate), described."""
+    if isinstance(value, str):
+        position = bad_text_position(value)
+        if position is not None:
+            return f"text{where} has an undecodable character at position {position}"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            reason = _first_bad_text(key, f"{where} (a key)") or _first_bad_text(item, f"{where}.{key}")
+            if reason:
+                return reason
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            reason = _first_bad_text(item, f"{where}[{index}]")
+            if reason:
+                return reason
+    return None
+
+
+def bad_text_position(text: str) -> int | None:
+    """The index of the first lone surrogate in ``text`` (not encodable as UTF-8), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
