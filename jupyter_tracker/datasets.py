@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import validation
 from .errors import InvalidValueError
 
 #: Columns profiled at most (wide tables keep a bounded profile).
@@ -153,11 +154,17 @@ def log_input(run, data: Any, name: str | None = None, context: str = "training"
         raise InvalidValueError(f"context is a short label such as 'training' or 'test', not {context!r}")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise InvalidValueError(f"a dataset name is a non-empty string, not {name!r}")
+    validation.text(context, "dataset context")
+    if name is not None:
+        validation.text(name, "dataset name")
     description = describe(data)
-    description["name"] = name or description["name"] or f"dataset-{description['digest'][:8]}"
+    description["name"] = name or validation.escaped_text(description["name"] or "") or \
+        f"dataset-{description['digest'][:8]}"
     description["context"] = context
     if source is not None:
-        description["source"] = str(source)
+        description["source"] = validation.text(str(source), "dataset source")
+    elif description.get("source"):
+        description["source"] = validation.escaped_text(description["source"])
     seen = run.__dict__.setdefault("_logged_inputs", set())
     key = (description["digest"], context, description["name"])
     if key in seen:

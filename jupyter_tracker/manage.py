@@ -15,14 +15,25 @@ from .query import _store, resolve_run
 
 def set_run_tag(run_id: str, key: str, value: Any, *, store=None) -> None:
     """Set (or replace) tag ``key`` of the run ``run_id``."""
-    validation.check_key(key, "tag")
-    text = validation.tag_text(key, value)
     with _store(store).session() as con:
         run_key, _ = resolve_run(con, run_id)
         con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM internal.tags WHERE run_key = ? AND key = ?", [run_key, key])
-        con.execute("INSERT INTO internal.tags VALUES (?, ?, ?)", [run_key, key, text])
+        try:
+            write_tag(con, run_key, key, value)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
         con.execute("COMMIT")
+
+
+def write_tag(con, run_key: int, key: str, value: Any) -> None:
+    """The one way a tag is written straight to the database (run edits, the registry): checked
+    and redacted by the same rules as ``Run.set_tag``, replacing an older value. The caller holds
+    the transaction."""
+    validation.check_key(key, "tag")
+    text = validation.tag_text(key, value)
+    con.execute("DELETE FROM internal.tags WHERE run_key = ? AND key = ?", [run_key, key])
+    con.execute("INSERT INTO internal.tags VALUES (?, ?, ?)", [run_key, key, text])
 
 
 def delete_run_tag(run_id: str, key: str, *, store=None) -> bool:
@@ -37,8 +48,7 @@ def delete_run_tag(run_id: str, key: str, *, store=None) -> bool:
 
 def rename_run(run_id: str, run_name: str, *, store=None) -> None:
     """Give the run a new name."""
-    if not isinstance(run_name, str) or not run_name.strip() or len(run_name) > 250:
-        raise InvalidValueError(f"run names are 1 to 250 characters of text, not {run_name!r}")
+    run_name = validation.run_name(run_name)
     with _store(store).session() as con:
         run_key, _ = resolve_run(con, run_id)
         con.execute("UPDATE internal.runs SET run_name = ? WHERE run_key = ?", [run_name.strip(), run_key])

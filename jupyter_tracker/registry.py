@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .errors import InvalidStageError, InvalidValueError, ModelNotFoundError
+from .manage import write_tag
 from .query import _store
 from .store.database import fetch_one
 
@@ -145,9 +146,7 @@ def _tag_run(con, run_id: str, label: str) -> None:
     (run_key,) = fetch_one(con, "SELECT run_key FROM internal.runs WHERE run_id = ?", [run_id])
     row = fetch_one(con, "SELECT value FROM internal.tags WHERE run_key = ? AND key = ?",
                     [run_key, REGISTERED_TAG])
-    value = f"{row[0]}, {label}" if row else label
-    con.execute("DELETE FROM internal.tags WHERE run_key = ? AND key = ?", [run_key, REGISTERED_TAG])
-    con.execute("INSERT INTO internal.tags VALUES (?, ?, ?)", [run_key, REGISTERED_TAG, value])
+    write_tag(con, run_key, REGISTERED_TAG, f"{row[0]}, {label}" if row else label)
 
 
 def get_model_version(name: str, version: int | str, *, store=None) -> ModelVersion:

@@ -176,7 +176,7 @@ class Run:
         fresh: dict[str, str] = {}
         for key, value in params.items():
             validation.check_key(key, "param")
-            text = self._maybe_redact("param", key, validation.param_text(key, value))
+            text = validation.param_text(key, value)
             known = self.params.get(key, fresh.get(key))
             if known is not None and known != text:
                 raise ParamConflictError(
@@ -199,7 +199,7 @@ class Run:
         items = {}
         for key, value in tags.items():
             validation.check_key(key, "tag")
-            items[key] = self._maybe_redact("tag", key, validation.tag_text(key, value))
+            items[key] = validation.tag_text(key, value)
         if items:
             self._writer.event({"t": "tags", "slot": self._slot, "items": items, "ts": _now_ms()})
             self.tags.update(items)
@@ -209,16 +209,6 @@ class Run:
         validation.check_key(key, "tag")
         self._writer.event({"t": "deltag", "slot": self._slot, "key": key, "ts": _now_ms()})
         self.tags.pop(key, None)
-
-    def _maybe_redact(self, kind: str, key: str, text: str) -> str:
-        from .config import get_config
-
-        if text and validation.looks_secret(key) and get_config().redact_secrets:
-            warnings.warn(
-                f"{kind} {key!r} looks like a secret, so its value is stored as {validation.REDACTED}. "
-                f"To store it anyway set TrackerConfig.redact_secrets = False", UserWarning, stacklevel=4)
-            return validation.REDACTED
-        return text
 
     # -- artifacts ---------------------------------------------------------------------------
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> str:
@@ -230,7 +220,8 @@ class Run:
                 f"log_artifact: {str(source)!r} is not a file (it does not exist or is a directory); "
                 f"use log_artifacts() for a directory")
         sha256, size = self.store.objects.put_file(source)
-        path = f"{prefix}/{source.name}" if prefix else source.name
+        name = validation.escaped_text(source.name)  # a file name on disk need not be valid Unicode
+        path = f"{prefix}/{name}" if prefix else name
         self._record_artifact(path, sha256, size)
         return path
 
@@ -242,7 +233,7 @@ class Run:
             raise ArtifactNotFoundError(f"log_artifacts: {str(folder)!r} is not a directory")
         stored = []
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-            relative = file.relative_to(folder).as_posix()
+            relative = validation.escaped_text(file.relative_to(folder).as_posix())
             sha256, size = self.store.objects.put_file(file)
             path = f"{prefix}/{relative}" if prefix else relative
             self._record_artifact(path, sha256, size)
@@ -262,6 +253,7 @@ class Run:
         """Store ``text`` (UTF-8) as the artifact ``artifact_file``."""
         if not isinstance(text, str):
             raise InvalidValueError(f"log_text takes a str, not {type(text).__name__}")
+        validation.text(text, f"log_text content for {artifact_file!r}")
         return self.log_bytes(text.encode("utf-8"), artifact_file)
 
     def log_dict(self, dictionary: Any, artifact_file: str) -> str:
@@ -309,9 +301,10 @@ class Run:
 
     # -- console, snapshot, environment (used by the capture layer) ----------------------------
     def log_console(self, stream: str, text: str) -> None:
+        """Keep console output of the run; text that is not valid Unicode is stored escaped."""
         self._console_seq += 1
         self._writer.event({"t": "console", "slot": self._slot, "seq": self._console_seq,
-                            "stream": stream, "text": text, "ts": _now_ms()})
+                            "stream": stream, "text": validation.escaped_text(text), "ts": _now_ms()})
 
     def log_snapshot(self, fields: dict) -> None:
         self._writer.event({"t": "snapshot", "slot": self._slot, "ts": _now_ms(), **fields})

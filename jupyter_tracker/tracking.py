@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as _config
+from . import validation
 from .errors import ConfigError, InvalidValueError, NoActiveRunError, RunAlreadyActiveError
 from .names import generate_run_name
 from .run import FINISHED, Run, active_run, push_run
@@ -73,8 +74,8 @@ def start_run(run_name: str | None = None, experiment: str | None = None, tags: 
         parent_run_id = parent.run_id
     experiment_name = _check_experiment(experiment) if experiment is not None else (
         parent.experiment if nested and parent is not None else current_experiment())
-    if run_name is not None and not isinstance(run_name, str):
-        raise InvalidValueError(f"run_name must be a string, not {type(run_name).__name__}")
+    if run_name is not None:
+        run_name = validation.run_name(run_name)
     shell = None
     if source is None:
         from .capture.source import current_source

@@ -46,7 +46,7 @@ EVENTS_SUFFIX = ".events"
 METRICS_SUFFIX = ".metrics"
 
 #: The header of a format-2 metrics file: magic, version, record size, then zeros to 40 bytes.
-METRICS_HEADER = struct.Struct("<8sII28x")
+METRICS_HEADER = struct.Struct("<8sII24x")
 METRICS_MAGIC = b"JTMETRC2"
 #: One format-2 metric record: marker, crc32(payload, salt), payload.
 METRIC_RECORD = struct.Struct("<II32s")
@@ -364,6 +364,7 @@ class MetricChunk:
     damaged_ranges: list[tuple[int, int, str]] = field(default_factory=list)
     end: int = 0
     record_size: int = RECORD_SIZE
+    complete: bool = True  # False when the read stopped at MAX_READ_BYTES with more to come
 
 
 def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version: int,
@@ -387,7 +388,8 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
     except FileNotFoundError:
         return chunk
     if version < 2:
-        return _legacy_metrics(raw, offset, writer_alive, chunk)
+        chunk.complete = len(raw) < max_bytes
+        return _legacy_metrics(raw, offset, writer_alive or not chunk.complete, chunk)
     good: list = []
     ends: list = []
     position = 0
@@ -409,12 +411,23 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
             break
         _note_damage(chunk, raw, offset, position, following)
         position = following
+    at_end = chunk.complete = len(raw) < max_bytes
     tail = raw[position:]
-    if tail and not writer_alive and len(raw) < max_bytes:
+    if tail and not writer_alive and at_end:
         if tail.count(0) != len(tail):  # an unused, zeroed tail is no record, not damage
             _note_damage(chunk, raw, offset, position, limit,
                          TORN if len(tail) < RECORD_SIZE else None)
         position = limit
+    elif tail:
+        # No record starts before ``limit - RECORD_SIZE + 1`` (one would have been found), so those
+        # bytes are damage even while the writer lives or the file goes on; a record may still be
+        # completing after that. A live writer's zero tail is space it has not written yet.
+        safe_end = limit - RECORD_SIZE + 1
+        if writer_alive:
+            safe_end = min(safe_end, position + len(tail.rstrip(b"\0")))
+        if safe_end > position:
+            _note_damage(chunk, raw, offset, position, safe_end)
+            position = safe_end
     chunk.end = offset + position
     if good:
         chunk.records = np.concatenate(good)

@@ -260,7 +260,7 @@ def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone:
                                          name, quarantine)
     if (event_chunk.end, metrics_end) != (events_offset, metrics_offset) or not row:
         batch.offsets.append((name, event_chunk.end, metrics_end))
-    if writer_gone and event_chunk.complete and metrics_end == metric_chunk.end:
+    if writer_gone and event_chunk.complete and metric_chunk.complete and metrics_end == metric_chunk.end:
         batch.dead.append((name, [events_path, metrics_path]))
     return points, events
 
