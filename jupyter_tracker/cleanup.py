@@ -13,19 +13,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .health import referenced_objects
 from .query import _store
 
 #: Tables whose rows belong to one run (by run_key); purged with a deleted run.
 _RUN_TABLES = ("params", "tags", "metrics", "latest_metrics", "artifacts", "snapshots", "console", "inputs")
-#: Every object a run (other than the ``$excluded`` run keys) refers to.
-_REFERENCED_OBJECTS = """
-    SELECT sha256 FROM internal.artifacts WHERE NOT list_contains($excluded::INTEGER[], run_key)
-    UNION SELECT meta_sha FROM internal.snapshots WHERE NOT list_contains($excluded::INTEGER[], run_key)
-    UNION SELECT unnest(cell_shas) FROM internal.snapshots WHERE NOT list_contains($excluded::INTEGER[], run_key)
-    UNION SELECT json_extract_string(schema_json, '$.stored_object') FROM internal.inputs
-          WHERE NOT list_contains($excluded::INTEGER[], run_key)"""
-
-
 @dataclass
 class GarbageReport:
     """What ``collect_garbage`` removed (or, with ``dry_run``, would remove)."""
@@ -53,7 +45,7 @@ def collect_garbage(*, dry_run: bool = False, grace_seconds: float = 3600, store
                 con.execute(f"DELETE FROM internal.{table} WHERE list_contains(?::INTEGER[], run_key)", [keys])
             con.execute("COMMIT")
         excluded = keys if dry_run else []
-        referenced = {sha for (sha,) in con.execute(_REFERENCED_OBJECTS, {"excluded": excluded}).fetchall() if sha}
+        referenced = referenced_objects(con, excluded)
     if not store.objects.root.is_dir():
         return report
     cutoff = time.time() - grace_seconds

@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", help="everything about one run")
     show.add_argument("run", help="run id or a unique prefix of it")
     show.add_argument("--json", action="store_true")
-    doctor = commands.add_parser("doctor", help="store health: schema, journal backlog, orphaned files")
+    doctor = commands.add_parser("doctor", help="store health: schema, journal backlog, set-aside records, missing and "
+                                  "unreferenced objects (exit 1 when it finds a problem)")
     doctor.add_argument("--json", action="store_true")
     restore = commands.add_parser("restore", help="write a run's notebook snapshot as a new .ipynb")
     restore.add_argument("run")
@@ -162,15 +163,18 @@ def _show(arguments, store) -> int:
 
 
 def _doctor(arguments, store) -> int:
-    from .query import store_health
+    from .health import store_health
 
     health = store_health(store=store)
     if arguments.json:
         print(json.dumps(health, indent=2))
     else:
         for key, value in health.items():
-            print(f"{key}: {value}")
-    return 0
+            if key != "problems":
+                print(f"{key}: {value}")
+        for problem in health["problems"]:
+            print(f"problem: {problem}")
+    return 1 if health["problems"] else 0
 
 
 def _restore(arguments, store) -> int:

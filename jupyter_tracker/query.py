@@ -449,40 +449,6 @@ def list_experiments(*, store=None) -> list[str]:
 
 
 
-def store_health(*, store=None) -> dict:
-    """Facts about the store for ``jupyter-tracker doctor``: schema, sizes, journal backlog, objects."""
-    from .store.journal import EVENTS_SUFFIX, METRICS_SUFFIX
-    from .store.schema import SCHEMA_VERSION
-
-    store = _store(store)
-    journals = []
-    if store.journal_dir.is_dir():
-        for events in sorted(store.journal_dir.glob(f"*{EVENTS_SUFFIX}")):
-            name = events.name[: -len(EVENTS_SUFFIX)]
-            metrics = store.journal_dir / f"{name}{METRICS_SUFFIX}"
-            journals.append((name, events.stat().st_size, metrics.stat().st_size if metrics.exists() else 0))
-    with store.session(merge=False) as con:
-        offsets = dict((n, (e, m)) for n, e, m in con.execute(
-            "SELECT name, events_offset, metrics_offset FROM internal.journals").fetchall())
-        version = fetch_one(con, "SELECT value FROM internal.meta WHERE key = 'schema_version'")[0]
-        counts = dict(zip(("runs", "metric_points", "artifacts"), fetch_one(con, """SELECT
-            (SELECT count(*) FROM internal.runs), (SELECT count(*) FROM internal.metrics),
-            (SELECT count(*) FROM internal.artifacts)""")))
-        referenced = {sha for (sha,) in con.execute("""
-            SELECT sha256 FROM internal.artifacts UNION SELECT meta_sha FROM internal.snapshots
-            UNION SELECT unnest(cell_shas) FROM internal.snapshots""").fetchall()}
-    backlog = sum(max(e - offsets.get(n, (0, 0))[0], 0) + max(m - offsets.get(n, (0, 0))[1], 0)
-                  for n, e, m in journals)
-    stored = [p for p in store.objects.root.glob("??/*") if p.is_file()] if store.objects.root.is_dir() else []
-    unreferenced = [p for p in stored if p.parent.name + p.name not in referenced]
-    return {
-        "store": str(store.root), "schema_version": int(version), "supported_schema_version": SCHEMA_VERSION,
-        "database_bytes": store.db_path.stat().st_size if store.db_path.exists() else 0,
-        **counts, "journals": len(journals), "journal_backlog_bytes": backlog,
-        "objects": len(stored), "unreferenced_objects": len(unreferenced),
-    }
-
-
 # -- summaries for the lab sidebar (server extension) ----------------------------------------------
 def _check_experiments(con, experiments: list[str]) -> None:
     known = {name for (name,) in con.execute("SELECT name FROM internal.experiments").fetchall()}

@@ -1,0 +1,89 @@
+"""A store's health for ``jupyter-tracker doctor``, and the one definition of a referenced object.
+
+``referenced_objects`` is what ``gc`` keeps and what ``doctor`` counts as referenced, so the two
+can never disagree. ``store_health`` reads what it can even when part of the store is damaged:
+a database that cannot be opened is reported, and the journals, quarantine and objects are still
+examined.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import TrackerError
+from .query import _store
+from .store.database import fetch_one
+from .store.journal import EVENTS_SUFFIX, METRICS_SUFFIX
+from .store.quarantine import quarantined_records, set_aside_journals
+
+#: Every object a run (other than the ``$excluded`` run keys) refers to: artifacts, snapshot
+#: notebooks and cells, and stored copies of datasets.
+REFERENCED_OBJECTS = """
+    SELECT sha256 FROM internal.artifacts WHERE NOT list_contains($excluded::INTEGER[], run_key)
+    UNION SELECT meta_sha FROM internal.snapshots WHERE NOT list_contains($excluded::INTEGER[], run_key)
+    UNION SELECT unnest(cell_shas) FROM internal.snapshots WHERE NOT list_contains($excluded::INTEGER[], run_key)
+    UNION SELECT json_extract_string(schema_json, '$.stored_object') FROM internal.inputs
+          WHERE NOT list_contains($excluded::INTEGER[], run_key)"""
+
+
+def referenced_objects(con, excluded: list[int] | None = None) -> set[str]:
+    """The hashes of every object some run refers to (leaving out the runs ``excluded``)."""
+    return {sha for (sha,) in con.execute(REFERENCED_OBJECTS, {"excluded": excluded or []}).fetchall() if sha}
+
+
+def store_health(*, store=None) -> dict[str, Any]:
+    """Facts about the store: schema, sizes, journal backlog, set-aside records, objects.
+
+    ``problems`` lists what needs a person's attention (empty for a healthy store)."""
+    from .store.schema import SCHEMA_VERSION
+
+    store = _store(store)
+    problems: list[str] = []
+    journals = []
+    if store.journal_dir.is_dir():
+        for events in sorted(store.journal_dir.glob(f"*{EVENTS_SUFFIX}")):
+            name = events.name[: -len(EVENTS_SUFFIX)]
+            metrics = store.journal_dir / f"{name}{METRICS_SUFFIX}"
+            journals.append((name, events.stat().st_size, metrics.stat().st_size if metrics.exists() else 0))
+    health: dict[str, Any] = {"store": str(store.root), "supported_schema_version": SCHEMA_VERSION,
+                              "database_bytes": store.db_path.stat().st_size if store.db_path.exists() else 0}
+    referenced: set[str] | None = None
+    offsets: dict[str, tuple[int, int]] = {}
+    try:
+        with store.session(merge=False) as con:
+            offsets = {n: (e, m) for n, e, m in con.execute(
+                "SELECT name, events_offset, metrics_offset FROM internal.journals").fetchall()}
+            version = fetch_one(con, "SELECT value FROM internal.meta WHERE key = 'schema_version'")[0]
+            health["schema_version"] = int(version)
+            health.update(zip(("runs", "metric_points", "artifacts"), fetch_one(con, """SELECT
+                (SELECT count(*) FROM internal.runs), (SELECT count(*) FROM internal.metrics),
+                (SELECT count(*) FROM internal.artifacts)""")))
+            referenced = referenced_objects(con)
+    except TrackerError as exc:
+        health["database_error"] = str(exc)
+        problems.append(f"the database cannot be read: {exc}")
+    health["journals"] = len(journals)
+    health["journal_backlog_bytes"] = sum(
+        max(e - offsets.get(n, (0, 0))[0], 0) + max(m - offsets.get(n, (0, 0))[1], 0) for n, e, m in journals)
+    records = quarantined_records(store.root)
+    health["quarantined_records"] = len(records)
+    health["damaged_journals"] = sorted({r.journal for r in records})
+    health["set_aside_journals"] = set_aside_journals(store.root)
+    if records:
+        problems.append(f"{len(records)} journal record(s) were damaged or invalid and set aside in "
+                        f"{store.root / 'quarantine'} (newest: {records[-1].reason})")
+    if health["set_aside_journals"]:
+        problems.append(f"{len(health['set_aside_journals'])} whole journal(s) the database refused are kept in "
+                        f"{store.root / 'quarantine'}")
+    stored = {p.parent.name + p.name for p in store.objects.root.glob("??/*") if p.is_file()} \
+        if store.objects.root.is_dir() else set()
+    health["objects"] = len(stored)
+    if referenced is not None:
+        missing = sorted(referenced - stored)
+        health["unreferenced_objects"] = len(stored - referenced)
+        health["missing_objects"] = len(missing)
+        if missing:
+            problems.append(f"{len(missing)} object(s) that runs refer to are missing from "
+                            f"{store.objects.root} (first: {missing[0]})")
+    health["problems"] = problems
+    return health
