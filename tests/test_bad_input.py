@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import jupyter_tracker as jt
@@ -153,3 +155,47 @@ def test_every_error_is_a_tracker_error():
     import jupyter_tracker.errors as errors
 
     assert all(issubclass(getattr(errors, name), TrackerError) for name in errors.__all__)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda run: run.log_metric("loss", 10**400), InvalidMetricError, "float64 range"),
+    (lambda run: run.log_metric("loss", 1.0, timestamp=time.time_ns()), InvalidMetricError, "nanoseconds"),
+    (lambda run: run.log_metric("loss", 1.0, timestamp=time.time_ns() // 1000), InvalidMetricError,
+     "microseconds"),
+    (lambda run: run.log_metric("loss", 1.0, timestamp=-5), InvalidMetricError, "milliseconds"),
+    (lambda run: run.log_metrics({"loss": 1.0}, timestamp=time.time_ns()), InvalidMetricError, "nanoseconds"),
+    (lambda run: run.log_text("x", "folder/"), InvalidArtifactPathError, "names a folder"),
+    (lambda run: run.log_bytes(b"x", "dir/"), InvalidArtifactPathError, "names a folder"),
+], ids=["huge-int", "ns-timestamp", "us-timestamp", "negative-timestamp", "ns-timestamp-batch", "text-dir",
+        "bytes-dir"])
+def test_values_that_would_break_later_queries_are_refused_at_the_call(run_with_data, call, error, words):
+    before = _stored(run_with_data)
+    with pytest.raises(error, match=words):
+        call(run_with_data)
+    assert _stored(run_with_data) == before
+    assert jt.sql("SELECT count(*) AS n FROM metrics")["n"].item() == 1  # every query still works
+
+
+def test_run_names_follow_one_rule_when_started_and_when_renamed(store_dir):
+    from jupyter_tracker.manage import rename_run
+
+    with pytest.raises(InvalidValueError, match="1 to 250"):
+        jt.start_run(run_name="x" * 100_000)
+    with jt.start_run(run_name="y" * 250) as run:
+        pass
+    with pytest.raises(InvalidValueError, match="1 to 250"):
+        rename_run(run.run_id, "z" * 251)
+    rename_run(run.run_id, "short")
+    assert jt.get_run(run.run_id).run_name == "short"
+
+
+def test_a_secret_looking_tag_is_redacted_on_every_write_path(store_dir):
+    from jupyter_tracker.manage import set_run_tag
+
+    with jt.start_run() as run:
+        with pytest.warns(UserWarning, match="looks like a secret"):
+            run.set_tag("api_key", "sk-live-1")
+    with pytest.warns(UserWarning, match="looks like a secret"):
+        set_run_tag(run.run_id, "db_password", "hunter2")  # the lab's tag editor goes through here
+    tags = jt.get_run(run.run_id).tags
+    assert tags["api_key"] == tags["db_password"] == "***REDACTED***"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -98,3 +100,35 @@ def test_a_long_lived_process_does_not_grow_one_journal_forever(store_dir, tmp_p
     runs = jt.search_runs()
     assert set(runs.status) == {"FINISHED"} and len(runs) == 6
     assert jt.sql("select count(*) as n from metrics").n[0] == 12_000
+
+
+def test_a_killed_parents_run_is_killed_while_its_forked_child_lives_on(store_dir, tmp_path):
+    """A multiprocessing child inherits the parent's descriptors; it must not keep the parent's
+    journal lock, or the parent's run would stay RUNNING for as long as the child lives."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing, os, signal, time, jupyter_tracker as jt
+
+        def linger():
+            time.sleep(60)
+
+        if __name__ == "__main__":
+            multiprocessing.set_start_method("fork")
+            run = jt.start_run(run_name="parent", experiment="fork")
+            run.log_metric("loss", 1.0)
+            child = multiprocessing.Process(target=linger)
+            child.start()
+            print(child.pid, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())  # the child keeps the pipe open: read one line only
+    assert parent.wait(timeout=60) == -signal.SIGKILL
+    parent.stdout.close()
+    try:
+        os.kill(child_pid, 0)  # the child is still alive
+        runs = jt.search_runs(experiment="fork")
+        assert runs.status.item() == "KILLED"
+        assert jt.get_metric_history(runs.run_id.item(), "loss").value.tolist() == [1.0]
+    finally:
+        os.kill(child_pid, signal.SIGKILL)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError, StoreFullError
+from ..errors import StoreError, StoreFullError, StoreReadOnlyError
 
 FORMAT_VERSION = 2
 EVENTS_SUFFIX = ".events"
@@ -88,14 +88,19 @@ def frame_event(record: dict[str, Any], salt: int) -> bytes:
     return b"%08x %s\n" % (zlib.crc32(body, salt), body)
 
 
-def storage_error(exc: OSError, what: str, where: Path) -> StoreError:
-    """The TrackerError for an OSError met while writing ``what`` under ``where``."""
+def storage_error(exc: OSError, what: str, journal_dir: Path) -> StoreError:
+    """The TrackerError for an OSError met while writing ``what`` into the journals of a store."""
+    where = journal_dir.parent
     if exc.errno in _FULL_DISK:
         free = _free_bytes(where)
         return StoreFullError(
             f"the disk holding the store {where} is full ({free:,} bytes free): {what} was not written, "
             f"and nothing already logged was lost. Free at least 1 MB there (or move the store with "
             f"jt.set_store()), then log again")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StoreReadOnlyError(
+            f"the store {where} cannot be written ({exc.strerror or exc}): it is on read-only media or not "
+            f"yours. Its runs can still be read; to log, choose a store you can write with jt.set_store()")
     return StoreError(f"cannot write {what} under {where}: {exc.strerror or exc}. Nothing already "
                       f"logged was lost; fix the cause and log again")
 
