@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from . import validation
+from .clock import now_ms
 from .errors import InvalidValueError
+from .store import events
 
 #: Columns profiled at most (wide tables keep a bounded profile).
 PROFILE_COLUMNS = 100
@@ -172,12 +173,10 @@ def log_input(run, data: Any, name: str | None = None, context: str = "training"
     if store_data:
         sha256 = run.store.objects.put_bytes(_data_bytes(data))
         description["schema"]["stored_object"] = sha256
-    run._writer.event({
-        "t": "input", "slot": run._slot, "name": description["name"], "digest": description["digest"],
-        "source": description["source"], "context": context, "schema": json.dumps(description["schema"]),
-        "profile": json.dumps(description["profile"], default=str), "num_rows": description["num_rows"],
-        "ts": time.time_ns() // 1_000_000,
-    })
+    run._writer.event(events.input_used(
+        run._slot, description["name"], description["digest"], description["source"], context,
+        json.dumps(description["schema"]), json.dumps(description["profile"], default=str),
+        description["num_rows"], now_ms()))
     seen.add(key)
     return description
 

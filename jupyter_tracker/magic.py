@@ -22,7 +22,7 @@ from . import tracking
 from .capture import source as source_capture
 from .config import TrackerConfig, get_config, install_config
 from .errors import TrackerError
-from .run import FAILED, FINISHED, KILLED, Run, _stack
+from .run import FAILED, FINISHED, KILLED, Run, active_run, active_runs, runs_set_aside
 
 _TRACK_OPTIONS = [
     argument("-e", "--experiment", default=None, help="experiment of the run"),
@@ -141,7 +141,7 @@ def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
     source = source_capture.cell_source(shell, raw_cell, count, cell_id)
     try:
         if options.nested:
-            if not _stack:
+            if active_run() is None:
                 raise UsageError("%%track --nested needs an active run (e.g. an earlier "
                                  "jt.start_run() or a %%track cell that is still running)")
             run = tracking.start_run(run_name=options.name, experiment=options.experiment,
@@ -174,14 +174,9 @@ def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
 
 def _start_top_level(options, source) -> Run:
     """A %%track run is top-level unless --nested, even inside an open `start_run()`."""
-    saved = list(_stack)
-    _stack.clear()
-    try:
-        run = tracking.start_run(run_name=options.name, experiment=options.experiment,
-                                 tags=options.tags or None, snapshot=False, source=source)
-    finally:
-        _stack[:0] = saved
-    return run
+    with runs_set_aside():
+        return tracking.start_run(run_name=options.name, experiment=options.experiment,
+                                  tags=options.tags or None, snapshot=False, source=source)
 
 
 def _log_auto_params(shell, run: Run, body: str) -> None:
@@ -230,7 +225,7 @@ def _finish(shell, result) -> None:
         except TrackerError as exc:
             print(f"%%track: could not log -p params: {exc}")
     # Child runs the cell opened but did not close end with the cell.
-    for child in reversed(list(_stack)):
+    for child in reversed(active_runs()):
         if child is not run and child.parent_run_id is not None and child.start_time >= run.start_time:
             child.end(KILLED if isinstance(error, KeyboardInterrupt) else (FAILED if error else FINISHED), error)
     if isinstance(error, KeyboardInterrupt):
@@ -358,7 +353,7 @@ class TrackMagics(Magics):
             print("jupyter_tracker: cells are no longer tracked automatically")
         elif command == "status":
             state = "on" if _state.auto_options is not None else "off"
-            active = _stack[-1] if _stack else None
+            active = active_run()
             print(f"automatic tracking: {state}; store: {tracking.current_store().root}; "
                   f"experiment: {tracking.current_experiment()}; active run: {active!r}")
         else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from . import validation
-from .errors import InvalidValueError
 from .query import _store, resolve_run
 
 

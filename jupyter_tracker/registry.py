@@ -11,10 +11,11 @@ transaction in a store session (uniqueness is checked there, under the store loc
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from .capture.user import current_user
+from .clock import now_ms
 from .errors import InvalidStageError, InvalidValueError, ModelNotFoundError
 from .manage import write_tag
 from .query import _store
@@ -51,14 +52,6 @@ class ModelVersion:
         return f"models:/{self.name}/{self.version}"
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _user() -> str | None:
-    from .run import _user as run_user
-
-    return run_user()
 
 
 def _check_name(name: str) -> str:
@@ -123,7 +116,7 @@ def register_model(model_uri: str, name: str, *, description: str | None = None,
     if not isinstance(model_uri, str) or not model_uri.startswith(("runs:/", "models:/")):
         raise ModelNotFoundError(f"register_model takes a model URI like 'runs:/<run_id>/model', not {model_uri!r}")
     run_id, folder, _ = model_files(model_uri, store=store)
-    now = _now_ms()
+    now = now_ms()
     with _store(store).session() as con:
         con.execute("BEGIN TRANSACTION")
         try:
@@ -131,7 +124,8 @@ def register_model(model_uri: str, name: str, *, description: str | None = None,
                 con.execute("INSERT INTO internal.registered_models VALUES (?, ?, ?, ?)", [name, None, now, now])
             version = (max(_versions(con, name), default=0)) + 1
             con.execute("INSERT INTO internal.model_versions VALUES (?, ?, ?, ?, ?, 'None', ?, ?, ?, ?)",
-                        [name, version, run_id, folder, f"runs:/{run_id}/{folder}", description, _user(), now, now])
+                        [name, version, run_id, folder, f"runs:/{run_id}/{folder}", description, current_user(),
+                         now, now])
             con.execute("UPDATE internal.registered_models SET updated_time = ? WHERE name = ?", [now, name])
             _tag_run(con, run_id, f"{name} v{version}")
             con.execute("COMMIT")
@@ -165,7 +159,7 @@ def transition_model_version_stage(name: str, version: int, stage: str, *, archi
     name, version, stage = _check_name(name), _check_version(version), _check_stage(stage)
     if comment is not None and not isinstance(comment, str):
         raise InvalidValueError(f"a transition comment is text, not {type(comment).__name__}")
-    now, user = _now_ms(), _user()
+    now, user = now_ms(), current_user()
     with _store(store).session() as con:
         _require_version(con, name, version)
         con.execute("BEGIN TRANSACTION")

@@ -8,7 +8,6 @@ one ``struct.pack`` and one ``os.write``.
 from __future__ import annotations
 
 import atexit
-import getpass
 import os
 import socket
 import struct
@@ -17,13 +16,16 @@ import threading
 import time
 import traceback
 import uuid
-import warnings
 import weakref
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from . import validation
+from .capture.user import current_user
+from .clock import now_ms
 from .errors import (
     ArtifactNotFoundError,
     InvalidArtifactPathError,
@@ -32,6 +34,7 @@ from .errors import (
     ParamConflictError,
     RunNotActiveError,
 )
+from .store import events
 from .store.journal import METRIC_PAYLOAD, METRIC_RECORD, RECORD_MARKER, RECORD_SIZE, storage_error
 
 RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
@@ -44,10 +47,6 @@ _frame = METRIC_RECORD.pack
 _crc32 = zlib.crc32
 _write = os.write
 _time_ns = time.time_ns
-
-
-def _now_ms() -> int:
-    return _time_ns() // 1_000_000
 
 
 class Run:
@@ -65,7 +64,7 @@ class Run:
         self.run_name = run_name
         self.experiment = experiment
         self.parent_run_id = parent_run_id
-        self.start_time = _now_ms()
+        self.start_time = now_ms()
         self.end_time: int | None = None
         self.status = RUNNING
         self.source = source
@@ -76,11 +75,9 @@ class Run:
         self._active = True
         self._console_seq = 0
         self._bind()
-        self._writer.event({
-            "t": "run", "slot": self._slot, "run_id": self.run_id, "experiment": experiment,
-            "name": run_name, "parent": parent_run_id, "start": self.start_time,
-            "user": _user(), "host": socket.gethostname(), "pid": os.getpid(), "source": source,
-        })
+        self._writer.event(events.run_started(
+            self._slot, self.run_id, experiment, run_name, parent_run_id, self.start_time, current_user(),
+            socket.gethostname(), os.getpid(), source))
         _live_runs.add(self)
 
     def _bind(self, attach: bool = False) -> None:
@@ -90,7 +87,7 @@ class Run:
         self._slot = self._writer.new_slot()
         self._key_ids: dict[str, int] = {}
         if attach:
-            self._writer.event({"t": "attach", "slot": self._slot, "run_id": self.run_id, "owned": False})
+            self._writer.event(events.run_attached(self._slot, self.run_id, owned=False))
 
     def __repr__(self) -> str:
         return (f"<Run {self.run_name!r} id={self.run_id[:8]} experiment={self.experiment!r} "
@@ -134,7 +131,7 @@ class Run:
             self._ended_error("log_metrics")
         if not isinstance(metrics, dict):
             raise InvalidValueError(f"log_metrics takes a dict of key -> number, not {type(metrics).__name__}")
-        timestamp = _now_ms() if timestamp is None else validation.metric_timestamp("(log_metrics)", timestamp)
+        timestamp = now_ms() if timestamp is None else validation.metric_timestamp("(log_metrics)", timestamp)
         checked = []
         for key, value in metrics.items():
             key_id = self._key_ids.get(key)
@@ -185,7 +182,7 @@ class Run:
             if known is None:
                 fresh[key] = text
         if fresh:
-            self._writer.event({"t": "params", "slot": self._slot, "items": fresh, "ts": _now_ms()})
+            self._writer.event(events.params_logged(self._slot, fresh, now_ms()))
             self.params.update(fresh)
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -201,13 +198,13 @@ class Run:
             validation.check_key(key, "tag")
             items[key] = validation.tag_text(key, value)
         if items:
-            self._writer.event({"t": "tags", "slot": self._slot, "items": items, "ts": _now_ms()})
+            self._writer.event(events.tags_set(self._slot, items, now_ms()))
             self.tags.update(items)
 
     def delete_tag(self, key: str) -> None:
         """Remove a tag from the run."""
         validation.check_key(key, "tag")
-        self._writer.event({"t": "deltag", "slot": self._slot, "key": key, "ts": _now_ms()})
+        self._writer.event(events.tag_deleted(self._slot, key, now_ms()))
         self.tags.pop(key, None)
 
     # -- artifacts ---------------------------------------------------------------------------
@@ -296,22 +293,21 @@ class Run:
     def _record_artifact(self, path: str, sha256: str, size: int) -> None:
         from .artifacts import media_type
 
-        self._writer.event({"t": "artifact", "slot": self._slot, "path": path, "size": size,
-                            "media_type": media_type(path), "sha256": sha256, "ts": _now_ms()})
+        self._writer.event(events.artifact_stored(self._slot, path, size, media_type(path), sha256, now_ms()))
 
     # -- console, snapshot, environment (used by the capture layer) ----------------------------
     def log_console(self, stream: str, text: str) -> None:
         """Keep console output of the run; text that is not valid Unicode is stored escaped."""
         self._console_seq += 1
-        self._writer.event({"t": "console", "slot": self._slot, "seq": self._console_seq,
-                            "stream": stream, "text": validation.escaped_text(text), "ts": _now_ms()})
+        self._writer.event(events.console_written(self._slot, self._console_seq, stream,
+                                                  validation.escaped_text(text), now_ms()))
 
     def log_snapshot(self, fields: dict) -> None:
-        self._writer.event({"t": "snapshot", "slot": self._slot, "ts": _now_ms(), **fields})
+        self._writer.event(events.snapshot_taken(self._slot, now_ms(), **fields))
 
     def log_environment(self, env: dict, env_sha: str, git: dict | None, include_env: bool) -> None:
-        self._writer.event({"t": "env", "slot": self._slot, "env_sha": env_sha, "git": git,
-                            "env": env if include_env else None, "ts": _now_ms()})
+        self._writer.event(events.environment_captured(self._slot, env_sha, git, env if include_env else None,
+                                                       now_ms()))
 
     # -- ending --------------------------------------------------------------------------------
     def end(self, status: str = FINISHED, error: BaseException | None = None) -> None:
@@ -320,16 +316,18 @@ class Run:
             raise InvalidValueError(f"status {status!r} is not one of {', '.join(END_STATUSES)}")
         if not self._active:
             return
-        record: dict[str, Any] = {"t": "end", "slot": self._slot, "status": status, "ts": _now_ms()}
-        if error is not None:
-            record["error"] = {
-                "type": type(error).__name__, "message": str(error),
-                "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        details = None
+        if error is not None:  # an error's text (a path in an OSError, say) need not be valid Unicode
+            details = {
+                "type": type(error).__name__, "message": validation.escaped_text(str(error)),
+                "traceback": validation.escaped_text(
+                    "".join(traceback.format_exception(type(error), error, error.__traceback__))),
             }
+        ended = now_ms()
+        self._writer.event(events.run_ended(self._slot, status, ended, details))
         self._active = False
         self.status = status
-        self.end_time = record["ts"]
-        self._writer.event(record)
+        self.end_time = ended
         _remove_from_stack(self)
         writer = self._writer
         from .capture import background
@@ -348,7 +346,7 @@ class Run:
 
     @property
     def duration_s(self) -> float:
-        return ((self.end_time or _now_ms()) - self.start_time) / 1000.0
+        return ((self.end_time or now_ms()) - self.start_time) / 1000.0
 
     def __enter__(self) -> Run:
         return self
@@ -363,13 +361,6 @@ class Run:
         return False
 
 
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return None
-
-
 # -- the active-run stack -----------------------------------------------------------------------
 _stack: list[Run] = []
 _stack_lock = threading.Lock()
@@ -379,6 +370,27 @@ _live_runs: weakref.WeakSet[Run] = weakref.WeakSet()
 def active_run() -> Run | None:
     """The innermost active run, or None."""
     return _stack[-1] if _stack else None
+
+
+def active_runs() -> list[Run]:
+    """The active runs of this process, outermost first (a copy: changing it changes nothing)."""
+    with _stack_lock:
+        return list(_stack)
+
+
+@contextmanager
+def runs_set_aside() -> Iterator[None]:
+    """Within the block no run is active, so a run started there is top-level; afterwards the
+    runs that were active come back beneath any run the block left active (``%%track`` cells
+    are top-level runs even inside an open ``start_run()``)."""
+    with _stack_lock:
+        saved = list(_stack)
+        _stack.clear()
+    try:
+        yield
+    finally:
+        with _stack_lock:
+            _stack[:0] = saved
 
 
 def push_run(run: Run) -> None:

@@ -225,5 +225,6 @@ def artifact_path(path: str | None, what: str = "artifact_path") -> str:
         raise InvalidArtifactPathError(f"{what} {path!r} contains a NUL byte")
     if what == "artifact_file" and candidate.endswith("/"):
         raise InvalidArtifactPathError(
-            f"{what} {path!r} ends with '/', so it names a folder; name the file, e.g. {path.rstrip('/') or 'dir'}/file.txt")
+            f"{what} {path!r} ends with '/', so it names a folder; name the file, "
+            f"e.g. {path.rstrip('/') or 'dir'}/file.txt")
     return "" if normal == "." else normal

@@ -28,9 +28,9 @@ def store_dir(tmp_path, monkeypatch) -> Path:
     config.set_store_override(None)
     yield directory
     if jt.active_run() is not None:
-        from jupyter_tracker.run import _stack
+        from jupyter_tracker.run import active_runs
 
-        for run in list(_stack):
+        for run in reversed(active_runs()):
             run.end("KILLED")
     config.set_store_override(None)
 

@@ -83,10 +83,9 @@ def test_a_damaged_journal_merges_without_error_and_invents_nothing(pristine, tm
     root = tmp_path / f"store-{os.urandom(4).hex()}"
     (root / "journal").mkdir(parents=True)
     (root / "tracker.duckdb").write_bytes(pristine["database"])
-    for suffix, data in pristine["files"].items():
-        if which in (suffix, "both"):
-            data = _damaged(data, operations)
-        (root / "journal" / f"{pristine['name']}{suffix}").write_bytes(data)
+    for suffix, written in pristine["files"].items():
+        damaged = _damaged(written, operations) if which in (suffix, "both") else written
+        (root / "journal" / f"{pristine['name']}{suffix}").write_bytes(damaged)
     holder = None
     if writer_alive:  # hold the events file's lock as a living writer does
         holder = os.open(root / "journal" / f"{pristine['name']}.events", os.O_RDONLY)

@@ -14,11 +14,10 @@ import sys
 import textwrap
 
 import pytest
+from conftest import run_notebook
 
 import jupyter_tracker as jt
 from jupyter_tracker.errors import InvalidTextError
-
-from conftest import run_notebook
 
 LATIN1_NAME = b"caf\xe9.txt".decode("utf-8", "surrogateescape")  # what os.listdir gives
 

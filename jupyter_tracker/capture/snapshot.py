@@ -27,7 +27,8 @@ _history_cache: dict[tuple[int, int], str] = {}   # (id(store objects), executio
 _saved_cache: dict[tuple[str, int, int], tuple[str, list[str]]] = {}
 
 
-def _put_json(objects: ObjectStore, value: Any) -> str:
+def put_json(objects: ObjectStore, value: Any) -> str:
+    """Store ``value`` as canonical JSON (sorted keys, compact) in the object store; its sha256."""
     return objects.put_bytes(json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8"))
 
 
@@ -63,16 +64,16 @@ def capture_executed(shell, objects: ObjectStore, current_source: str, current_c
                 output = _result_output(results[count], count)
                 if output is not None:
                     outputs.append(output)
-            sha = _put_json(objects, _code_cell(history[count], count, outputs, f"exec-{count}"))
+            sha = put_json(objects, _code_cell(history[count], count, outputs, f"exec-{count}"))
             with _lock:
                 _history_cache[cache_key] = sha
         shas.append(sha)
-    shas.append(_put_json(objects, _code_cell(current_source, current_count, [],
+    shas.append(put_json(objects, _code_cell(current_source, current_count, [],
                                               f"exec-{current_count or 'current'}")))
     meta = {"nbformat": 4, "nbformat_minor": 5, "metadata": {
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"}}}
-    return {"kind": "executed", "cells": shas, "meta": _put_json(objects, meta)}
+    return {"kind": "executed", "cells": shas, "meta": put_json(objects, meta)}
 
 
 def capture_saved(objects: ObjectStore, notebook_path: Path) -> dict | None:
@@ -90,9 +91,9 @@ def capture_saved(objects: ObjectStore, notebook_path: Path) -> dict | None:
             cells = notebook["cells"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        shas = [_put_json(objects, cell) for cell in cells]
+        shas = [put_json(objects, cell) for cell in cells]
         meta = {key: value for key, value in notebook.items() if key != "cells"}
-        cached = (_put_json(objects, meta), shas)
+        cached = (put_json(objects, meta), shas)
         with _lock:
             _saved_cache[cache_key] = cached
     meta_sha, shas = cached

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from ..clock import now_ms
 from ..errors import InvalidValueError, ModelNotFoundError
 from .flavors import BY_NAME, PythonModel, flavor_for
 from .signature import ModelSignature, enforce, infer_signature
@@ -119,7 +119,7 @@ def log_model(run, model: Any, name: str = "model", *, signature: ModelSignature
         "signature": signature.to_dict() if signature else None,
         "input_example": "input_example.json" if input_example is not None else None,
         "versions": versions, "python": platform.python_version(), "run_id": run.run_id,
-        "created_time": time.time_ns() // 1_000_000,
+        "created_time": now_ms(),
     }
     run.log_bytes(content, f"{prefix}/{file_name}")
     if input_example is not None:

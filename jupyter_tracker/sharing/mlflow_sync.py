@@ -541,8 +541,8 @@ def _snapshot_objects(objects, notebook_file: Path) -> tuple[str, list[str]]:
     """Store a pushed snapshot notebook the way the store keeps snapshots: one object per cell."""
     import nbformat
 
-    from ..capture.snapshot import _put_json
+    from ..capture.snapshot import put_json
 
     notebook = json.loads(json.dumps(nbformat.read(str(notebook_file), as_version=4)))  # sources stay strings
     cells = notebook.pop("cells")
-    return _put_json(objects, notebook), [_put_json(objects, cell) for cell in cells]
+    return put_json(objects, notebook), [put_json(objects, cell) for cell in cells]

@@ -34,7 +34,7 @@ _FIELDS: dict[str, dict[str, Any]] = {
               "schema": _opt_str, "profile": _opt_str, "num_rows": _opt_int, "ts": _ts},
 }
 _OPTIONAL = {"parent", "user", "host", "pid", "source", "origin", "owned", "error", "git", "env", "media_type",
-             "notebook_path", "source", "context", "schema", "profile", "num_rows"}
+             "notebook_path", "context", "schema", "profile", "num_rows"}
 END_STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 
@@ -119,3 +119,67 @@ def bad_text_position(text: str) -> int | None:
     except UnicodeEncodeError as exc:
         return exc.start
     return None
+
+
+# -- writing: the one place each event's fields are named ---------------------------------------
+def key_defined(local_id: int, key: str) -> dict:
+    """Metric key ``key`` gets the journal-local id ``local_id`` (0, 1, 2, ... in order)."""
+    return {"t": "key", "id": local_id, "key": key}
+
+
+def run_started(slot: int, run_id: str, experiment: str, name: str, parent: str | None, start: int,
+                user: str | None, host: str, pid: int, source: dict) -> dict:
+    """A run begins and takes journal slot ``slot``; this journal owns it (a dead writer's runs end KILLED)."""
+    return {"t": "run", "slot": slot, "run_id": run_id, "experiment": experiment, "name": name, "parent": parent,
+            "start": start, "user": user, "host": host, "pid": pid, "source": source}
+
+
+def run_attached(slot: int, run_id: str, owned: bool) -> dict:
+    """A run started elsewhere (e.g. by the parent of a forked child) logs into this journal too."""
+    return {"t": "attach", "slot": slot, "run_id": run_id, "owned": owned}
+
+
+def params_logged(slot: int, items: dict[str, str], ts: int) -> dict:
+    return {"t": "params", "slot": slot, "items": items, "ts": ts}
+
+
+def tags_set(slot: int, items: dict[str, str], ts: int) -> dict:
+    return {"t": "tags", "slot": slot, "items": items, "ts": ts}
+
+
+def tag_deleted(slot: int, key: str, ts: int) -> dict:
+    return {"t": "deltag", "slot": slot, "key": key, "ts": ts}
+
+
+def run_ended(slot: int, status: str, ts: int, error: dict | None = None) -> dict:
+    record: dict[str, Any] = {"t": "end", "slot": slot, "status": status, "ts": ts}
+    if error is not None:
+        record["error"] = error
+    return record
+
+
+def environment_captured(slot: int, env_sha: str, git: dict | None, env: dict | None, ts: int) -> dict:
+    return {"t": "env", "slot": slot, "env_sha": env_sha, "git": git, "env": env, "ts": ts}
+
+
+def artifact_stored(slot: int, path: str, size: int, media_type: str | None, sha256: str, ts: int) -> dict:
+    return {"t": "artifact", "slot": slot, "path": path, "size": size, "media_type": media_type, "sha256": sha256,
+            "ts": ts}
+
+
+def snapshot_taken(slot: int, ts: int, kind: str, meta: str, cells: list[str],
+                   notebook_path: str | None = None) -> dict:
+    record = {"t": "snapshot", "slot": slot, "ts": ts, "kind": kind, "meta": meta, "cells": cells}
+    if notebook_path is not None:
+        record["notebook_path"] = notebook_path
+    return record
+
+
+def console_written(slot: int, seq: int, stream: str, text: str, ts: int) -> dict:
+    return {"t": "console", "slot": slot, "seq": seq, "stream": stream, "text": text, "ts": ts}
+
+
+def input_used(slot: int, name: str, digest: str, source: str | None, context: str, schema: str, profile: str,
+               num_rows: int | None, ts: int) -> dict:
+    return {"t": "input", "slot": slot, "name": name, "digest": digest, "source": source, "context": context,
+            "schema": schema, "profile": profile, "num_rows": num_rows, "ts": ts}

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError, StoreFullError, StoreReadOnlyError
+from .events import key_defined
 
 FORMAT_VERSION = 2
 EVENTS_SUFFIX = ".events"
@@ -65,6 +66,8 @@ LEGACY_METRIC_DTYPE = [("slot", "<u4"), ("key", "<u4"), ("step", "<i8"), ("times
 #: A merge reads at most this much of one journal file; the rest waits for the next merge, so a
 #: merge's memory is bounded by what it reads, whatever the file's size.
 MAX_READ_BYTES = 32 * 1024 * 1024
+#: Damaged lines of one read kept with their bytes for the quarantine; the rest are counted.
+MAX_DAMAGE_REPORTS = 100
 #: One event line longer than this is damage (real events are small: content goes to objects/).
 MAX_EVENT_LINE = 16 * 1024 * 1024
 
@@ -231,7 +234,7 @@ class JournalWriter:
                 key_id = self._key_ids.get(key)
                 if key_id is None:
                     key_id = len(self._key_ids)
-                    self.event({"t": "key", "id": key_id, "key": key})
+                    self.event(key_defined(key_id, key))
                     self._key_ids[key] = key_id
         return key_id
 
@@ -274,6 +277,7 @@ class EventChunk:
 
     records: list[tuple[int, dict]] = field(default_factory=list)
     damaged: list[tuple[int, str, bytes]] = field(default_factory=list)
+    more_damaged: int = 0  # damaged lines beyond the first MAX_DAMAGE_REPORTS, only counted
     end: int = 0
     version: int | None = None
     complete: bool = True  # False when the read stopped at MAX_READ_BYTES with more to come
@@ -301,17 +305,24 @@ def read_events(path: Path, offset: int, salt: int, writer_alive: bool,
         return chunk
     chunk.version = _events_version(path, offset, raw)
     position = offset
-    lines = raw.split(b"\n")
-    tail = lines.pop()  # after the last newline: an unfinished line, or b""
-    for line in lines:
-        start, position = position, position + len(line) + 1
-        if not line or line.startswith(b"#"):
-            continue
-        record, reason = _decode_line(line, salt, chunk.version)
-        if record is None:
-            chunk.damaged.append((start, reason, line[:4096]))
-        else:
-            chunk.records.append((position, record))
+    cursor = 0  # walk the lines without splitting: a chunk of bare newlines must not become objects
+    while True:
+        newline = raw.find(b"\n", cursor)
+        if newline == -1:
+            break
+        start, position = position, offset + newline + 1
+        if newline > cursor and raw[cursor] != 0x23:  # not empty, not a '#' header line
+            line = raw[cursor:newline]
+            record, reason = _decode_line(line, salt, chunk.version)
+            if record is None:
+                if len(chunk.damaged) < MAX_DAMAGE_REPORTS:
+                    chunk.damaged.append((start, reason, line[:4096]))
+                else:
+                    chunk.more_damaged += 1
+            else:
+                chunk.records.append((position, record))
+        cursor = newline + 1
+    tail = raw[cursor:]  # after the last newline: an unfinished line, or b""
     if tail and not (writer_alive or not chunk.complete) and len(tail) <= MAX_EVENT_LINE:
         chunk.damaged.append((position, TORN, tail[:4096]))
         position += len(tail)
@@ -417,11 +428,10 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
         _note_damage(chunk, raw, offset, position, following)
         position = following
     at_end = chunk.complete = len(raw) < max_bytes
-    tail = raw[position:]
+    tail = limit - position
     if tail and not writer_alive and at_end:
-        if tail.count(0) != len(tail):  # an unused, zeroed tail is no record, not damage
-            _note_damage(chunk, raw, offset, position, limit,
-                         TORN if len(tail) < RECORD_SIZE else None)
+        if not _all_zero(raw, position, limit):  # an unused, zeroed tail is no record, not damage
+            _note_damage(chunk, raw, offset, position, limit, TORN if tail < RECORD_SIZE else None)
         position = limit
     elif tail:
         # No record starts before ``limit - RECORD_SIZE + 1`` (one would have been found), so those
@@ -429,7 +439,7 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
         # completing after that. A live writer's zero tail is space it has not written yet.
         safe_end = limit - RECORD_SIZE + 1
         if writer_alive:
-            safe_end = min(safe_end, position + len(tail.rstrip(b"\0")))
+            safe_end = min(safe_end, _end_of_data(raw, position, limit))
         if safe_end > position:
             _note_damage(chunk, raw, offset, position, safe_end)
             position = safe_end
@@ -442,15 +452,38 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
 
 def _note_damage(chunk: MetricChunk, raw: bytes, offset: int, start: int, stop: int,
                  reason: str | None = None) -> None:
-    region = raw[start:stop]
     if reason:
         pass
-    elif region.count(0) == len(region):
+    elif _all_zero(raw, start, stop):
         reason = "zeroed bytes"
     else:
         reason = "bytes that are no metric record (damaged, torn or foreign)"
     chunk.damaged_bytes += stop - start
-    chunk.damaged_ranges.append((offset + start, offset + stop, reason))
+    if len(chunk.damaged_ranges) < MAX_DAMAGE_REPORTS:
+        chunk.damaged_ranges.append((offset + start, offset + stop, reason))
+    else:  # widen the last reported range instead of keeping one entry per damaged spot
+        first, _, _ = chunk.damaged_ranges[-1]
+        chunk.damaged_ranges[-1] = (first, offset + stop, "several damaged regions")
+
+
+def _all_zero(raw: bytes, start: int, stop: int) -> bool:
+    import numpy as np
+
+    return not np.count_nonzero(np.frombuffer(raw, dtype=np.uint8, count=stop - start, offset=start))
+
+
+def _end_of_data(raw: bytes, start: int, stop: int) -> int:
+    """The position after the last non-zero byte of ``raw[start:stop]`` (``start`` if none),
+    looked for in 64 KiB blocks from the end so no copy of the region is made."""
+    block = 64 * 1024
+    end = stop
+    while end > start:
+        begin = max(start, end - block)
+        data = raw[begin:end].rstrip(b"\0")
+        if data:
+            return begin + len(data)
+        end = begin
+    return start
 
 
 _crc_tables = None

@@ -243,6 +243,10 @@ def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone:
     for offset, reason, raw in event_chunk.damaged:
         quarantine.add(name, "events", offset, reason, raw)
         batch.damaged += reason != TORN
+    if event_chunk.more_damaged:
+        quarantine.add(name, "events", event_chunk.end,
+                       f"{event_chunk.more_damaged:,} more damaged lines before this offset", b"")
+        batch.damaged += event_chunk.more_damaged
     events = 0
     for end_offset, record in event_chunk.records:
         reason = problem(record) or _apply_event(con, batch, name, record, slots, local_keys)

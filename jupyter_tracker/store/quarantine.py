@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..clock import now_ms
 
 QUARANTINE_DIR = "quarantine"
 _RAW_LIMIT = 4096
@@ -46,7 +47,7 @@ class Quarantine:
             text = json.dumps(record, default=str)[:_RAW_LIMIT * 4]
         self._pending.setdefault(journal, []).append({
             "journal": journal, "file": file, "offset": int(offset), "reason": reason, "record": text,
-            "time": time.time_ns() // 1_000_000})
+            "time": now_ms()})
 
     def flush(self) -> None:
         """Append the collected entries to their files (before the merge commits, so a record is
