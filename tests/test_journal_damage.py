@@ -188,3 +188,31 @@ def test_merge_memory_does_not_depend_on_ids_in_records():
     mapped = _map_ids(np.array([0, 7, 2**32 - 1], dtype=np.uint32), {0: 11, 2: 12})
     assert mapped.tolist() == [11, -1, -1]
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 4 << 20  # KiB: far below 4 GiB
+
+
+def test_a_journal_the_database_refuses_is_set_aside_and_the_others_merge(store_dir, tmp_path, monkeypatch):
+    """If the database refuses a journal's batch for a reason no check foresaw, that one journal is
+    moved, intact, into the quarantine; every other journal still merges and doctor says so."""
+    import duckdb
+
+    from jupyter_tracker.health import store_health
+    from jupyter_tracker.store import merge
+
+    for name in ("poison", "good"):
+        script = tmp_path / f"{name}.py"
+        script.write_text(f"import jupyter_tracker as jt\nwith jt.start_run(run_name={name!r}) as run:\n"
+                          f"    run.log_metric('loss', 1.0)\n")
+        subprocess.run([sys.executable, str(script)], check=True, timeout=120)
+    real_write_batch = merge._write_batch
+
+    def refusing(con, batch):
+        if any(run["run_name"] == "poison" for run in batch.runs):
+            raise duckdb.ConversionException("Conversion Error: a value this version cannot store")
+        return real_write_batch(con, batch)
+
+    monkeypatch.setattr(merge, "_write_batch", refusing)
+    assert jt.search_runs().run_name.tolist() == ["good"]
+    health = store_health()
+    assert len(health["set_aside_journals"]) == 1 and health["problems"]
+    assert (store_dir / "quarantine" / f"{health['set_aside_journals'][0]}.events").exists()
+    assert not list((store_dir / "journal").glob("*.events"))

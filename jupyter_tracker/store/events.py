@@ -11,31 +11,39 @@ import re
 from typing import Any
 
 _INT64 = (-(2**63), 2**63 - 1)
+_INT32 = (-(2**31), 2**31 - 1)
 #: Milliseconds since the epoch from 1970 to 2200: a point outside is not a timestamp in ms.
 TIMESTAMP_RANGE = (0, 7_258_118_400_000)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 _str, _opt_str, _int, _opt_int, _ts, _bool = "str", "str?", "int", "int?", "ts", "bool"
+_slot, _opt_int32 = "int32", "int32?"
 _FIELDS: dict[str, dict[str, Any]] = {
-    "key": {"id": _int, "key": _str},
-    "run": {"slot": _int, "run_id": _str, "experiment": _str, "name": _str, "parent": _opt_str, "start": _ts,
-            "user": _opt_str, "host": _opt_str, "pid": _opt_int, "source": "dict?", "origin": _opt_str},
-    "attach": {"slot": _int, "run_id": _str, "owned": "bool?"},
-    "params": {"slot": _int, "items": "text-dict", "ts": _ts},
-    "tags": {"slot": _int, "items": "text-dict", "ts": _ts},
-    "deltag": {"slot": _int, "key": _str, "ts": _ts},
-    "end": {"slot": _int, "status": "status", "ts": _ts, "error": "dict?"},
-    "env": {"slot": _int, "env_sha": _str, "git": "dict?", "env": "dict?", "ts": _ts},
-    "artifact": {"slot": _int, "path": _str, "size": _int, "media_type": _opt_str, "sha256": "hash", "ts": _ts},
-    "snapshot": {"slot": _int, "kind": _str, "notebook_path": _opt_str, "meta": "hash", "cells": "hash-list",
+    "key": {"id": _slot, "key": _str},
+    "run": {"slot": _slot, "run_id": _str, "experiment": _str, "name": _str, "parent": _opt_str, "start": _ts,
+            "user": _opt_str, "host": _opt_str, "pid": _opt_int32, "source": "source?", "origin": _opt_str},
+    "attach": {"slot": _slot, "run_id": _str, "owned": "bool?"},
+    "params": {"slot": _slot, "items": "text-dict", "ts": _ts},
+    "tags": {"slot": _slot, "items": "text-dict", "ts": _ts},
+    "deltag": {"slot": _slot, "key": _str, "ts": _ts},
+    "end": {"slot": _slot, "status": "status", "ts": _ts, "error": "error?"},
+    "env": {"slot": _slot, "env_sha": _str, "git": "git?", "env": "dict?", "ts": _ts},
+    "artifact": {"slot": _slot, "path": _str, "size": _int, "media_type": _opt_str, "sha256": "hash", "ts": _ts},
+    "snapshot": {"slot": _slot, "kind": _str, "notebook_path": _opt_str, "meta": "hash", "cells": "hash-list",
                  "ts": _ts},
-    "console": {"slot": _int, "seq": _int, "stream": _str, "text": _str, "ts": _ts},
-    "input": {"slot": _int, "name": _str, "digest": _str, "source": _opt_str, "context": _opt_str,
+    "console": {"slot": _slot, "seq": _int, "stream": _str, "text": _str, "ts": _ts},
+    "input": {"slot": _slot, "name": _str, "digest": _str, "source": _opt_str, "context": _opt_str,
               "schema": _opt_str, "profile": _opt_str, "num_rows": _opt_int, "ts": _ts},
 }
 _OPTIONAL = {"parent", "user", "host", "pid", "source", "origin", "owned", "error", "git", "env", "media_type",
              "notebook_path", "context", "schema", "profile", "num_rows"}
 END_STATUSES = ("FINISHED", "FAILED", "KILLED")
+_SHAPES = {
+    "source": {"kind": _opt_str, "code": _opt_str, "cell_id": _opt_str, "execution_count": _opt_int32,
+               "notebook_path": _opt_str, "script_path": _opt_str, "cell_key": _opt_str},
+    "git": {"commit": _opt_str, "branch": _opt_str, "remote": _opt_str, "dirty": "bool?"},
+    "error": {"type": _opt_str, "message": _opt_str, "traceback": _opt_str},
+}
 
 
 def problem(record: dict) -> str | None:
@@ -65,10 +73,10 @@ def _check(rule: str, value: Any) -> str | None:
     rule = rule.rstrip("?")
     if rule == "str":
         return None if isinstance(value, str) else f"is {type(value).__name__}, not text"
-    if rule in ("int", "ts"):
+    if rule in ("int", "int32", "ts"):
         if isinstance(value, bool) or not isinstance(value, int):
             return f"is {type(value).__name__}, not an integer"
-        low, high = TIMESTAMP_RANGE if rule == "ts" else _INT64
+        low, high = {"ts": TIMESTAMP_RANGE, "int32": _INT32}.get(rule, _INT64)
         if not low <= value <= high:
             return f"is {value}, outside {low}..{high}" + (" (ms since the epoch)" if rule == "ts" else "")
         return None
@@ -76,6 +84,14 @@ def _check(rule: str, value: Any) -> str | None:
         return None if isinstance(value, bool) else f"is {type(value).__name__}, not true/false"
     if rule == "dict":
         return None if isinstance(value, dict) else f"is {type(value).__name__}, not an object"
+    if rule in _SHAPES:  # an object with known fields, each text (or for some, a number/flag) or null
+        if not isinstance(value, dict):
+            return f"is {type(value).__name__}, not an object"
+        for name, kind in _SHAPES[rule].items():
+            reason = _check(kind, value.get(name))
+            if reason:
+                return f"has {name!r} that {reason}"
+        return None
     if rule == "text-dict":
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                   for k, v in value.items()):

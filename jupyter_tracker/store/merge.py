@@ -293,8 +293,8 @@ def _apply_event(con, batch: _Batch, journal: str, record: dict, slots: dict, lo
         slot = record["slot"]
         if slot in slots:
             return f"run slot {slot} is already defined in this journal"
-        if not 0 <= slot < 2**32:
-            return f"run slot {slot} is outside 0..2**32-1"
+        if slot < 0:
+            return f"run slot {slot} is negative"
         if kind == "run":
             if record["run_id"] in batch.run_keys_by_id or _run_key_for_id(con, batch, record["run_id"]):
                 return f"run id {record['run_id']!r} already exists"
