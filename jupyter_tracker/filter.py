@@ -178,7 +178,7 @@ class _Parser:
         sql = self.or_expr()
         if self.token.kind != "end":
             raise self.error(self.token.position,
-                         f"expected 'and', 'or' or the end, found {self.token.text!r}")
+                             f"expected 'and', 'or' or the end, found {self.token.text!r}")
         return sql
 
     def or_expr(self) -> str:
@@ -199,7 +199,7 @@ class _Parser:
         if self.token.kind == "punct" and self.token.text == "(":
             if self.depth >= MAX_NESTING:
                 raise self.error(self.token.position,
-                             f"parentheses nest deeper than {MAX_NESTING} levels; remove the extra parentheses")
+                                 f"parentheses nest deeper than {MAX_NESTING} levels; remove the extra parentheses")
             self.take()
             self.depth += 1
             inner = self.or_expr()
@@ -209,8 +209,8 @@ class _Parser:
         self.comparisons += 1
         if self.comparisons > MAX_COMPARISONS:
             raise self.error(self.token.position,
-                         f"the filter has more than {MAX_COMPARISONS} comparisons; combine values with "
-                         f"IN (...) (e.g. params.lr IN ('0.1', '0.01')) or split the search")
+                             f"the filter has more than {MAX_COMPARISONS} comparisons; combine values with "
+                             f"IN (...) (e.g. params.lr IN ('0.1', '0.01')) or split the search")
         return self.comparison()
 
     def field(self) -> Field:
@@ -220,7 +220,7 @@ class _Parser:
             return Field("attribute", _unquote(token), token.position)
         if token.kind != "word" or token.text.lower() in _KEYWORDS:
             raise self.error(token.position,
-                         f"expected a field such as metrics.acc or params.lr, found {token.text or 'the end'!r}")
+                             f"expected a field such as metrics.acc or params.lr, found {token.text or 'the end'!r}")
         self.take()
         prefix = token.text.lower()
         if self.token.kind == "punct" and self.token.text == "." and prefix in _PREFIXES:
@@ -248,7 +248,7 @@ class _Parser:
         if token.kind == "string":
             return "string", _unquote(token), token.position
         raise self.error(token.position,
-                     f"expected a value (a number or a quoted string like 'rf'), found {token.text or 'the end'!r}")
+                         f"expected a value (a number or a quoted string like 'rf'), found {token.text or 'the end'!r}")
 
     def comparison(self) -> str:
         field = self.field()
@@ -265,7 +265,7 @@ class _Parser:
             while self.token.kind == "punct" and self.token.text == ",":
                 if len(values) >= MAX_IN_VALUES:
                     raise self.error(self.token.position,
-                                 f"an IN list holds at most {MAX_IN_VALUES:,} values; split the search")
+                                     f"an IN list holds at most {MAX_IN_VALUES:,} values; split the search")
                 self.take()
                 values.append(self.value())
             self.expect_punct(")")
@@ -278,8 +278,8 @@ class _Parser:
             return self.condition(field, f"NOT {op}" if negate else op, [value])
         if self.token.kind != "op":
             raise self.error(self.token.position,
-                         f"expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN) after the field, "
-                         f"found {self.token.text or 'the end'!r}")
+                             f"expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN) after the field, "
+                             f"found {self.token.text or 'the end'!r}")
         op = self.take().text
         op = "!=" if op == "<>" else op
         return self.condition(field, op, [self.value()])
@@ -295,7 +295,7 @@ class _Parser:
         if field.kind == "metric":
             if not numeric:
                 raise self.error(values[0][2],
-                             f"metrics.{field.name} is a number; compare it with a number (no quotes)")
+                                 f"metrics.{field.name} is a number; compare it with a number (no quotes)")
             column = "value"
         elif field.kind in ("param", "tag"):
             column = "TRY_CAST(value AS DOUBLE)" if numeric and "LIKE" not in op else "value"
@@ -318,10 +318,10 @@ class _Parser:
         column = DATASET_FIELDS.get(field.name.lower())
         if column is None:
             raise self.error(field.position, f"unknown dataset field {field.name!r}; datasets.<field> takes "
-                                                    f"{', '.join(sorted(DATASET_FIELDS))}")
+                             f"{', '.join(sorted(DATASET_FIELDS))}")
         if values[0][0] == "number":
             raise self.error(values[0][2], f"datasets.{field.name} is text; quote the value, e.g. "
-                                                  f"datasets.{field.name} = '{_plain_number(values[0][1])}'")
+                             f"datasets.{field.name} = '{_plain_number(values[0][1])}'")
         return f"r.run_key IN (SELECT run_key FROM internal.inputs WHERE {self.operand(column, op, values)})"
 
     def attribute_condition(self, field: Field, op: str, values, numeric: bool) -> str:
@@ -329,24 +329,24 @@ class _Parser:
         column = ATTRIBUTES.get(name)
         if column is None:
             raise self.error(field.position,
-                         f"unknown attribute {field.name!r}; attributes are {', '.join(sorted(ATTRIBUTES))}. "
-                         f"For a metric, param or tag write metrics.{field.name}, params.{field.name} or "
-                         f"tags.{field.name}")
+                             f"unknown attribute {field.name!r}; attributes are {', '.join(sorted(ATTRIBUTES))}. "
+                             f"For a metric, param or tag write metrics.{field.name}, params.{field.name} or "
+                             f"tags.{field.name}")
         if name in _NUMERIC_ATTRIBUTES:
             unit = "epoch milliseconds or an ISO date such as '2026-12-01 08:30'" if name in _TIME_ATTRIBUTES \
                 else "seconds"
             if "LIKE" in op:
                 raise self.error(field.position, f"{field.name} is a number ({unit}); compare it with "
-                                                        f"=, !=, <, <=, >, >= or IN, not {op}")
+                                 f"=, !=, <, <=, >, >= or IN, not {op}")
             if not numeric:
                 if name not in _TIME_ATTRIBUTES:
                     raise self.error(values[0][2], f"{field.name} is a number ({unit}); compare it with a "
-                                                          f"number (no quotes), e.g. {field.name} > 60")
+                                     f"number (no quotes), e.g. {field.name} > 60")
                 values = [("number", self.epoch_ms(value, position), position) for _, value, position in values]
             return self.operand(column, op, values)
         if numeric:
             raise self.error(values[0][2], f"{field.name} is text; quote the value, e.g. "
-                                                  f"{field.name} = '{_plain_number(values[0][1])}'")
+                             f"{field.name} = '{_plain_number(values[0][1])}'")
         return self.operand(column, op, values)
 
     def epoch_ms(self, text: str, position: int) -> float:
@@ -358,14 +358,14 @@ class _Parser:
             return moment.timestamp() * 1000.0
         except (ValueError, OverflowError):
             raise self.error(position, f"{text!r} is not a date; times compare with an ISO date such as "
-                                              f"'2026-12-01' or '2026-12-01 08:30:00', or with epoch "
-                                              f"milliseconds (no quotes)") from None
+                             f"'2026-12-01' or '2026-12-01 08:30:00', or with epoch "
+                             f"milliseconds (no quotes)") from None
 
-    def operand(self, column: str, op: str, values, placeholder: str = "?") -> str:
+    def operand(self, column: str, op: str, values) -> str:
         self.params.extend(value for _, value, _ in values)
         if "IN" in op:
-            return f"{column} {op} ({', '.join(placeholder for _ in values)})"
-        return f"{column} {op} {placeholder}"
+            return f"{column} {op} ({', '.join('?' for _ in values)})"
+        return f"{column} {op} ?"
 
 
 def _plain_number(value: float) -> str:
