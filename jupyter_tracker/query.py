@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,10 +66,10 @@ def _check_flag(value: Any, name: str) -> None:
 
 def _experiment_names(experiment: Any) -> list[str]:
     """The experiment names of search_runs' ``experiment``: None or "" (all), a name or a list of names."""
-    if experiment is None or experiment == "":
+    if experiment is None:
         return []
     if isinstance(experiment, str):
-        return [experiment]
+        return [experiment] if experiment else []
     if isinstance(experiment, (list, tuple, set, frozenset)) and all(isinstance(n, str) for n in experiment):
         return list(experiment)
     raise InvalidValueError(f"experiment must be an experiment name such as 'mnist', a list of names, or None "
@@ -80,13 +81,13 @@ _QUERY_ERRORS = ("BinderException", "ConversionException", "InvalidInputExceptio
                  "ParserException", "TypeMismatchException")
 
 
-def _run_filtered(con, sql: str, arguments: list, filter: Any, order_by: Any):
-    """Execute a search's SQL; a DuckDB error caused by the filter or order_by becomes an
-    InvalidFilterError (the parser refuses what it knows to fail, this catches what it does not)."""
+def _run_filtered(con, sql: str, arguments: list, filter: Any, order_by: Any, fetch: Callable[[Any], Any]):
+    """``fetch(cursor)`` of a search's SQL; a DuckDB error caused by the filter or order_by becomes
+    an InvalidFilterError (the parser refuses what it knows to fail, this catches what it does not)."""
     import duckdb
 
     try:
-        return con.execute(sql, arguments)
+        return fetch(con.execute(sql, arguments))
     except tuple(getattr(duckdb, name) for name in _QUERY_ERRORS) as exc:
         raise InvalidFilterError(
             f"the search filter={filter!r:.200} order_by={order_by!r:.200} could not be evaluated: "
@@ -159,7 +160,7 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
             WHERE {' AND '.join(where)}
             ORDER BY {order_sql} LIMIT ? OFFSET ?"""
         arguments = [now, *order_params, *params, *experiments, max_results, offset]
-        base = _run_filtered(con, sql, arguments, filter, order_by).df()
+        base = _run_filtered(con, sql, arguments, filter, order_by, lambda cursor: cursor.df())
         if base.empty:
             return base.drop(columns=["run_key"])
         con.register("jt_chosen", base[["run_key"]])
@@ -591,7 +592,7 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
         total, running = _run_filtered(con, f"""
             SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')
             FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
-            WHERE {' AND '.join(where)}""", [*params, *experiments], filter, None).fetchone()
+            WHERE {' AND '.join(where)}""", [*params, *experiments], filter, None, lambda cursor: cursor.fetchone())
     return int(total), int(running)
 
 
