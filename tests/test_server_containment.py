@@ -184,8 +184,8 @@ async def check_every_way_out(jp_fetch, outside: Outside, pattern: str, method: 
 
 async def test_a_store_inside_the_root_is_found_from_below_but_not_through_a_link_out(jp_fetch, outside):
     """The bound stops discovery at the root, not before it: <root>/.jupyter_tracker serves
-    <root>/deep/er (also missing folders and links that stay inside the root). But when that
-    store's objects folder is a link to the outside store's objects, it is refused."""
+    <root>/deep/er (also missing folders and links that stay inside the root). But when one of
+    that store's journals, or its objects folder, is a link out of the root, it is refused."""
     jt.set_store(outside.root / ".jupyter_tracker")
     try:
         with jt.start_run("inside-run", experiment="inside") as run:
@@ -199,6 +199,14 @@ async def test_a_store_inside_the_root_is_found_from_below_but_not_through_a_lin
         assert [r["run_name"] for r in json.loads(response.body)["runs"]] == ["inside-run"], folder
     response = await jp_fetch(*API, "stores", params={"dir": "deep"})
     assert json.loads(response.body)["store_relative"] == ".jupyter_tracker"
+
+    # A journal linked to a file outside the root would be merged into the store: refused.
+    journal = outside.root / ".jupyter_tracker" / "journal" / "elsewhere.events"
+    journal.symlink_to(outside.root.parent / "secret.txt")
+    code, text = await answer(jp_fetch, ("runs",), {"dir": "deep/er"}, None, "get")
+    assert code == 400 and json.loads(text)["error"] == "PathOutsideRootError"
+    assert ".jupyter_tracker/journal/elsewhere.events" in json.loads(text)["message"]
+    journal.unlink()
 
     objects = outside.root / ".jupyter_tracker" / "objects"
     if objects.exists():

@@ -58,7 +58,8 @@ def locate_store(root_dir: str | Path, relative_dir: str | None) -> Store:
     """The store a kernel started in ``root_dir/relative_dir`` would use, found without looking
     above ``root_dir`` (nothing is created). A store discovered above the root is not ours: the
     folder's own (absent) store is answered instead. A discovered store that is, or holds, a
-    symlink leading out of the root is refused with PathOutsideRootError."""
+    symlink leading out of the root (the database, the journal folder or a journal, the objects
+    folder) is refused with PathOutsideRootError; the objects themselves are checked when served."""
     root = Path(root_dir).resolve()
     folder = notebook_dir(root, relative_dir)
     found = resolve_store_dir(cwd=folder).absolute()
@@ -69,7 +70,8 @@ def locate_store(root_dir: str | Path, relative_dir: str | None) -> Store:
     if not _inside(root, found.parent):
         found = folder / STORE_DIRNAME
     store = get_store(found)
-    for part in (store.root, store.db_path, store.journal_dir, store.objects.root):
+    journals = sorted(store.journal_dir.iterdir()) if store.journal_dir.is_dir() else []
+    for part in (store.root, store.db_path, store.journal_dir, store.objects.root, *journals):
         if part.is_symlink() or part.exists():
             target = _resolved(part)
             if target is None or not _inside(root, target):
