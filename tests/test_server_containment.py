@@ -122,7 +122,7 @@ def request_for(pattern: str, method: str, outside: Outside, kernel_id: str | No
 
 
 def dir_values(outside: Outside) -> list[tuple[str, str]]:
-    """(what it is, dir) for every way a request could point out of the root, without a link."""
+    """(what it is, dir) for every way a request's dir could lead out of the root, a folder link included."""
     (outside.root / "projects").mkdir(exist_ok=True)
     (outside.root / "up").symlink_to(outside.root.parent, target_is_directory=True)
     return [("empty", ""), ("a missing folder", "no/such/folder"), ("dot-dot", ".."),
@@ -151,9 +151,9 @@ def assert_not_served(code: int, text: str, outside: Outside, what: str, asked_f
         assert error["message"]
         assert code == (400 if error["error"] == "PathOutsideRootError" else 404), what
     else:
-        answer = json.loads(text)
-        assert answer in ({"experiments": []}, {"runs": [], "total": 0, "running": 0}, {"run": None},
-                          {"models": []}) or answer.get("exists") is False, f"{what}: {text[:300]}"
+        listing = json.loads(text)
+        assert listing in ({"experiments": []}, {"runs": [], "total": 0, "running": 0}, {"run": None},
+                           {"models": []}) or listing.get("exists") is False, f"{what}: {text[:300]}"
 
 
 @pytest.mark.parametrize("pattern, method", route_methods())
