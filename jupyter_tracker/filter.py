@@ -13,6 +13,12 @@ Grammar (MLflow's, with parentheses and ``or``)::
 ``name`` may be quoted with backticks or double quotes when it holds spaces or dots. Metrics
 compare as numbers; params and tags as text, or as numbers when the literal is a number
 (``params.lr < 0.05``). A run that lacks the key never matches, like in MLflow.
+Comparisons are typed here, before any SQL runs: metrics, ``duration_s`` and the times take
+numbers (times also ISO dates such as '2026-12-01'), the other attributes and dataset fields take
+quoted strings. Sizes are bounded (``MAX_FILTER_LENGTH``, ``MAX_COMPARISONS``, ``MAX_NESTING``,
+``MAX_IN_VALUES``, ``MAX_ORDER_KEYS``) so no filter can recurse without end or hold the store's
+lock for long: DuckDB's planning time grows steeply with the number of comparisons (200 took
+4 s, 400 took a minute).
 Hand-written rather than lark: the grammar is ten lines and error positions must be exact.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from .errors import InvalidFilterError
@@ -33,6 +40,7 @@ ATTRIBUTES = {
     "git_branch": "r.git_branch", "source_kind": "r.source_kind",
 }
 _TIME_ATTRIBUTES = {"start_time", "end_time"}
+_NUMERIC_ATTRIBUTES = _TIME_ATTRIBUTES | {"duration_s"}
 _PREFIXES = {"metrics": "metric", "metric": "metric", "params": "param", "param": "param",
              "tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute",
              "attr": "attribute", "run": "attribute",
@@ -40,6 +48,20 @@ _PREFIXES = {"metrics": "metric", "metric": "metric", "params": "param", "param"
 #: Fields of ``datasets.<field>`` (a run matches when any of its logged inputs does).
 DATASET_FIELDS = {"digest": "digest", "name": "name", "context": "context", "source": "source"}
 _KEYWORDS = {"and", "or", "in", "not", "like", "ilike", "asc", "desc"}
+
+#: Longest filter or order_by text. Generous because the comparison view sends ``run_id IN (...)``
+#: with up to ~1,300 full run ids; the comparison and value limits below bound the work.
+MAX_FILTER_LENGTH = 50_000
+#: Most comparisons in one filter (an ``IN`` list counts as one).
+MAX_COMPARISONS = 100
+#: Deepest nesting of parentheses.
+MAX_NESTING = 32
+#: Most values in one ``IN (...)`` list.
+MAX_IN_VALUES = 5_000
+#: Most keys in one order_by.
+MAX_ORDER_KEYS = 20
+#: Characters of the filter an error message quotes around the mistake.
+_ECHO = 120
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -59,13 +81,13 @@ class Token:
     position: int
 
 
-def tokenize(text: str) -> list[Token]:
+def tokenize(text: str, what: str = "filter") -> list[Token]:
     tokens: list[Token] = []
     position = 0
     while position < len(text):
         match = _TOKEN.match(text, position)
         if match is None:
-            raise _error(text, position, f"unexpected character {text[position]!r}")
+            raise _error(text, position, f"unexpected character {text[position]!r}", what)
         kind = match.lastgroup
         if kind != "space":
             tokens.append(Token(kind, match.group(), position))
@@ -74,11 +96,35 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _error(text: str, position: int, message: str) -> InvalidFilterError:
+def _error(text: str, position: int, message: str, what: str = "filter") -> InvalidFilterError:
+    """The mistake, its position and the filter with a caret under it (a window of a long filter)."""
+    start = max(0, position - _ECHO // 2)
+    shown = text[start:start + _ECHO].replace("\n", " ").replace("\t", " ")
+    before = "…" if start else ""
+    after = "…" if start + _ECHO < len(text) else ""
     return InvalidFilterError(
-        f"{message} at position {position} of the filter:\n  {text}\n  {' ' * position}^\n"
-        f"Write comparisons like: metrics.acc > 0.9 and params.lr = '0.01' and "
-        f"tags.model != 'rf' and attributes.status = 'FINISHED'")
+        f"{message} at position {position} of the {what}:\n  {before}{shown}{after}\n"
+        f"  {' ' * (len(before) + position - start)}^\n" + _EXAMPLES.get(what, _EXAMPLES["filter"]))
+
+
+_EXAMPLES = {
+    "filter": "Write comparisons like: metrics.acc > 0.9 and params.lr = '0.01' and tags.model != 'rf' and "
+              "attributes.status = 'FINISHED'",
+    "order_by": "Write order_by like: 'metrics.acc DESC', 'params.lr' or ['attributes.start_time ASC', 'tags.model']",
+}
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse text no filter needs: longer than ``MAX_FILTER_LENGTH`` or not encodable as UTF-8."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidFilterError(
+            f"the {what} is {len(text):,} characters long; the limit is {MAX_FILTER_LENGTH:,}. "
+            f"Split the search into several smaller ones, or select runs with jt.sql()")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidFilterError(f"the {what} holds {text[exc.start]!r} at position {exc.start}, which is not "
+                                 f"valid Unicode text (a lone surrogate); remove it") from None
 
 
 @dataclass
@@ -96,11 +142,17 @@ def _unquote(token: Token) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, what: str = "filter") -> None:
         self.text = text
-        self.tokens = tokenize(text)
+        self.what = what
+        self.tokens = tokenize(text, what)
         self.index = 0
         self.params: list[Any] = []
+        self.depth = 0
+        self.comparisons = 0
+
+    def error(self, position: int, message: str) -> InvalidFilterError:
+        return _error(self.text, position, message, self.what)
 
     # -- token helpers --
     @property
@@ -118,15 +170,15 @@ class _Parser:
     def expect_punct(self, char: str) -> None:
         if self.token.kind != "punct" or self.token.text != char:
             found = self.token.text or "the end"
-            raise _error(self.text, self.token.position, f"expected {char!r} but found {found!r}")
+            raise self.error(self.token.position, f"expected {char!r} but found {found!r}")
         self.take()
 
     # -- grammar --
     def parse(self) -> str:
         sql = self.or_expr()
         if self.token.kind != "end":
-            raise _error(self.text, self.token.position,
-                         f"expected 'and', 'or' or the end, found {self.token.text!r}")
+            raise self.error(self.token.position,
+                             f"expected 'and', 'or' or the end, found {self.token.text!r}")
         return sql
 
     def or_expr(self) -> str:
@@ -145,10 +197,20 @@ class _Parser:
 
     def term(self) -> str:
         if self.token.kind == "punct" and self.token.text == "(":
+            if self.depth >= MAX_NESTING:
+                raise self.error(self.token.position,
+                                 f"parentheses nest deeper than {MAX_NESTING} levels; remove the extra parentheses")
             self.take()
+            self.depth += 1
             inner = self.or_expr()
             self.expect_punct(")")
+            self.depth -= 1
             return inner
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise self.error(self.token.position,
+                             f"the filter has more than {MAX_COMPARISONS} comparisons; combine values with "
+                             f"IN (...) (e.g. params.lr IN ('0.1', '0.01')) or split the search")
         return self.comparison()
 
     def field(self) -> Field:
@@ -157,8 +219,8 @@ class _Parser:
             self.take()
             return Field("attribute", _unquote(token), token.position)
         if token.kind != "word" or token.text.lower() in _KEYWORDS:
-            raise _error(self.text, token.position,
-                         f"expected a field such as metrics.acc or params.lr, found {token.text or 'the end'!r}")
+            raise self.error(token.position,
+                             f"expected a field such as metrics.acc or params.lr, found {token.text or 'the end'!r}")
         self.take()
         prefix = token.text.lower()
         if self.token.kind == "punct" and self.token.text == "." and prefix in _PREFIXES:
@@ -173,10 +235,10 @@ class _Parser:
                     self.take()
                     name += "." + self.take().text
             else:
-                raise _error(self.text, name_token.position, f"expected a key name after '{token.text}.'")
+                raise self.error(name_token.position, f"expected a key name after '{token.text}.'")
             return Field(_PREFIXES[prefix], name, token.position)
         if prefix in _PREFIXES:
-            raise _error(self.text, self.token.position, f"expected '.' and a key after {token.text!r}")
+            raise self.error(self.token.position, f"expected '.' and a key after {token.text!r}")
         return Field("attribute", token.text, token.position)
 
     def value(self) -> tuple[str, Any, int]:
@@ -185,8 +247,8 @@ class _Parser:
             return "number", float(token.text), token.position
         if token.kind == "string":
             return "string", _unquote(token), token.position
-        raise _error(self.text, token.position,
-                     f"expected a value (a number or a quoted string like 'rf'), found {token.text or 'the end'!r}")
+        raise self.error(token.position,
+                         f"expected a value (a number or a quoted string like 'rf'), found {token.text or 'the end'!r}")
 
     def comparison(self) -> str:
         field = self.field()
@@ -195,12 +257,15 @@ class _Parser:
             self.take()
             negate = True
             if not self.is_word("in", "like", "ilike"):
-                raise _error(self.text, self.token.position, "expected IN, LIKE or ILIKE after NOT")
+                raise self.error(self.token.position, "expected IN, LIKE or ILIKE after NOT")
         if self.is_word("in"):
             self.take()
             self.expect_punct("(")
             values = [self.value()]
             while self.token.kind == "punct" and self.token.text == ",":
+                if len(values) >= MAX_IN_VALUES:
+                    raise self.error(self.token.position,
+                                     f"an IN list holds at most {MAX_IN_VALUES:,} values; split the search")
                 self.take()
                 values.append(self.value())
             self.expect_punct(")")
@@ -209,12 +274,12 @@ class _Parser:
             op = self.take().text.upper()
             value = self.value()
             if value[0] != "string":
-                raise _error(self.text, value[2], f"{op} needs a quoted pattern such as '%forest%'")
+                raise self.error(value[2], f"{op} needs a quoted pattern such as '%forest%'")
             return self.condition(field, f"NOT {op}" if negate else op, [value])
         if self.token.kind != "op":
-            raise _error(self.text, self.token.position,
-                         f"expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN) after the field, "
-                         f"found {self.token.text or 'the end'!r}")
+            raise self.error(self.token.position,
+                             f"expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN) after the field, "
+                             f"found {self.token.text or 'the end'!r}")
         op = self.take().text
         op = "!=" if op == "<>" else op
         return self.condition(field, op, [self.value()])
@@ -224,13 +289,13 @@ class _Parser:
         numeric = all(kind == "number" for kind, _, _ in values)
         text_only = all(kind == "string" for kind, _, _ in values)
         if not (numeric or text_only):
-            raise _error(self.text, values[0][2], "an IN list must hold only numbers or only strings")
+            raise self.error(values[0][2], "an IN list must hold only numbers or only strings")
         if field.kind == "dataset":
             return self.dataset_condition(field, op, values)
         if field.kind == "metric":
             if not numeric:
-                raise _error(self.text, values[0][2],
-                             f"metrics.{field.name} is a number; compare it with a number (no quotes)")
+                raise self.error(values[0][2],
+                                 f"metrics.{field.name} is a number; compare it with a number (no quotes)")
             column = "value"
         elif field.kind in ("param", "tag"):
             column = "TRY_CAST(value AS DOUBLE)" if numeric and "LIKE" not in op else "value"
@@ -252,46 +317,71 @@ class _Parser:
     def dataset_condition(self, field: Field, op: str, values) -> str:
         column = DATASET_FIELDS.get(field.name.lower())
         if column is None:
-            raise _error(self.text, field.position, f"unknown dataset field {field.name!r}; datasets.<field> takes "
-                                                    f"{', '.join(sorted(DATASET_FIELDS))}")
-        values = [("string", _plain_number(v) if kind == "number" else v, p) for kind, v, p in values]
+            raise self.error(field.position, f"unknown dataset field {field.name!r}; datasets.<field> takes "
+                             f"{', '.join(sorted(DATASET_FIELDS))}")
+        if values[0][0] == "number":
+            raise self.error(values[0][2], f"datasets.{field.name} is text; quote the value, e.g. "
+                             f"datasets.{field.name} = '{_plain_number(values[0][1])}'")
         return f"r.run_key IN (SELECT run_key FROM internal.inputs WHERE {self.operand(column, op, values)})"
 
     def attribute_condition(self, field: Field, op: str, values, numeric: bool) -> str:
         name = field.name.lower()
         column = ATTRIBUTES.get(name)
         if column is None:
-            raise _error(self.text, field.position,
-                         f"unknown attribute {field.name!r}; attributes are {', '.join(sorted(ATTRIBUTES))}. "
-                         f"For a metric, param or tag write metrics.{field.name}, params.{field.name} or "
-                         f"tags.{field.name}")
-        if name in _TIME_ATTRIBUTES:
-            if numeric:
-                return self.operand(column, op, values)
-            column = f"epoch_ms({column})"
-            placeholder = "CAST(? AS TIMESTAMP)"
-            return self.operand(column, op, values, placeholder)
-        if numeric and name != "duration_s":
-            values = [("string", _plain_number(v), p) for _, v, p in values]
+            raise self.error(field.position,
+                             f"unknown attribute {field.name!r}; attributes are {', '.join(sorted(ATTRIBUTES))}. "
+                             f"For a metric, param or tag write metrics.{field.name}, params.{field.name} or "
+                             f"tags.{field.name}")
+        if name in _NUMERIC_ATTRIBUTES:
+            unit = "epoch milliseconds or an ISO date such as '2026-12-01 08:30'" if name in _TIME_ATTRIBUTES \
+                else "seconds"
+            if "LIKE" in op:
+                raise self.error(field.position, f"{field.name} is a number ({unit}); compare it with "
+                                 f"=, !=, <, <=, >, >= or IN, not {op}")
+            if not numeric:
+                if name not in _TIME_ATTRIBUTES:
+                    raise self.error(values[0][2], f"{field.name} is a number ({unit}); compare it with a "
+                                     f"number (no quotes), e.g. {field.name} > 60")
+                values = [("number", self.epoch_ms(value, position), position) for _, value, position in values]
+            return self.operand(column, op, values)
+        if numeric:
+            raise self.error(values[0][2], f"{field.name} is text; quote the value, e.g. "
+                             f"{field.name} = '{_plain_number(values[0][1])}'")
         return self.operand(column, op, values)
 
-    def operand(self, column: str, op: str, values, placeholder: str = "?") -> str:
+    def epoch_ms(self, text: str, position: int) -> float:
+        """An ISO date or date-time (UTC unless it names an offset) as epoch milliseconds."""
+        try:
+            moment = datetime.fromisoformat(text.strip())
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            return moment.timestamp() * 1000.0
+        except (ValueError, OverflowError):
+            raise self.error(position, f"{text!r} is not a date; times compare with an ISO date such as "
+                             f"'2026-12-01' or '2026-12-01 08:30:00', or with epoch "
+                             f"milliseconds (no quotes)") from None
+
+    def operand(self, column: str, op: str, values) -> str:
         self.params.extend(value for _, value, _ in values)
         if "IN" in op:
-            return f"{column} {op} ({', '.join(placeholder for _ in values)})"
-        return f"{column} {op} {placeholder}"
+            return f"{column} {op} ({', '.join('?' for _ in values)})"
+        return f"{column} {op} ?"
 
 
 def _plain_number(value: float) -> str:
-    return str(int(value)) if value.is_integer() else str(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else str(value)
 
 
 def compile_filter(text: str | None) -> tuple[str, list[Any]]:
     """SQL condition over ``internal.runs r`` joined with ``internal.experiments e``, and its params."""
-    if text is None or not str(text).strip():
+    if text is None:
         return "TRUE", []
     if not isinstance(text, str):
-        raise InvalidFilterError(f"filter must be a string like \"metrics.acc > 0.9\", not {type(text).__name__}")
+        raise InvalidFilterError(f"filter must be a string like \"metrics.acc > 0.9\", not "
+                                 f"{type(text).__name__} {text!r:.80}")
+    if not text.strip():
+        return "TRUE", []
+    _check_text(text, "filter")
     parser = _Parser(text)
     return parser.parse(), parser.params
 
@@ -306,24 +396,33 @@ def parse_order_by(order_by: str | list[str] | None) -> list[OrderKey]:
     """``["metrics.acc DESC", "params.lr"]`` (or one comma-separated string) → order keys."""
     if order_by is None:
         return []
-    items = [order_by] if isinstance(order_by, str) else list(order_by)
+    if isinstance(order_by, str):
+        items = [order_by]
+    elif isinstance(order_by, (list, tuple)):
+        items = list(order_by)
+    else:
+        raise InvalidFilterError(f"order_by must be a string like 'metrics.acc DESC' or a list of them, not "
+                                 f"{type(order_by).__name__} {order_by!r:.80}")
     keys: list[OrderKey] = []
     for item in items:
         if not isinstance(item, str):
-            raise InvalidFilterError(f"order_by items are strings like 'metrics.acc DESC', not {item!r}")
+            raise InvalidFilterError(f"order_by items are strings like 'metrics.acc DESC', not {item!r:.80}")
+        _check_text(item, "order_by")
         for part in item.split(","):
-            parser = _Parser(part.strip())
+            if len(keys) >= MAX_ORDER_KEYS:
+                raise InvalidFilterError(f"order_by has more than {MAX_ORDER_KEYS} keys; runs are ordered by "
+                                         f"the first few keys only, so give at most {MAX_ORDER_KEYS}")
+            parser = _Parser(part.strip(), "order_by")
             field = parser.field()
             descending = False
             if parser.is_word("asc", "desc"):
                 descending = parser.take().text.lower() == "desc"
             if parser.token.kind != "end":
-                raise _error(part.strip(), parser.token.position,
-                             "order_by takes a field and an optional ASC or DESC, e.g. 'metrics.acc DESC'")
+                raise parser.error(parser.token.position,
+                                   "order_by takes a field and an optional ASC or DESC, e.g. 'metrics.acc DESC'")
             if field.kind == "dataset":
-                raise _error(part.strip(), field.position, "runs cannot be ordered by a dataset field; "
-                                                           "filter on it instead")
+                raise parser.error(field.position, "runs cannot be ordered by a dataset field; filter on it instead")
             if field.kind == "attribute" and field.name.lower() not in ATTRIBUTES:
-                raise _error(part.strip(), field.position, f"unknown attribute {field.name!r} in order_by")
+                raise parser.error(field.position, f"unknown attribute {field.name!r} in order_by")
             keys.append(OrderKey(field, descending))
     return keys

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from .errors import (
     ArtifactNotFoundError,
     ExperimentNotFoundError,
+    InvalidFilterError,
     InvalidQueryError,
     InvalidValueError,
     MetricNotFoundError,
@@ -24,7 +26,7 @@ from .errors import (
     SnapshotNotFoundError,
 )
 from .filter import ATTRIBUTES, compile_filter, parse_order_by
-from .store.database import fetch_one
+from .store.database import Store, fetch_one
 
 BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end_time", "duration_s",
                 "parent_run_id"]
@@ -33,10 +35,64 @@ DEFAULT_MAX_RESULTS = 100_000
 
 def _store(store=None):
     if store is not None:
+        if not isinstance(store, Store):
+            raise InvalidValueError(f"store must be a store such as jt.current_store() or get_store(path), or "
+                                    f"None for the current one; not {type(store).__name__} {store!r:.80}")
         return store
     from .tracking import current_store
 
     return current_store()
+
+
+# -- argument checks: a wrong type is a TrackerError naming the argument, never a TypeError ------
+def _check_run_id(run_id: Any, name: str = "run_id") -> None:
+    if not isinstance(run_id, str):
+        raise InvalidValueError(f"{name} must be a run id string such as '3f2a9c1e' (or a unique prefix of "
+                                f"at least 4 characters), not {type(run_id).__name__} {run_id!r:.80}")
+
+
+def _check_text(value: Any, name: str, example: str, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise InvalidValueError(f"{name} must be a string such as {example!r}"
+                                f"{' or None' if optional else ''}, not {type(value).__name__} {value!r:.80}")
+
+
+def _check_flag(value: Any, name: str) -> None:
+    if not isinstance(value, bool):
+        raise InvalidValueError(f"{name} must be True or False, not {type(value).__name__} {value!r:.80}")
+
+
+def _experiment_names(experiment: Any) -> list[str]:
+    """The experiment names of search_runs' ``experiment``: None or "" (all), a name or a list of names."""
+    if experiment is None:
+        return []
+    if isinstance(experiment, str):
+        return [experiment] if experiment else []
+    if isinstance(experiment, (list, tuple, set, frozenset)) and all(isinstance(n, str) for n in experiment):
+        return list(experiment)
+    raise InvalidValueError(f"experiment must be an experiment name such as 'mnist', a list of names, or None "
+                            f"for every experiment; not {type(experiment).__name__} {experiment!r:.80}")
+
+
+# DuckDB's errors about a query's text or values (not about the store: IO, catalog, locks).
+_QUERY_ERRORS = ("BinderException", "ConversionException", "InvalidInputException", "OutOfRangeException",
+                 "ParserException", "TypeMismatchException")
+
+
+def _run_filtered(con, sql: str, arguments: list, filter: Any, order_by: Any, fetch: Callable[[Any], Any]):
+    """``fetch(cursor)`` of a search's SQL; a DuckDB error caused by the filter or order_by becomes
+    an InvalidFilterError (the parser refuses what it knows to fail, this catches what it does not)."""
+    import duckdb
+
+    try:
+        return fetch(con.execute(sql, arguments))
+    except tuple(getattr(duckdb, name) for name in _QUERY_ERRORS) as exc:
+        raise InvalidFilterError(
+            f"the search filter={filter!r:.200} order_by={order_by!r:.200} could not be evaluated: "
+            f"{str(exc).splitlines()[0]}. Check the values' types: metrics and times compare with numbers, "
+            f"text attributes with quoted strings") from None
 
 
 def _now_ms() -> int:
@@ -85,9 +141,10 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
     import pandas as pd
 
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
-        raise InvalidValueError(f"max_results must be a positive integer, not {max_results!r}")
+        raise InvalidValueError(f"max_results must be a positive integer, not {max_results!r:.80}")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidValueError(f"offset must be a non-negative integer, not {offset!r}")
+        raise InvalidValueError(f"offset must be a non-negative integer, not {offset!r:.80}")
+    _check_flag(include_deleted, "include_deleted")
     where, params, experiments = _run_conditions(filter, experiment, include_deleted)
     order_keys = parse_order_by(order_by)
     with _store(store).session() as con:
@@ -103,7 +160,7 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
             WHERE {' AND '.join(where)}
             ORDER BY {order_sql} LIMIT ? OFFSET ?"""
         arguments = [now, *order_params, *params, *experiments, max_results, offset]
-        base = con.execute(sql, arguments).df()
+        base = _run_filtered(con, sql, arguments, filter, order_by, lambda cursor: cursor.df())
         if base.empty:
             return base.drop(columns=["run_key"])
         con.register("jt_chosen", base[["run_key"]])
@@ -125,8 +182,8 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
 def _run_conditions(filter: str | None, experiment, include_deleted: bool) -> tuple[list[str], list, list[str]]:
     """WHERE terms (over runs ``r`` joined to experiments ``e``) and their parameters for a
     ``filter`` and ``experiment`` as search_runs and count_runs take them; the experiment names."""
+    experiments = _experiment_names(experiment)
     condition, params = compile_filter(filter)
-    experiments = [experiment] if isinstance(experiment, str) else (list(experiment) if experiment else [])
     where = [condition, "TRUE" if include_deleted else "NOT r.deleted"]
     if experiments:
         where.append(f"e.name IN ({', '.join('?' for _ in experiments)})")
@@ -255,6 +312,7 @@ def con_store_hint(con) -> str:
 
 def get_run(run_id: str, *, store=None) -> RunRecord:
     """Everything about one run: params, latest metrics, tags, artifacts, inputs, environment, source."""
+    _check_run_id(run_id)
     store = _store(store)
     with store.session() as con:
         run_key, full_id = resolve_run(con, run_id)
@@ -315,6 +373,12 @@ def get_metric_history(run_id: str, key: str, *, max_points: int | None = None, 
     """
     import pandas as pd
 
+    _check_run_id(run_id)
+    _check_text(key, "key", "loss")
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int)
+                                   or max_points < 1):
+        raise InvalidValueError(f"max_points must be a positive integer or None for every point, not "
+                                f"{max_points!r:.80}")
     with _store(store).session() as con:
         run_key, full_id = resolve_run(con, run_id)
         key_row = fetch_one(con, "SELECT key_id FROM internal.metric_keys WHERE key = ?", [key])
@@ -365,6 +429,9 @@ def sql(query: str, params: list | None = None, *, store=None):
     if len(statements) != 1:
         raise InvalidQueryError(f"jt.sql runs exactly one statement; this query has {len(statements)}. "
                                 f"Remove the extra ';' statements")
+    if params is not None and not isinstance(params, (list, tuple, dict)):
+        raise InvalidQueryError(f"jt.sql params must be a list of values for the query's ? placeholders (or a "
+                                f"dict for $name ones), not {type(params).__name__} {params!r:.80}")
     if statements[0].type != duckdb.StatementType.SELECT:
         raise InvalidQueryError(f"jt.sql is read-only: only SELECT queries run, not {statements[0].type.name}. "
                                 f"Change runs through the tracking API (set_tag, end_run, ...)")
@@ -389,8 +456,9 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store=None):
 
     from .capture.snapshot import assemble
 
-    if kind not in ("executed", "saved"):
-        raise InvalidValueError(f"snapshot kind must be 'executed' or 'saved', not {kind!r}")
+    _check_run_id(run_id)
+    if not isinstance(kind, str) or kind not in ("executed", "saved"):
+        raise InvalidValueError(f"snapshot kind must be 'executed' or 'saved', not {kind!r:.80}")
     store = _store(store)
     with store.session() as con:
         run_key, full_id = resolve_run(con, run_id)
@@ -425,8 +493,15 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store=None):
 def restore_snapshot(run_id: str, path: str | Path, kind: str = "executed", overwrite: bool = False,
                      *, store=None) -> Path:
     """Write a run's notebook snapshot to ``path`` as a runnable .ipynb; never overwrites by default."""
+    import os
+
     import nbformat
 
+    _check_run_id(run_id)
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidValueError(f"path must be a file path such as 'restored.ipynb', not "
+                                f"{type(path).__name__} {path!r:.80}")
+    _check_flag(overwrite, "overwrite")
     target = Path(path)
     if target.suffix != ".ipynb":
         raise InvalidValueError(f"restore_snapshot writes a notebook; give a path ending in .ipynb, not {str(path)!r}")
@@ -480,10 +555,10 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
     where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)
     with _store(store).session() as con:
         _check_experiments(con, experiments)
-        total, running = fetch_one(con, f"""
+        total, running = _run_filtered(con, f"""
             SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')
             FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
-            WHERE {' AND '.join(where)}""", [*params, *experiments])
+            WHERE {' AND '.join(where)}""", [*params, *experiments], filter, None, lambda cursor: cursor.fetchone())
     return int(total), int(running)
 
 
@@ -491,6 +566,11 @@ def run_values(run_ids: list[str], *, store=None) -> dict[str, dict[str, dict]]:
     """``{run_id: {"params": {...}, "metrics": {...}, "tags": {...}}}`` for full run ids, in long
     form: unlike search_runs' wide DataFrame, a metric logged as NaN stays distinguishable from a
     metric the run never logged."""
+    if not isinstance(run_ids, (list, tuple)):
+        raise InvalidValueError(f"run_ids must be a list of full run ids, not {type(run_ids).__name__} "
+                                f"{run_ids!r:.80}")
+    for run_id in run_ids:
+        _check_run_id(run_id, "each of run_ids")
     values: dict[str, dict[str, dict]] = {run_id: {"params": {}, "metrics": {}, "tags": {}} for run_id in run_ids}
     if not run_ids:
         return values
@@ -511,6 +591,7 @@ def run_values(run_ids: list[str], *, store=None) -> dict[str, dict[str, dict]]:
 
 def snapshot_kinds(run_id: str, *, store=None) -> list[str]:
     """Which notebook snapshots (``executed``, ``saved``) the run has."""
+    _check_run_id(run_id)
     with _store(store).session() as con:
         run_key, _ = resolve_run(con, run_id)
         return sorted(k for (k,) in con.execute(
@@ -520,6 +601,9 @@ def snapshot_kinds(run_id: str, *, store=None) -> list[str]:
 def running_run_id(pid: int | None = None, notebook_path: str | None = None, *, store=None) -> str | None:
     """The newest RUNNING run logged by process ``pid`` (a kernel), else by the notebook at the
     absolute ``notebook_path``; None when there is none. With nested runs that is the innermost."""
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
+        raise InvalidValueError(f"pid must be a process id (an integer) or None, not {pid!r:.80}")
+    _check_text(notebook_path, "notebook_path", "/home/me/project/train.ipynb", optional=True)
     if pid is None and not notebook_path:
         return None
     with _store(store).session() as con:

@@ -2,8 +2,11 @@
 
 Nothing here knows tornado; ``handlers.py`` only translates HTTP to these calls and back. Every
 function takes the server's ``root_dir`` and the request's ``dir`` (a notebook folder relative to
-it) and finds the store the way a kernel started in that folder would. Functions that only read
-never create a store: without one they answer empty. Times are epoch milliseconds; NaN and
+it) and finds the store the way a kernel started in that folder would, except that discovery
+never looks above ``root_dir`` and refuses a store reached through a symlink out of it: the API
+serves only what is under its root (a store the server process was explicitly given, with
+``JUPYTER_TRACKER_DIR`` or ``TrackerConfig.store_dir``, is its operator's choice and is used as
+is). Functions that only read never create a store: without one they answer empty. Times are epoch milliseconds; NaN and
 infinite metric values become ``null`` with their true value kept in a ``*_nonfinite`` map.
 """
 
@@ -15,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import manage, query, registry
-from ..config import resolve_store_dir
+from ..config import STORE_DIRNAME, resolve_store_dir
 from ..errors import (
     ConfirmationRequiredError,
     InvalidArtifactPathError,
@@ -38,16 +41,53 @@ def notebook_dir(root_dir: str | Path, relative_dir: str | None) -> Path:
     if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text) or "\x00" in text:
         raise PathOutsideRootError(f"dir must be a folder relative to the server's root, not {text!r}; "
                                    f"give e.g. dir=projects/mnist or leave it empty for the root")
-    folder = (root / text).resolve()
+    folder = _resolved(root / text)
+    if folder is None:
+        raise PathOutsideRootError(f"dir {text!r} holds a symlink loop; give a folder inside the server's root")
     if folder != root and root not in folder.parents:
         raise PathOutsideRootError(f"dir {text!r} points outside the server's root {root}; "
                                    f"give a folder inside it")
     return folder
 
 
+def _inside(root: Path, path: Path) -> bool:
+    return path == root or root in path.parents
+
+
 def locate_store(root_dir: str | Path, relative_dir: str | None) -> Store:
-    """The store a kernel started in ``root_dir/relative_dir`` would use (nothing is created)."""
-    return get_store(resolve_store_dir(cwd=notebook_dir(root_dir, relative_dir)))
+    """The store a kernel started in ``root_dir/relative_dir`` would use, found without looking
+    above ``root_dir`` (nothing is created). A store discovered above the root is not ours: the
+    folder's own (absent) store is answered instead. A discovered store that is, or holds, a
+    symlink leading out of the root (the database, the journal folder or a journal, the objects
+    folder) is refused with PathOutsideRootError; the objects themselves are checked when served."""
+    root = Path(root_dir).resolve()
+    folder = notebook_dir(root, relative_dir)
+    found = resolve_store_dir(cwd=folder).absolute()
+    # Discovery answers ``<folder or an ancestor>/.jupyter_tracker``; anything else was configured.
+    discovered = found.name == STORE_DIRNAME and (found.parent == folder or found.parent in folder.parents)
+    if not discovered:
+        return get_store(found)
+    if not _inside(root, found.parent):
+        found = folder / STORE_DIRNAME
+    store = get_store(found)
+    journals = sorted(store.journal_dir.iterdir()) if store.journal_dir.is_dir() else []
+    for part in (store.root, store.db_path, store.journal_dir, store.objects.root, *journals):
+        if part.is_symlink() or part.exists():
+            target = _resolved(part)
+            if target is None or not _inside(root, target):
+                raise PathOutsideRootError(
+                    f"{part.relative_to(root).as_posix()} is a link to {target or 'a link loop'}, outside the "
+                    f"server's root {root}; the server only serves stores inside its root. Move the store into "
+                    f"the root, or start the server with JUPYTER_TRACKER_DIR set to the store to serve it on purpose")
+    return store
+
+
+def _resolved(path: Path) -> Path | None:
+    """``path`` with every symlink followed; None for a link loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError on a loop, 3.13 OSError
+        return None
 
 
 def _existing_store(root_dir: str | Path, relative_dir: str | None) -> Store | None:

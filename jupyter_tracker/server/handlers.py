@@ -203,21 +203,23 @@ class ActiveRunHandler(TrackerHandler):
 
 _RUN = r"(?P<run_id>[^/]+)"
 
+#: The route table: every URL of the API (below ``{base_url}jupyter-tracker/api/``) and its handler.
+ROUTES: list[tuple[str, type[TrackerHandler]]] = [
+    ("stores", StoresHandler),
+    ("experiments", ExperimentsHandler),
+    ("runs", RunsHandler),
+    (f"runs/{_RUN}", RunHandler),
+    (f"runs/{_RUN}/metrics/(?P<key>.+)", MetricHandler),
+    (f"runs/{_RUN}/artifacts/(?P<path>.+)", ArtifactHandler),
+    (f"runs/{_RUN}/snapshot", SnapshotHandler),
+    (f"runs/{_RUN}/restore", RestoreHandler),
+    (f"runs/{_RUN}/tags/(?P<key>.+)", TagHandler),
+    ("active", ActiveRunHandler),
+    ("models", ModelsHandler),
+]
+
 
 def setup_handlers(web_app: tornado.web.Application) -> None:
-    """Register the REST API under ``{base_url}jupyter-tracker/api/``."""
+    """Register the REST API (``ROUTES``) under ``{base_url}jupyter-tracker/api/``."""
     base = url_path_join(web_app.settings["base_url"], *API_PREFIX)
-    routes = [
-        ("stores", StoresHandler),
-        ("experiments", ExperimentsHandler),
-        ("runs", RunsHandler),
-        (f"runs/{_RUN}", RunHandler),
-        (f"runs/{_RUN}/metrics/(?P<key>.+)", MetricHandler),
-        (f"runs/{_RUN}/artifacts/(?P<path>.+)", ArtifactHandler),
-        (f"runs/{_RUN}/snapshot", SnapshotHandler),
-        (f"runs/{_RUN}/restore", RestoreHandler),
-        (f"runs/{_RUN}/tags/(?P<key>.+)", TagHandler),
-        ("active", ActiveRunHandler),
-        ("models", ModelsHandler),
-    ]
-    web_app.add_handlers(".*$", [(url_path_join(base, pattern) + "/?$", handler) for pattern, handler in routes])
+    web_app.add_handlers(".*$", [(url_path_join(base, pattern) + "/?$", handler) for pattern, handler in ROUTES])
