@@ -27,10 +27,10 @@ export interface IRunCommandOptions<TAnswer, TResult> {
   isEnabled?: 'always' | ((target: IRunTarget) => boolean);
   /** Ask the user first (a prompt or a confirmation); null means they declined: nothing happens. */
   ask?: (target: IRunTarget) => Promise<TAnswer | null>;
-  /** The work itself (usually one API call); its result is the command's, unless `then` is given. */
+  /** The work itself (usually one API call); its result is the command's, unless `after` is given. */
   act: (target: IRunTarget, answer: TAnswer) => TResult | Promise<TResult>;
   /** After `act` succeeded: refresh what shows the run; returns the command's result. */
-  then?: (target: IRunTarget, result: TResult) => unknown;
+  after?: (target: IRunTarget, result: TResult) => unknown;
   /**
    * Title of the error dialog when `act` fails (the message is the server's); without it the
    * error goes to the caller of the command.
@@ -45,7 +45,7 @@ export function addRunCommand<TAnswer = void, TResult = unknown>(
   id: string,
   options: IRunCommandOptions<TAnswer, TResult>
 ): void {
-  const { isEnabled, ask, act, then, failure } = options;
+  const { isEnabled, ask, act, after, failure } = options;
   app.commands.addCommand(id, {
     label: options.label,
     caption: options.caption,
@@ -77,7 +77,7 @@ export function addRunCommand<TAnswer = void, TResult = unknown>(
         void showErrorMessage(failure, messageOf(error));
         return;
       }
-      return then ? then(target, result) : result;
+      return after ? after(target, result) : result;
     }
   });
 }
@@ -145,7 +145,7 @@ export function addCommands(
       return answer.button.accept && answer.value !== null && answer.value !== current ? answer.value : null;
     },
     act: (target, runName) => renameRun(target.dir, target.runId, runName),
-    then: target => panels.refresh(target),
+    after: target => panels.refresh(target),
     failure: 'Cannot rename the run'
   });
   addRunCommand<{ key: string; value: string }>(app, panels, CommandIDs.tagRun, {
@@ -165,7 +165,7 @@ export function addCommands(
       return { key: answer.value.slice(0, split).trim(), value: answer.value.slice(split + 1).trim() };
     },
     act: (target, tag) => setTag(target.dir, target.runId, tag.key, tag.value),
-    then: target => panels.refresh(target),
+    after: target => panels.refresh(target),
     failure: 'Cannot set the tag'
   });
   addRunCommand<true>(app, panels, CommandIDs.deleteRun, {
@@ -182,7 +182,7 @@ export function addCommands(
       return choice.button.accept ? true : null;
     },
     act: target => deleteRun(target.dir, target.runId),
-    then: target => {
+    after: target => {
       panels.panelOf(target)?.close();
       void sidebar.refresh();
     },

@@ -8,7 +8,17 @@ import { Poll } from '@lumino/polling';
 import { Signal, ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { IExperimentSummary, IRegisteredModel, IRunPage, IRunTarget, IStoreInfo, getStore, listExperiments, listModels, listRuns } from './api';
+import {
+  IExperimentSummary,
+  IRegisteredModel,
+  IRunPage,
+  IRunTarget,
+  IStoreInfo,
+  getStore,
+  listExperiments,
+  listModels,
+  listRuns
+} from './api';
 import { h, messageOf } from './dom';
 import { experimentSection } from './experimentList';
 import { modelsSection } from './modelList';
