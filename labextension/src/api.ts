@@ -5,6 +5,15 @@
  */
 import { apiUrl, requestAPI } from './request';
 
+/**
+ * A run as the front end addresses it: the folder (relative to the server root) whose store
+ * holds it, and its id. Commands take it as their args; panels and lists emit it.
+ */
+export interface IRunTarget {
+  dir: string;
+  runId: string;
+}
+
 /** RUNNING, FINISHED, FAILED or KILLED (kept open to statuses of newer stores). */
 export type RunStatus = string;
 

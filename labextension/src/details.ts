@@ -1,14 +1,15 @@
 /**
  * The run details panel (a main-area widget): header, params, tags, latest metrics with
  * sparklines, artifacts, inputs, error, source cell, console and environment of one run.
- * Actions (rename, tag, delete, snapshot) are commands; see index.ts.
+ * Actions (rename, tag, delete, snapshot) are commands; see commands.ts and runPanels.ts.
  */
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { IRunDetails, artifactUrl, deleteTag, getMetricHistory, getRun } from './api';
+import { IRunDetails, IRunTarget, artifactUrl, deleteTag, getMetricHistory, getRun } from './api';
 import { formatBytes, formatDuration, formatMetric, formatTime, h, messageOf, statusBadge } from './dom';
+import { DEFAULT_SETTINGS } from './settings';
 import { sparkline } from './sparkline';
 
 /** At most this many metrics get a sparkline (each is one request). */
@@ -19,7 +20,7 @@ export class RunDetails extends Widget {
   constructor(
     readonly dir: string,
     readonly runId: string,
-    refreshInterval = 3
+    refreshInterval = DEFAULT_SETTINGS.refreshInterval
   ) {
     super();
     this.addClass('jp-tracker-details');
@@ -39,6 +40,11 @@ export class RunDetails extends Widget {
       standby: 'when-hidden',
       name: 'jupyter-tracker:run-details'
     });
+  }
+
+  /** The run this panel shows. */
+  get target(): IRunTarget {
+    return { dir: this.dir, runId: this.runId };
   }
 
   /** The run as last loaded (null before the first load or after an error). */

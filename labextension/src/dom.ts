@@ -26,6 +26,42 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
+/**
+ * A section header of the sidebar that folds its section: a caret, then `children`. A click,
+ * Enter or Space calls `onToggle`; the header reports its state in `aria-expanded`.
+ */
+export function collapsibleHeader(
+  className: string,
+  collapsed: boolean,
+  onToggle: () => void,
+  ...children: Child[]
+): HTMLElement {
+  const header = h(
+    'div',
+    { class: className, role: 'button', tabindex: '0', 'aria-expanded': String(!collapsed) },
+    h('span', { class: `jp-tracker-caret${collapsed ? '' : ' jp-mod-expanded'}` }),
+    ...children
+  );
+  header.addEventListener('click', onToggle);
+  header.addEventListener('keydown', event => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      onToggle();
+    }
+  });
+  return header;
+}
+
+/** Call `action` when the element (a row with role=button) is clicked or Enter is pressed on it. */
+export function onClickOrEnter(element: HTMLElement, action: () => void): void {
+  element.addEventListener('click', action);
+  element.addEventListener('keydown', event => {
+    if (event.key === 'Enter') {
+      action();
+    }
+  });
+}
+
 /** A metric value the way a table cell shows it: 4 significant digits, NaN/Infinity spelled out. */
 export function formatMetric(value: number | null | undefined, nonfinite?: string): string {
   if (value === null || value === undefined) {

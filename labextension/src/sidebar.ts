@@ -1,8 +1,8 @@
 /**
- * The "Experiments" sidebar: the experiments of the store that belongs to the current notebook's
- * (or file browser's) folder, each with its runs (status, name, start, key metrics), a filter
- * box in the `search_runs` language, and live refresh while runs are RUNNING. Under them, a
- * collapsible "Models" section lists the store's registered models with their versions.
+ * The "Experiments" sidebar: the store that belongs to the current notebook's (or file
+ * browser's) folder, a filter box in the `search_runs` language, the experiment sections with
+ * their runs (experimentList.ts) and the "Models" section (modelList.ts), refreshed live while
+ * runs are RUNNING. This widget owns the state (folder, filter, pages, selection) and the fetching.
  */
 import { Poll } from '@lumino/polling';
 import { Signal, ISignal } from '@lumino/signaling';
@@ -10,63 +10,20 @@ import { Widget } from '@lumino/widgets';
 
 import {
   IExperimentSummary,
-  IModelVersion,
   IRegisteredModel,
   IRunPage,
-  IRunSummary,
+  IRunTarget,
   IStoreInfo,
   getStore,
   listExperiments,
   listModels,
   listRuns
 } from './api';
-import { formatAgo, formatMetric, formatTime, h, messageOf } from './dom';
+import { h, messageOf } from './dom';
+import { experimentSection } from './experimentList';
+import { modelsSection } from './modelList';
 import { TrackerAPIError } from './request';
-
-export interface ISidebarSettings {
-  /** Seconds between refreshes while the sidebar is visible. */
-  refreshInterval: number;
-  /** How many metrics each run row shows. */
-  keyMetricCount: number;
-  /** Metric names shown first when a run has them. */
-  keyMetrics: string[];
-  /** Runs fetched per experiment (and per "Show more"). */
-  pageSize: number;
-}
-
-export const DEFAULT_SETTINGS: ISidebarSettings = { refreshInterval: 3, keyMetricCount: 2, keyMetrics: [], pageSize: 50 };
-
-/** A run's metrics in display order: the configured key metrics first, then the rest by name. */
-export function keyMetricNames(run: IRunSummary, settings: ISidebarSettings): string[] {
-  const names = Object.keys(run.metrics);
-  const preferred = settings.keyMetrics.filter(name => names.includes(name));
-  const others = names.filter(name => !preferred.includes(name) && !name.startsWith('system/')).sort();
-  return [...preferred, ...others].slice(0, Math.max(0, settings.keyMetricCount));
-}
-
-/** Runs in list order, each child right after its parent (when the parent is on the page). */
-function nested(runs: IRunSummary[]): { run: IRunSummary; depth: number }[] {
-  const ids = new Set(runs.map(run => run.run_id));
-  const children = new Map<string, IRunSummary[]>();
-  for (const run of runs) {
-    if (run.parent_run_id && ids.has(run.parent_run_id)) {
-      children.set(run.parent_run_id, [...(children.get(run.parent_run_id) ?? []), run]);
-    }
-  }
-  const ordered: { run: IRunSummary; depth: number }[] = [];
-  const visit = (run: IRunSummary, depth: number) => {
-    ordered.push({ run, depth });
-    for (const child of children.get(run.run_id) ?? []) {
-      visit(child, depth + 1);
-    }
-  };
-  for (const run of runs) {
-    if (!(run.parent_run_id && ids.has(run.parent_run_id))) {
-      visit(run, 0);
-    }
-  }
-  return ordered;
-}
+import { DEFAULT_SETTINGS, ISidebarSettings } from './settings';
 
 export class ExperimentsSidebar extends Widget {
   constructor(settings: ISidebarSettings = DEFAULT_SETTINGS) {
@@ -107,7 +64,7 @@ export class ExperimentsSidebar extends Widget {
   }
 
   /** Emitted with (dir, run id) when a run is clicked. */
-  get runSelected(): ISignal<this, { dir: string; runId: string }> {
+  get runSelected(): ISignal<this, IRunTarget> {
     return this._runSelected;
   }
 
@@ -248,187 +205,54 @@ export class ExperimentsSidebar extends Widget {
       if (this._filter && page && page.total === 0) {
         continue; // nothing matches here
       }
-      this._list.append(this._experimentNode(experiment, page));
+      this._list.append(
+        experimentSection(experiment, page, {
+          filter: this._filter,
+          settings: this._settings,
+          collapsed: this._collapsed.has(experiment.name),
+          selectedRunId: this._selected,
+          onToggle: () => this._toggleExperiment(experiment.name),
+          onShowMore: () => this._showMore(experiment.name),
+          onSelect: runId => this._select(runId)
+        })
+      );
     }
     if (!this._list.childElementCount && this._filter && !this._error) {
       this._list.append(h('p', { class: 'jp-tracker-empty' }, 'No run matches the filter.'));
     }
     if (this._models.length) {
-      this._list.append(this._modelsNode());
-    }
-  }
-
-  /** The "Models" section: each registered model with its versions; a version opens its run. */
-  private _modelsNode(): HTMLElement {
-    const collapsed = this._modelsCollapsed;
-    const count = this._models.length;
-    const header = h(
-      'div',
-      { class: 'jp-tracker-experiment-header jp-tracker-models-header', role: 'button', tabindex: '0', 'aria-expanded': String(!collapsed) },
-      h('span', { class: `jp-tracker-caret${collapsed ? '' : ' jp-mod-expanded'}` }),
-      h('span', { class: 'jp-tracker-experiment-name' }, 'Models'),
-      h('span', { class: 'jp-tracker-experiment-counts' }, `${count} registered`)
-    );
-    const toggle = () => {
-      this._modelsCollapsed = !this._modelsCollapsed;
-      this._render();
-    };
-    header.addEventListener('click', toggle);
-    header.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        toggle();
-      }
-    });
-    const section = h('section', { class: 'jp-tracker-models' }, header);
-    if (collapsed) {
-      return section;
-    }
-    const list = h('ul', { class: 'jp-tracker-model-list' });
-    for (const model of this._models) {
-      const versions = h('ul', { class: 'jp-tracker-model-versions' });
-      for (const version of model.versions) {
-        versions.append(this._versionNode(model, version));
-      }
-      list.append(
-        h(
-          'li',
-          { class: 'jp-tracker-model', 'data-model': model.name },
-          h('div', { class: 'jp-tracker-model-name', title: model.description ?? model.name }, model.name),
-          versions
-        )
+      this._list.append(
+        modelsSection(this._models, {
+          collapsed: this._modelsCollapsed,
+          selectedRunId: this._selected,
+          onToggle: () => {
+            this._modelsCollapsed = !this._modelsCollapsed;
+            this._render();
+          },
+          onSelect: runId => this._select(runId)
+        })
       );
     }
-    section.append(list);
-    return section;
   }
 
-  private _versionNode(model: IRegisteredModel, version: IModelVersion): HTMLElement {
-    const runLabel = version.run_name ?? version.run_id.slice(0, 8);
-    const stage = version.stage && version.stage !== 'None' ? version.stage : null;
-    const row = h(
-      'li',
-      {
-        class: `jp-tracker-model-version${version.run_id === this._selected ? ' jp-mod-selected' : ''}`,
-        'data-version': String(version.version),
-        'data-run-id': version.run_id,
-        role: 'button',
-        tabindex: '0',
-        title:
-          `${model.name} version ${version.version}${stage ? ` (${stage})` : ''}, registered ${formatTime(version.created_time)}` +
-          `\nfrom run ${runLabel} (${version.run_id.slice(0, 8)}): click for its details` +
-          (version.description ? `\n${version.description}` : '')
-      },
-      h('span', { class: 'jp-tracker-version-number' }, `v${version.version}`),
-      stage ? h('span', { class: `jp-tracker-stage jp-tracker-stage-${stage.toLowerCase()}` }, stage) : null,
-      version.aliases.map(alias => h('span', { class: 'jp-tracker-alias' }, `@${alias}`)),
-      h('span', { class: 'jp-tracker-version-run' }, runLabel)
-    );
-    const select = () => {
-      this.selectedRunId = version.run_id;
-      this._runSelected.emit({ dir: this._dir, runId: version.run_id });
-    };
-    row.addEventListener('click', select);
-    row.addEventListener('keydown', event => {
-      if (event.key === 'Enter') {
-        select();
-      }
-    });
-    return row;
+  private _toggleExperiment(name: string): void {
+    if (this._collapsed.has(name)) {
+      this._collapsed.delete(name);
+    } else {
+      this._collapsed.add(name);
+    }
+    void this.refresh();
   }
 
-  private _experimentNode(experiment: IExperimentSummary, page: IRunPage | undefined): HTMLElement {
-    const collapsed = this._collapsed.has(experiment.name);
-    const counts =
-      page && this._filter
-        ? `${page.total} of ${experiment.run_count}`
-        : `${experiment.run_count} run${experiment.run_count === 1 ? '' : 's'}`;
-    const header = h(
-      'div',
-      { class: 'jp-tracker-experiment-header', role: 'button', tabindex: '0', 'aria-expanded': String(!collapsed) },
-      h('span', { class: `jp-tracker-caret${collapsed ? '' : ' jp-mod-expanded'}` }),
-      h('span', { class: 'jp-tracker-experiment-name' }, experiment.name),
-      h('span', { class: 'jp-tracker-experiment-counts' }, counts),
-      experiment.running_count > 0 ? h('span', { class: 'jp-tracker-running-count' }, `${experiment.running_count} running`) : null
-    );
-    const toggle = () => {
-      if (this._collapsed.has(experiment.name)) {
-        this._collapsed.delete(experiment.name);
-      } else {
-        this._collapsed.add(experiment.name);
-      }
-      void this.refresh();
-    };
-    header.addEventListener('click', toggle);
-    header.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        toggle();
-      }
-    });
-    const section = h('section', { class: 'jp-tracker-experiment', 'data-experiment': experiment.name }, header);
-    if (collapsed || !page) {
-      return section;
-    }
-    const rows = h('ul', { class: 'jp-tracker-runs' });
-    for (const { run, depth } of nested(page.runs)) {
-      rows.append(this._runNode(run, depth));
-    }
-    section.append(rows);
-    if (page.total > page.runs.length) {
-      const more = h('button', { class: 'jp-tracker-more jp-mod-styled' }, `Show more (${page.runs.length} of ${page.total})`);
-      more.addEventListener('click', () => {
-        this._extraRows.set(experiment.name, (this._extraRows.get(experiment.name) ?? 0) + this._settings.pageSize);
-        void this.refresh();
-      });
-      section.append(more);
-    }
-    return section;
+  /** One more page of the experiment's runs. */
+  private _showMore(name: string): void {
+    this._extraRows.set(name, (this._extraRows.get(name) ?? 0) + this._settings.pageSize);
+    void this.refresh();
   }
 
-  private _runNode(run: IRunSummary, depth: number): HTMLElement {
-    const metrics = keyMetricNames(run, this._settings).map(name =>
-      h(
-        'span',
-        { class: 'jp-tracker-metric', title: name },
-        `${name}=${formatMetric(run.metrics[name], run.metrics_nonfinite[name])}`
-      )
-    );
-    const row = h(
-      'li',
-      {
-        class: `jp-tracker-run${depth ? ' jp-tracker-run-child' : ''}${run.run_id === this._selected ? ' jp-mod-selected' : ''}`,
-        'data-run-id': run.run_id,
-        'data-status': run.status,
-        role: 'button',
-        tabindex: '0',
-        title: `${run.run_name} (${run.run_id.slice(0, 8)}) ${run.status}\nstarted ${formatTime(run.start_time)}`,
-        style: depth ? `padding-left: ${8 + depth * 14}px` : undefined
-      },
-      h('span', { class: `jp-tracker-dot jp-tracker-status-${run.status.toLowerCase()}`, 'aria-label': run.status }),
-      h(
-        'div',
-        { class: 'jp-tracker-run-main' },
-        h(
-          'div',
-          { class: 'jp-tracker-run-line' },
-          h('span', { class: 'jp-tracker-run-name' }, run.run_name),
-          h('span', { class: 'jp-tracker-run-time' }, run.status === 'RUNNING' ? 'running' : formatAgo(run.start_time))
-        ),
-        metrics.length ? h('div', { class: 'jp-tracker-run-metrics' }, metrics) : null
-      )
-    );
-    const select = () => {
-      this.selectedRunId = run.run_id;
-      this._runSelected.emit({ dir: this._dir, runId: run.run_id });
-    };
-    row.addEventListener('click', select);
-    row.addEventListener('keydown', event => {
-      if (event.key === 'Enter') {
-        select();
-      }
-    });
-    return row;
+  private _select(runId: string): void {
+    this.selectedRunId = runId;
+    this._runSelected.emit({ dir: this._dir, runId });
   }
 
   private _settings: ISidebarSettings;
@@ -451,5 +275,5 @@ export class ExperimentsSidebar extends Widget {
   private _storeLine: HTMLElement;
   private _errorLine: HTMLElement;
   private _list: HTMLElement;
-  private _runSelected = new Signal<this, { dir: string; runId: string }>(this);
+  private _runSelected = new Signal<this, IRunTarget>(this);
 }

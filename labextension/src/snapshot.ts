@@ -7,7 +7,7 @@ import { PathExt } from '@jupyterlab/coreutils';
 import { Contents, ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { getSnapshot } from './api';
+import { IRunTarget, getSnapshot } from './api';
 import { apiUrl } from './request';
 
 export const SNAPSHOT_DRIVE = 'TrackerSnapshot';
@@ -49,7 +49,7 @@ export function snapshotPath(dir: string, runId: string, runName: string): strin
 }
 
 /** (dir, run id) of a drive-local snapshot path, or null for anything else. */
-export function parseSnapshotPath(localPath: string): { dir: string; runId: string } | null {
+export function parseSnapshotPath(localPath: string): IRunTarget | null {
   const parts = localPath.replace(/^\/+/, '').split('/');
   if (parts.length < 2 || !parts[parts.length - 1].endsWith('.ipynb')) {
     return null;

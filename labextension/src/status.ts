@@ -9,11 +9,12 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { IRunSummary, getActiveRun } from './api';
+import { IRunSummary, IRunTarget, getActiveRun } from './api';
 import { h } from './dom';
+import { DEFAULT_SETTINGS } from './settings';
 
 export class ActiveRunStatus extends Widget {
-  constructor(interval = 2) {
+  constructor(interval = DEFAULT_SETTINGS.activeRunInterval) {
     super();
     this.addClass('jp-tracker-active-run');
     this.node.title = 'Active jupyter_tracker run of this kernel (click for details)';
@@ -43,7 +44,7 @@ export class ActiveRunStatus extends Widget {
   }
 
   /** Emitted with (dir, run id) when the item is clicked. */
-  get clicked(): ISignal<this, { dir: string; runId: string }> {
+  get clicked(): ISignal<this, IRunTarget> {
     return this._clicked;
   }
 
@@ -130,7 +131,7 @@ export class ActiveRunStatus extends Widget {
   private _label: HTMLElement;
   private _poll: Poll;
   private _activeChanged = new Signal<this, void>(this);
-  private _clicked = new Signal<this, { dir: string; runId: string }>(this);
+  private _clicked = new Signal<this, IRunTarget>(this);
 }
 
 function dirOf(panel: NotebookPanel): string {

@@ -1,6 +1,6 @@
 """Browser tests: a real JupyterLab on loopback and Debian's chromium driven by Playwright.
 
-See ../shared/TOOLCHAIN.md for why each override exists. Screenshots go to test-artifacts/.
+Run by `bash .ci/run` (README.md, top); what they check: README.md, "In JupyterLab". Screenshots: test-artifacts/.
 """
 
 from __future__ import annotations
