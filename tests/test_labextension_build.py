@@ -70,3 +70,14 @@ def test_settings_schema_declares_the_cell_toolbar_button_and_settings():
     assert schema["jupyter.lab.toolbars"]["Cell"][0]["command"] == "jupyter-tracker:track-cell"
     installed = REPO / "jupyter_tracker" / "labextension" / "schemas" / "jupyter-tracker" / "plugin.json"
     assert json.loads(installed.read_text()) == schema
+
+
+def test_the_settings_defaults_in_typescript_are_the_schemas():
+    """settings.ts holds the one copy of the defaults the TypeScript uses; it must say what the
+    settings schema (what the Settings Editor shows) says."""
+    schema = json.loads((LABEXTENSION / "schema" / "plugin.json").read_text())
+    declared = {name: spec["default"] for name, spec in schema["properties"].items()}
+    source = (LABEXTENSION / "src" / "settings.ts").read_text()
+    body = re.search(r"DEFAULT_SETTINGS[^=]*=\s*\{(.*?)\};", source, re.S).group(1)
+    in_typescript = {name: json.loads(value) for name, value in re.findall(r"(\w+):\s*([^,\n]+)", body)}
+    assert in_typescript == declared
