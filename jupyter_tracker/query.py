@@ -26,22 +26,15 @@ from .errors import (
     SnapshotNotFoundError,
 )
 from .filter import ATTRIBUTES, compile_filter, parse_order_by
-from .store.database import Store, fetch_one
+from .store.current import resolve_store
+from .store.database import fetch_one
 
 BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end_time", "duration_s",
                 "parent_run_id"]
 DEFAULT_MAX_RESULTS = 100_000
 
 
-def _store(store=None):
-    if store is not None:
-        if not isinstance(store, Store):
-            raise InvalidValueError(f"store must be a store such as jt.current_store() or get_store(path), or "
-                                    f"None for the current one; not {type(store).__name__} {store!r:.80}")
-        return store
-    from .tracking import current_store
-
-    return current_store()
+_store = resolve_store
 
 
 # -- argument checks: a wrong type is a TrackerError naming the argument, never a TypeError ------

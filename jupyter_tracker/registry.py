@@ -18,13 +18,20 @@ from .capture.user import current_user
 from .clock import now_ms
 from .errors import InvalidStageError, InvalidValueError, ModelNotFoundError
 from .manage import write_tag
+from .model_uri import (
+    STAGES,
+    check_model_name,
+    model_files,
+    require_version,
+    resolve_model_uri,
+    resolve_reference,
+    version_numbers,
+)
 from .query import _store
 from .store.database import fetch_one
 
-STAGES = ("None", "Staging", "Production", "Archived")
 #: Run tag listing the registered versions made from the run ("churn v1, churn v3").
 REGISTERED_TAG = "registered_models"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,249}$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 
 __all__ = ["STAGES", "ModelVersion", "delete_model_alias", "get_model_version", "get_stage_history",
@@ -54,13 +61,6 @@ class ModelVersion:
 
 
 
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name.strip()):
-        raise InvalidValueError(f"registered model names are 1-250 letters, digits, '_', '-', '.' or spaces "
-                                f"starting with a letter or digit, not {name!r}")
-    return name.strip()
-
-
 def _check_stage(stage: str) -> str:
     for known in STAGES:
         if isinstance(stage, str) and stage.lower() == known.lower():
@@ -80,21 +80,7 @@ def _check_version(version) -> int:
     return number
 
 
-def _versions(con, name: str) -> list[int]:
-    return [v for (v,) in con.execute("SELECT version FROM internal.model_versions WHERE name = ? ORDER BY version",
-                                      [name]).fetchall()]
 
-
-def _require_version(con, name: str, version: int) -> None:
-    known = fetch_one(con, "SELECT 1 FROM internal.registered_models WHERE name = ?", [name])
-    if not known:
-        names = [n for (n,) in con.execute("SELECT name FROM internal.registered_models ORDER BY 1").fetchall()]
-        raise ModelNotFoundError(f"no registered model {name!r}; registered models are: "
-                                 f"{', '.join(names) or '(none yet)'}. Register one with jt.register_model()")
-    versions = _versions(con, name)
-    if version not in versions:
-        raise ModelNotFoundError(f"model {name!r} has no version {version}; its versions are "
-                                 f"{', '.join(map(str, versions)) or '(none)'}")
 
 
 def _version_record(con, name: str, version: int) -> ModelVersion:
@@ -110,9 +96,7 @@ def _version_record(con, name: str, version: int) -> ModelVersion:
 
 def register_model(model_uri: str, name: str, *, description: str | None = None, store=None) -> ModelVersion:
     """Register the model at ``model_uri`` (``runs:/<run_id>/<folder>``) as the next version of ``name``."""
-    from .models import model_files
-
-    name = _check_name(name)
+    name = check_model_name(name)
     if not isinstance(model_uri, str) or not model_uri.startswith(("runs:/", "models:/")):
         raise ModelNotFoundError(f"register_model takes a model URI like 'runs:/<run_id>/model', not {model_uri!r}")
     run_id, folder, _ = model_files(model_uri, store=store)
@@ -122,7 +106,7 @@ def register_model(model_uri: str, name: str, *, description: str | None = None,
         try:
             if not fetch_one(con, "SELECT 1 FROM internal.registered_models WHERE name = ?", [name]):
                 con.execute("INSERT INTO internal.registered_models VALUES (?, ?, ?, ?)", [name, None, now, now])
-            version = (max(_versions(con, name), default=0)) + 1
+            version = (max(version_numbers(con, name), default=0)) + 1
             con.execute("INSERT INTO internal.model_versions VALUES (?, ?, ?, ?, ?, 'None', ?, ?, ?, ?)",
                         [name, version, run_id, folder, f"runs:/{run_id}/{folder}", description, current_user(),
                          now, now])
@@ -146,7 +130,7 @@ def _tag_run(con, run_id: str, label: str) -> None:
 def get_model_version(name: str, version: int | str, *, store=None) -> ModelVersion:
     """One version of a registered model (``version`` may also be an alias, a stage or 'latest')."""
     with _store(store).session() as con:
-        number = _resolve_reference(con, _check_name(name), str(version))
+        number = resolve_reference(con, check_model_name(name), str(version))
         return _version_record(con, name.strip(), number)
 
 
@@ -156,12 +140,12 @@ def transition_model_version_stage(name: str, version: int, stage: str, *, archi
 
     ``archive_existing_versions=True`` moves the other versions that are in that stage to Archived.
     """
-    name, version, stage = _check_name(name), _check_version(version), _check_stage(stage)
+    name, version, stage = check_model_name(name), _check_version(version), _check_stage(stage)
     if comment is not None and not isinstance(comment, str):
         raise InvalidValueError(f"a transition comment is text, not {type(comment).__name__}")
     now, user = now_ms(), current_user()
     with _store(store).session() as con:
-        _require_version(con, name, version)
+        require_version(con, name, version)
         con.execute("BEGIN TRANSACTION")
         try:
             moves = [(version, stage, comment)]
@@ -188,13 +172,13 @@ def transition_model_version_stage(name: str, version: int, stage: str, *, archi
 
 def set_model_alias(name: str, alias: str, version: int, *, store=None) -> ModelVersion:
     """Point ``alias`` (e.g. 'champion') at ``version``; an alias names one version at a time."""
-    name, version = _check_name(name), _check_version(version)
+    name, version = check_model_name(name), _check_version(version)
     if not isinstance(alias, str) or not _ALIAS.match(alias) or alias.lower() == "latest" or \
             alias.lower() in (s.lower() for s in STAGES) or alias.isdigit():
         raise InvalidValueError(f"an alias is a word of letters, digits, '_' or '-' (not a number, a stage or "
                                 f"'latest'), such as 'champion'; not {alias!r}")
     with _store(store).session() as con:
-        _require_version(con, name, version)
+        require_version(con, name, version)
         con.execute("BEGIN TRANSACTION")
         con.execute("DELETE FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, alias])
         con.execute("INSERT INTO internal.model_aliases VALUES (?, ?, ?)", [name, alias, version])
@@ -206,13 +190,13 @@ def delete_model_alias(name: str, alias: str, *, store=None) -> bool:
     """Remove ``alias`` from model ``name``; returns whether it existed."""
     with _store(store).session() as con:
         removed = con.execute("DELETE FROM internal.model_aliases WHERE name = ? AND alias = ? RETURNING alias",
-                              [_check_name(name), alias]).fetchall()
+                              [check_model_name(name), alias]).fetchall()
     return bool(removed)
 
 
 def get_stage_history(name: str, version: int | None = None, *, store=None):
     """Stage transitions of a model (or one version) as a DataFrame, oldest first."""
-    name = _check_name(name)
+    name = check_model_name(name)
     condition, params = ("name = ?", [name]) if version is None else (
         "name = ? AND version = ?", [name, _check_version(version)])
     with _store(store).session() as con:
@@ -223,7 +207,7 @@ def get_stage_history(name: str, version: int | None = None, *, store=None):
 
 def search_model_versions(name: str | None = None, *, store=None):
     """Registered versions (of ``name``, or all) as a DataFrame with their stage and aliases."""
-    condition, params = ("WHERE v.name = ?", [_check_name(name)]) if name is not None else ("", [])
+    condition, params = ("WHERE v.name = ?", [check_model_name(name)]) if name is not None else ("", [])
     with _store(store).session() as con:
         return con.execute(f"""
             SELECT v.name, v.version, v.stage,
@@ -269,47 +253,3 @@ def registered_models_with_versions(*, store=None) -> list[dict]:
             "created_time": int(created)})
     return [{"name": name, "description": description, "created_time": int(created), "updated_time": int(updated),
              "versions": by_name[name]} for name, description, created, updated in models]
-
-
-def _resolve_reference(con, name: str, reference: str) -> int:
-    """A version number from '3', 'latest', a stage ('Production': its newest version) or an alias."""
-    versions = _versions(con, name)
-    if not versions:
-        _require_version(con, name, 1)  # raises: the model is not registered
-    reference = reference.strip()
-    if reference.isdigit():
-        _require_version(con, name, int(reference))
-        return int(reference)
-    if reference.lower() == "latest":
-        return versions[-1]
-    for stage in STAGES:
-        if reference.lower() == stage.lower():
-            row = fetch_one(con, "SELECT max(version) FROM internal.model_versions WHERE name = ? AND stage = ?",
-                            [name, stage])
-            if row[0] is None:
-                raise ModelNotFoundError(f"model {name!r} has no version in stage {stage}")
-            return row[0]
-    row = fetch_one(con, "SELECT version FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, reference])
-    if row is None:
-        aliases = [a for (a,) in con.execute("SELECT alias FROM internal.model_aliases WHERE name = ? ORDER BY 1",
-                                             [name]).fetchall()]
-        raise ModelNotFoundError(f"model {name!r} has no version, stage or alias {reference!r}; its aliases are: "
-                                 f"{', '.join(aliases) or '(none)'}")
-    return row[0]
-
-
-def resolve_model_uri(uri: str, *, store=None) -> tuple[str, str]:
-    """(run_id, artifact folder) of ``models:/<name>/<version|stage|alias|latest>`` or ``models:/<name>@<alias>``."""
-    body = uri[len("models:/"):].strip("/")
-    if "@" in body and "/" not in body:
-        name, _, reference = body.partition("@")
-    else:
-        name, _, reference = body.rpartition("/")
-    if not name or not reference:
-        raise ModelNotFoundError(f"{uri!r} is not a registry URI; write 'models:/<name>/<version or alias>' "
-                                 f"or 'models:/<name>@<alias>'")
-    with _store(store).session() as con:
-        version = _resolve_reference(con, _check_name(name), reference)
-        row = fetch_one(con, "SELECT run_id, artifact_path FROM internal.model_versions WHERE name = ? AND version = ?",
-                        [name.strip(), version])
-    return row[0], row[1]

@@ -16,7 +16,7 @@ from . import validation
 from .errors import ConfigError, InvalidValueError, NoActiveRunError, RunAlreadyActiveError
 from .names import generate_run_name
 from .run import FINISHED, Run, active_run, push_run
-from .store import Store, get_store
+from .store import Store, get_store, resolve_store
 from .validation import check_key
 
 _experiment: str | None = None
@@ -24,7 +24,7 @@ _experiment: str | None = None
 
 def current_store() -> Store:
     """The store that runs go to and queries read (see ``config.resolve_store_dir``)."""
-    return get_store(_config.resolve_store_dir())
+    return resolve_store()
 
 
 def set_store(path: str | os.PathLike) -> Store:

@@ -47,7 +47,8 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                        for alias in node.names]
         else:
             continue
-        for target in targets:
+        for imported in targets:
+            target = imported
             while target and target not in modules:
                 target = target.rpartition(".")[0]
             if target and target != "jupyter_tracker" and target != name:

@@ -20,11 +20,10 @@ from importlib import metadata
 from typing import Any
 
 from ..clock import now_ms
-from ..errors import InvalidValueError, ModelNotFoundError
+from ..errors import InvalidValueError
+from ..model_uri import METADATA_FILE, model_files
 from .flavors import BY_NAME, PythonModel, flavor_for
 from .signature import ModelSignature, enforce, infer_signature
-
-METADATA_FILE = "MLmodel.json"
 
 __all__ = ["LoadedModel", "ModelInfo", "ModelSignature", "PackageVersionWarning", "PythonModel",
            "infer_signature", "load_model", "log_model"]
@@ -154,32 +153,6 @@ class LoadedModel:
 
     def __repr__(self) -> str:
         return f"<LoadedModel {self.metadata.get('class')} flavor={self.flavor} from {self.uri}>"
-
-
-def model_files(uri: str, *, store=None) -> tuple[str, str, dict]:
-    """(run_id, folder, {relative path: local file}) of the model that ``uri`` names."""
-    from .. import query
-
-    if not isinstance(uri, str):
-        raise ModelNotFoundError(f"model URIs are strings like 'runs:/<run_id>/model', not {uri!r}")
-    if uri.startswith("models:/"):
-        from ..registry import resolve_model_uri
-
-        run_id, folder = resolve_model_uri(uri, store=store)
-    elif uri.startswith("runs:/"):
-        run_id, _, folder = uri[len("runs:/"):].strip("/").partition("/")
-        if not run_id or not folder:
-            raise ModelNotFoundError(f"{uri!r} is not a run model URI; write 'runs:/<run_id>/<model name>'")
-    else:
-        raise ModelNotFoundError(f"{uri!r} is not a model URI; write 'runs:/<run_id>/<name>' or "
-                                 f"'models:/<registered name>/<version or alias>'")
-    record = query.get_run(run_id, store=store)
-    files = {a.path[len(folder) + 1:]: a.local_path for a in record.artifacts if a.path.startswith(folder + "/")}
-    if METADATA_FILE not in files:
-        models = sorted({a.path.rsplit("/", 1)[0] for a in record.artifacts if a.path.endswith(METADATA_FILE)})
-        raise ModelNotFoundError(f"run {record.run_id[:8]} has no model {folder!r}; its models are: "
-                                 f"{', '.join(models) or '(none)'}")
-    return record.run_id, folder, files
 
 
 def load_model(model_uri: str, *, trusted: list[str] | None = None, model: Any = None,

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from .database import fetch_one
 from .events import TIMESTAMP_RANGE, problem
 from .journal import (
     EVENTS_SUFFIX,
@@ -34,6 +33,7 @@ from .journal import (
 )
 from .locking import try_lock_exclusive
 from .quarantine import QUARANTINE_DIR, Quarantine
+from .rows import fetch_one
 
 
 @dataclass

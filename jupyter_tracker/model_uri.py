@@ -1,0 +1,105 @@
+"""Model URIs: which run folder ``runs:/<run>/<folder>`` or ``models:/<name>/<version|stage|alias>``
+names, and that folder's files. Shared by loading (``models``) and registering (``registry``)."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidValueError, ModelNotFoundError
+from .query import _store, get_run
+from .store.database import fetch_one
+
+#: The file describing a logged model (flavor, signature, requirements) inside its folder.
+METADATA_FILE = "MLmodel.json"
+STAGES = ("None", "Staging", "Production", "Archived")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,249}$")
+
+
+def check_model_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name.strip()):
+        raise InvalidValueError(f"registered model names are 1-250 letters, digits, '_', '-', '.' or spaces "
+                                f"starting with a letter or digit, not {name!r}")
+    return name.strip()
+
+
+def version_numbers(con, name: str) -> list[int]:
+    return [v for (v,) in con.execute("SELECT version FROM internal.model_versions WHERE name = ? ORDER BY version",
+                                      [name]).fetchall()]
+
+
+def require_version(con, name: str, version: int) -> None:
+    known = fetch_one(con, "SELECT 1 FROM internal.registered_models WHERE name = ?", [name])
+    if not known:
+        names = [n for (n,) in con.execute("SELECT name FROM internal.registered_models ORDER BY 1").fetchall()]
+        raise ModelNotFoundError(f"no registered model {name!r}; registered models are: "
+                                 f"{', '.join(names) or '(none yet)'}. Register one with jt.register_model()")
+    versions = version_numbers(con, name)
+    if version not in versions:
+        raise ModelNotFoundError(f"model {name!r} has no version {version}; its versions are "
+                                 f"{', '.join(map(str, versions)) or '(none)'}")
+
+
+def resolve_reference(con, name: str, reference: str) -> int:
+    """A version number from '3', 'latest', a stage ('Production': its newest version) or an alias."""
+    versions = version_numbers(con, name)
+    if not versions:
+        require_version(con, name, 1)  # raises: the model is not registered
+    reference = reference.strip()
+    if reference.isdigit():
+        require_version(con, name, int(reference))
+        return int(reference)
+    if reference.lower() == "latest":
+        return versions[-1]
+    for stage in STAGES:
+        if reference.lower() == stage.lower():
+            row = fetch_one(con, "SELECT max(version) FROM internal.model_versions WHERE name = ? AND stage = ?",
+                            [name, stage])
+            if row[0] is None:
+                raise ModelNotFoundError(f"model {name!r} has no version in stage {stage}")
+            return row[0]
+    row = fetch_one(con, "SELECT version FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, reference])
+    if row is None:
+        aliases = [a for (a,) in con.execute("SELECT alias FROM internal.model_aliases WHERE name = ? ORDER BY 1",
+                                             [name]).fetchall()]
+        raise ModelNotFoundError(f"model {name!r} has no version, stage or alias {reference!r}; its aliases are: "
+                                 f"{', '.join(aliases) or '(none)'}")
+    return row[0]
+
+
+def resolve_model_uri(uri: str, *, store=None) -> tuple[str, str]:
+    """(run_id, artifact folder) of ``models:/<name>/<version|stage|alias|latest>`` or ``models:/<name>@<alias>``."""
+    body = uri[len("models:/"):].strip("/")
+    if "@" in body and "/" not in body:
+        name, _, reference = body.partition("@")
+    else:
+        name, _, reference = body.rpartition("/")
+    if not name or not reference:
+        raise ModelNotFoundError(f"{uri!r} is not a registry URI; write 'models:/<name>/<version or alias>' "
+                                 f"or 'models:/<name>@<alias>'")
+    with _store(store).session() as con:
+        version = resolve_reference(con, check_model_name(name), reference)
+        row = fetch_one(con, "SELECT run_id, artifact_path FROM internal.model_versions WHERE name = ? AND version = ?",
+                        [name.strip(), version])
+    return row[0], row[1]
+
+
+def model_files(uri: str, *, store=None) -> tuple[str, str, dict]:
+    """(run_id, folder, {relative path: local file}) of the model that ``uri`` names."""
+    if not isinstance(uri, str):
+        raise ModelNotFoundError(f"model URIs are strings like 'runs:/<run_id>/model', not {uri!r}")
+    if uri.startswith("models:/"):
+        run_id, folder = resolve_model_uri(uri, store=store)
+    elif uri.startswith("runs:/"):
+        run_id, _, folder = uri[len("runs:/"):].strip("/").partition("/")
+        if not run_id or not folder:
+            raise ModelNotFoundError(f"{uri!r} is not a run model URI; write 'runs:/<run_id>/<model name>'")
+    else:
+        raise ModelNotFoundError(f"{uri!r} is not a model URI; write 'runs:/<run_id>/<name>' or "
+                                 f"'models:/<registered name>/<version or alias>'")
+    record = get_run(run_id, store=store)
+    files = {a.path[len(folder) + 1:]: a.local_path for a in record.artifacts if a.path.startswith(folder + "/")}
+    if METADATA_FILE not in files:
+        models = sorted({a.path.rsplit("/", 1)[0] for a in record.artifacts if a.path.endswith(METADATA_FILE)})
+        raise ModelNotFoundError(f"run {record.run_id[:8]} has no model {folder!r}; its models are: "
+                                 f"{', '.join(models) or '(none)'}")
+    return record.run_id, folder, files
