@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from ..errors import MissingExtraError
+
 TRAINER_SETTINGS = ("max_epochs", "min_epochs", "max_steps", "accumulate_grad_batches", "gradient_clip_val",
                     "precision", "check_val_every_n_epoch")
 
@@ -26,7 +28,8 @@ def install(scope) -> None:
         scope.patch(trainer_class, "fit", _wrap(scope, trainer_class.__dict__["fit"], module.Callback))
         installed = True
     if not installed:
-        raise ImportError("neither lightning nor pytorch_lightning is installed")
+        raise MissingExtraError("neither lightning nor pytorch_lightning is installed: "
+                                "pip install 'jupyter_tracker[lightning]'")
 
 
 def _scalar(value: Any) -> float | None:
