@@ -72,7 +72,7 @@ def test_two_fits_in_one_run_keep_their_params_apart(store_dir):
 
 
 def test_xgboost_rounds_are_logged_per_step(store_dir):
-    xgboost = pytest.importorskip("xgboost", reason="xgboost is in the test extra")
+    import xgboost
     X, y = _data()
     data = xgboost.DMatrix(X, label=y)
     with jt.start_run() as run, jt.autolog():

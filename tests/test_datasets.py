@@ -94,7 +94,7 @@ def test_arrays_and_files(store_dir, tmp_path):
 
 
 def test_arrow_tables(store_dir):
-    pyarrow = pytest.importorskip("pyarrow", reason="pyarrow is optional and not in the test extra")
+    import pyarrow
     with jt.start_run():
         described = jt.log_input(pyarrow.Table.from_pandas(_frame(), preserve_index=False), "arrow")
     assert described["num_rows"] == 4 and described["profile"]["spend"]["max"] == 9.25

@@ -22,8 +22,6 @@ from sharing_story import run_ids, team_store
 import jupyter_tracker as jt
 from jupyter_tracker.errors import SyncError
 
-pytest.importorskip("mlflow")
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
