@@ -52,6 +52,8 @@ def test_four_writers_and_a_polling_reader(store_dir, tmp_path):
     assert all(w.returncode == 0 for w in writers), outputs
     assert all(out.strip() == "done" for out in outputs), outputs
     assert "errors 0" in reader_output and "ERROR" not in reader_output, reader_output
+    polls = int(reader_output.split("polls")[1].split()[0])
+    assert polls >= 10, f"the reader polled only {polls} times while the writers ran"
     runs = jt.search_runs(experiment="concurrency")
     assert len(runs) == 4 and set(runs.status) == {"FINISHED"}
     counts = jt.sql("select run_id, count(*) as n from metrics group by run_id")
@@ -79,5 +81,8 @@ def test_a_reader_sees_points_of_a_run_that_is_still_logging(store_dir, tmp_path
     finally:
         process.kill()
         process.communicate()
-    time.sleep(0.1)
+    # the kernel releases the dead writer's journal lock as the process is reaped: a bounded wait
+    deadline = time.monotonic() + 10
+    while jt.search_runs().status.item() != "KILLED" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert jt.search_runs().status.item() == "KILLED"

@@ -29,7 +29,7 @@ def test_metrics_are_sampled_while_a_busy_loop_runs(store_dir):
 
 
 def test_track_system_samples_a_cell_and_stops_with_it(store_dir, tmp_path):
-    run_notebook([
+    notebook = run_notebook([
         "%load_ext jupyter_tracker",
         "%%track --system --system-interval 0.2 -n busy\nimport time\nend = time.time() + 1.2\n"
         "while time.time() < end:\n    sum(range(1000))",
@@ -37,6 +37,7 @@ def test_track_system_samples_a_cell_and_stops_with_it(store_dir, tmp_path):
     ], tmp_path, store_dir)
     (run_id,) = jt.search_runs().run_id
     assert len(jt.get_metric_history(run_id, "system/cpu_percent")) >= 3
+    assert notebook.cells[2].outputs[0]["text"].strip() == "[]", "the sampler outlived its cell"
 
 
 def test_the_sampler_thread_does_not_outlive_the_block(store_dir):

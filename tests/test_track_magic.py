@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import nbformat
 import pytest
@@ -225,14 +224,6 @@ def test_config_works_through_percent_config(store_dir, tmp_path):
     cells = [SETUP, "%config TrackerConfig.auto_params = False", "%%track -q\nlr = 0.1"]
     run_notebook(cells, tmp_path, store_dir)
     assert "params.lr" not in jt.search_runs().columns
-
-
-def test_tracking_adds_little_time_to_a_cell(store_dir, tmp_path):
-    cells = [SETUP, "import time; t0 = time.perf_counter()",
-             "%%track -q\npass", "t1 = time.perf_counter(); (t1 - t0)"]
-    notebook = run_notebook(cells, tmp_path, store_dir)
-    assert float(notebook.cells[3].outputs[0]["data"]["text/plain"]) < 5.0  # sanity, not a benchmark
-    time.sleep(0)
 
 
 def test_settings_in_a_jupyter_config_file_apply(store_dir, tmp_path):
