@@ -35,7 +35,7 @@ def test_html_report_is_one_self_contained_file(ids, tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "default-src 'none'" in page
     assert page.count("<svg") == 2 and "<polyline" in page        # loss and extreme, drawn inline
-    assert ">lr</th><td>0.1<" in page and ">loss</th><td>0.133333<" in page
+    assert ">lr</th><td>0.1<" in page and ">loss</th><td>0.1333<" in page
     assert "FINISHED" in page and "python" in page and "git commit" in page
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     assert "print(sorted(data)[:5])" in text and "trained" in text

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from ..errors import InvalidValueError, PathExistsError, SnapshotNotFoundError
 from ..query import _store
+from ..widgets.static import format_value, line_chart
 
 CHART_POINTS = 400
-_WIDTH, _HEIGHT, _PAD = 360, 170, 34
+_WIDTH, _HEIGHT = 360, 170
 
 _PAGE_CSS = """
 body{font-family:-apple-system,"Segoe UI",DejaVu Sans,Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;
@@ -44,39 +45,12 @@ overflow-x:auto}
 """
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return repr(value) if (math.isnan(value) or math.isinf(value)) else f"{value:.6g}"
-    return str(value)
-
-
 def metric_svg(key: str, steps, values) -> str:
-    """A small static line chart of one metric (non-finite points are left out and counted)."""
-    points = [(float(s), float(v)) for s, v in zip(steps, values) if math.isfinite(float(v))]
-    dropped = len(steps) - len(points)
-    title = html.escape(key) + (f" ({dropped} non-finite point(s) not drawn)" if dropped else "")
-    body = ""
-    if points:
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        x0, x1 = min(xs), max(xs)
-        y0, y1 = min(ys), max(ys)
-        xspan, yspan = (x1 - x0) or 1.0, (y1 - y0) or 1.0
-        inner_w, inner_h = _WIDTH - 2 * _PAD, _HEIGHT - 2 * _PAD
-        coords = " ".join(f"{_PAD + (x - x0) / xspan * inner_w:.1f},{_HEIGHT - _PAD - (y - y0) / yspan * inner_h:.1f}"
-                          for x, y in points)
-        shape = (f'<polyline fill="none" stroke="#2471a3" stroke-width="1.6" points="{coords}"/>' if len(points) > 1
-                 else f'<circle cx="{coords.split(",")[0]}" cy="{coords.split(",")[1]}" r="3" fill="#2471a3"/>')
-        body = (f'<line x1="{_PAD}" y1="{_HEIGHT - _PAD}" x2="{_WIDTH - _PAD}" y2="{_HEIGHT - _PAD}" stroke="#aab"/>'
-                f'<line x1="{_PAD}" y1="{_PAD}" x2="{_PAD}" y2="{_HEIGHT - _PAD}" stroke="#aab"/>{shape}'
-                f'<text x="{_PAD}" y="{_HEIGHT - 8}" font-size="10" fill="#5a6475">step {_fmt(x0)}</text>'
-                f'<text x="{_WIDTH - _PAD}" y="{_HEIGHT - 8}" font-size="10" fill="#5a6475" text-anchor="end">'
-                f'{_fmt(x1)}</text>'
-                f'<text x="2" y="{_PAD - 4}" font-size="10" fill="#5a6475">{html.escape(_fmt(y1))}</text>'
-                f'<text x="2" y="{_HEIGHT - _PAD + 12}" font-size="10" fill="#5a6475">{html.escape(_fmt(y0))}</text>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" '
-            f'viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" aria-label="{title}">'
-            f'<text x="{_WIDTH / 2}" y="16" font-size="12" text-anchor="middle" font-weight="600">{title}</text>'
-            f'{body}</svg>')
+    """A small static line chart of one metric, drawn by the panels' own static chart (the one
+    saved notebooks show); non-finite points are left out and the title counts them."""
+    dropped = sum(1 for v in values if not (isinstance(v, (int, float)) and math.isfinite(v)))
+    title = key + (f" ({dropped} non-finite point(s) not drawn)" if dropped else "")
+    return line_chart([(key, list(steps), list(values))], title=title, width=_WIDTH, height=_HEIGHT)
 
 
 def _charts(record, store) -> dict[str, str]:
@@ -114,7 +88,7 @@ def _environment_summary(record) -> dict[str, str]:
 def _table(rows: dict) -> str:
     if not rows:
         return "<p><em>none</em></p>"
-    return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+    return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(v))}</td></tr>"
                                for k, v in rows.items()) + "</table>"
 
 
@@ -215,7 +189,7 @@ def _card_notebook(record, charts: dict[str, str], notebook):
         if not values:
             return "_none_\n"
         return "| key | value |\n|---|---|\n" + "".join(
-            f"| {str(k).replace('|', '/')} | {_fmt(v).replace('|', '/')} |\n" for k, v in values.items())
+            f"| {str(k).replace('|', '/')} | {format_value(v).replace('|', '/')} |\n" for k, v in values.items())
 
     lines = [f"# {record.run_name} — {record.status}\n",
              f"run `{record.run_id}` · experiment **{record.experiment}** · started "

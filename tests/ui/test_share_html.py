@@ -33,7 +33,7 @@ def test_shared_html_report_renders_offline_in_chromium(page, tmp_path_factory):
     expect(card.locator("h1")).to_contain_text("FINISHED")
     expect(card.locator("tr", has_text="lr")).to_contain_text("0.1")
     expect(card.locator("tr", has_text="epochs")).to_contain_text("30")
-    expect(card.locator("tr", has_text="loss")).to_contain_text("0.133333")
+    expect(card.locator("tr", has_text="loss")).to_contain_text("0.1333")
     expect(card.locator("tr", has_text="python")).to_be_visible()
     charts = card.locator(".jt-chart svg")
     expect(charts).to_have_count(2)                      # extreme and loss
