@@ -62,6 +62,7 @@ class Store:
         self.objects = ObjectStore(self.root / "objects")
         self._lock: StoreLock | None = None
         self._schema_checked = False
+        self._checked_file: tuple | None = None  # _file_identity of the database when its schema was checked
         self._writer: JournalWriter | None = None
         self._writer_lock = threading.Lock()
         # (journal files, database file) as this process's last merge left them: while both are
@@ -173,6 +174,8 @@ class Store:
                             f"(or JUPYTER_TRACKER_QUERY_TIMEOUT={limit * 4:g})") from None
                     if refusal is not None and _refused_as_read_only(exc):
                         raise refusal from None
+                    if _disk_full(exc) and not isinstance(exc, StoreFullError):
+                        raise self._disk_full_error() from None
                     damage = self._damage_error(exc)
                     if damage is not None:
                         raise damage from None
@@ -304,8 +307,8 @@ class Store:
             con = _attach_file(":memory:")
             schema.migrate(con, None)
             return con
-        if not self._schema_checked or not self.db_path.exists():  # a deleted database is recreated
-            self._check_schema(timeout, writable)
+        if not self._schema_checked or self._checked_file != _file_identity(self.db_path):
+            self._check_schema(timeout, writable)  # a deleted database is recreated, a replaced one checked
         return _retry_locked(self.db_path, timeout, lambda: _attach_file(self.db_path, read_only=read_only))
 
     def _check_schema(self, timeout: float, writable: bool = True) -> None:
@@ -328,6 +331,7 @@ class Store:
             finally:
                 con.close()
         self._schema_checked = True
+        self._checked_file = _file_identity(self.db_path)
 
     def _read_schema_version(self) -> int | None:
         """The schema version of the existing database file, opened read-only; ``StoreFormatError``
@@ -432,6 +436,16 @@ def _journal_files(journal_dir: Path) -> tuple[tuple[str, int, int], ...]:
                 continue
             files.append((entry.name, facts.st_size, facts.st_mtime_ns))
     return tuple(sorted(files))
+
+
+def _file_identity(db_path: Path) -> tuple | None:
+    """Which file the database is (None: there is none; size 0: it was emptied): a file deleted,
+    replaced (a restore, a copy) or emptied since its schema was checked is checked again."""
+    try:
+        facts = db_path.stat()
+    except FileNotFoundError:
+        return None
+    return facts.st_dev, facts.st_ino, facts.st_size == 0
 
 
 def _file_state(db_path: Path) -> tuple:
