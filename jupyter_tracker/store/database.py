@@ -198,7 +198,7 @@ class Store:
         if not writable:
             con = self._attach(timeout, read_only=True, writable=False)
             if merge:
-                self._warn_unmerged_journals()
+                self._warn_unmerged_journals(con)
             return con, self._read_only_error("nothing can be written there"), None
         journals = _journal_files(self.journal_dir) if merge else None
         if not merge or not self._merge_pending(journals):
@@ -259,11 +259,24 @@ class Store:
                     return True
         return False
 
-    def _warn_unmerged_journals(self) -> None:
-        pending = [name for name, _, _ in _journal_files(self.journal_dir) if name.endswith(EVENTS_SUFFIX)]
-        if pending:
+    def _warn_unmerged_journals(self, con) -> None:
+        """Say (once) how many journals hold records that a store this process cannot write leaves
+        unmerged: those longer than the offsets the database has merged them up to."""
+        import duckdb
+
+        journals = {name[: -len(EVENTS_SUFFIX)]: size for name, size, _ in _journal_files(self.journal_dir)
+                    if name.endswith(EVENTS_SUFFIX)}
+        if not journals:
+            return
+        try:
+            merged = {name: offset for name, offset in con.execute(
+                "SELECT name, events_offset FROM internal.journals").fetchall()}
+        except duckdb.Error:  # a journal table of another layout: count every journal
+            merged = {}
+        unmerged = sum(1 for name, size in journals.items() if size > merged.get(name, -1))
+        if unmerged:
             self._warn_once("read-only journals", (
-                f"{len(pending)} journal(s) in {self.journal_dir} were not merged: the store is read-only "
+                f"{unmerged} journal(s) in {self.journal_dir} were not merged: the store is read-only "
                 f"here, so what they hold (runs logged since the last merge) is not shown. Open the store "
                 f"where it can be written to merge them"))
 
