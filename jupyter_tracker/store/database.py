@@ -220,7 +220,6 @@ class Store:
             self._warn_once("disk full", f"{full} Until then, reads answer from the runs merged before the "
                                          f"disk filled up.")
             return self._attach(timeout, read_only=True), full, None
-        self._warned.discard("disk full")
         if read_only:
             _end_cursor(con)
             con = self._attach(timeout, read_only=True)
@@ -237,9 +236,11 @@ class Store:
         except duckdb.Error as exc:
             if not _disk_full(exc):
                 raise
-            self._warn_once("disk full", f"{self._disk_full_error()} What this session committed is safe "
-                                         f"in {self.db_path.name}.wal and is written in when space is back.")
-            return
+            self._warn_once("disk full", f"{self._disk_full_error()} What was merged is safe in "
+                                         f"{DB_FILENAME}.wal and is written into {DB_FILENAME} once space is back.")
+        else:
+            if journals is not None:
+                self._warned.discard("disk full")  # the disk took a whole session: say it again if it fills
         if journals is not None and not failed:
             self._merged_state = (journals, _file_state(self.db_path))
 
