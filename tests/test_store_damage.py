@@ -201,7 +201,7 @@ def test_a_sqlite_file_is_refused_at_once_without_fetching_a_duckdb_extension(tm
     result = json.loads(reader.stdout.splitlines()[-1])
     assert result["outcome"].startswith("StoreFormatError: ") and str(database) in result["outcome"]
     assert "download" not in result["outcome"].lower()
-    assert result["seconds"] < 2.0
+    assert result["seconds"] < 5.0
     assert not (home / ".duckdb").exists()  # no extension was installed, or tried to be
     assert _digest(database) == before
 
