@@ -210,18 +210,19 @@ class Store:
         con = self._attach(timeout)
         try:
             merge_journals(con, self.journal_dir)
-        except (duckdb.Error, OSError) as exc:
-            original = _original_error(exc)
+        except BaseException as exc:
             _end_cursor(con, failing=True)
+            original = _original_error(exc)
+            if not isinstance(original, (duckdb.Error, OSError)):
+                raise  # KeyboardInterrupt and the like, unchanged
             if not _disk_full(original):
-                damage = self._damage_error(original)
-                raise (damage or original) from None
+                raise (self._damage_error(original) or original) from None
             full = self._disk_full_error()
             self._warn_once("disk full", f"{full} Until then, reads answer from the runs merged before the "
                                          f"disk filled up.")
             return self._attach(timeout, read_only=True), full, None
         if read_only:
-            _end_cursor(con)
+            self._close_session(con, failed=False, journals=journals)
             con = self._attach(timeout, read_only=True)
         return con, None, journals
 
@@ -304,7 +305,7 @@ class Store:
         import duckdb
 
         for link in _chain(exc):
-            if isinstance(link, duckdb.Error) and any(sign in str(link) for sign in _DAMAGE_SIGNS):
+            if isinstance(link, duckdb.IOException) and _names_damage(str(link), self.db_path):
                 return StoreFormatError(f"{self.db_path} is damaged ({str(link).splitlines()[0]}); {_DAMAGE_FIX}")
         return None
 
@@ -363,7 +364,7 @@ class Store:
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLockedError(f"cannot open {self.db_path}: {exc}") from None
-            if any(sign in str(exc) for sign in _DAMAGE_SIGNS):
+            if _names_damage(str(exc), self.db_path):
                 raise StoreFormatError(f"{self.db_path} is damaged ({str(exc).splitlines()[0]}); "
                                        f"{_DAMAGE_FIX}") from None
             raise StoreFormatError(
@@ -403,8 +404,11 @@ class Store:
             _end_cursor(reference)
 
 
-#: Words of DuckDB errors that mean the file itself is cut short or corrupt.
-_DAMAGE_SIGNS = ("Could not read enough bytes", "Corrupt", "corrupt", "checksum", "Checksum")
+def _names_damage(message: str, db_path: Path) -> bool:
+    """Whether a DuckDB I/O error says the database file itself is cut short or corrupt (and not,
+    say, a file a query read, or a column called checksum)."""
+    return ((f'Could not read enough bytes from file "{db_path}"' in message)
+            or "Corrupt database file" in message or "does not match stored checksum" in message)
 
 
 class _Watchdog:
@@ -536,6 +540,7 @@ def _retry_locked(db_path: Path, timeout: float, open_database):
 _instance: tuple[int, object] | None = None
 _instance_lock = threading.Lock()
 _aliases = iter(range(1, 1 << 62))
+_closed_at_exit: list = []  # not empty once _close_instance is registered with atexit
 _session_aliases: dict[int, tuple[str, object]] = {}  # id(cursor) -> (alias of its file, its instance)
 
 
@@ -544,8 +549,8 @@ def _base_connection():
     global _instance
     with _instance_lock:
         if _instance is None or _instance[0] != os.getpid():
-            if _instance is None:
-                atexit.register(_close_instance)
+            if not _closed_at_exit:
+                _closed_at_exit.append(atexit.register(_close_instance))
             _instance = (os.getpid(), connect_duckdb(":memory:"))
         return _instance[1]
 
