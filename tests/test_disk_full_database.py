@@ -108,3 +108,21 @@ def test_a_checkpoint_the_full_disk_refuses_keeps_the_merge_and_the_next_session
         if checkpoint_refused:
             break
     assert checkpoint_refused, "no margin let DuckDB commit the merge but refuse its checkpoint"
+
+
+def test_a_new_store_on_a_full_disk_is_not_left_half_created(tmp_path):
+    with small_tmpfs(tmp_path / "disk", "8m") as disk:
+        store = disk / "store"
+        jt.set_store(store)
+        try:
+            with jt.start_run(run_name="first") as run:  # the journal still fits
+                jt.log_metric("loss", 0.5)
+            background.drain(10)
+            filler = fill_disk(disk, leave_bytes=0)
+            with pytest.raises(StoreFullError, match=f"{store}.*needs about"):
+                jt.search_runs()
+            assert not (store / "tracker.duckdb").exists()  # no empty file that would read as damage
+            filler.unlink()
+            assert list(jt.search_runs().run_id) == [run.run_id]
+        finally:
+            config.set_store_override(None)

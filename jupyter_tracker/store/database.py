@@ -340,13 +340,29 @@ class Store:
                 raise self._read_only_error(
                     f"its schema version {version} would need migrating to version {schema.SCHEMA_VERSION} "
                     f"first; read it with the jupyter_tracker that wrote it, or copy the store somewhere writable")
+            self._migrate(version)
+        self._schema_checked = True
+        self._checked_file = _file_identity(self.db_path)
+
+    def _migrate(self, version: int | None) -> None:
+        """Create or migrate the database. A database this call creates and cannot finish (a full
+        disk) is removed again: a half-written new file would read as a damaged store forever."""
+        from . import schema
+
+        created = not self.db_path.exists()
+        try:
             con = connect_duckdb(self.db_path)
             try:
                 schema.migrate(con, version)
             finally:
                 con.close()
-        self._schema_checked = True
-        self._checked_file = _file_identity(self.db_path)
+        except BaseException as exc:
+            if created:
+                for path in (self.db_path, self.db_path.with_name(DB_FILENAME + ".wal")):
+                    path.unlink(missing_ok=True)
+            if _disk_full(exc):
+                raise self._disk_full_error() from None
+            raise
 
     def _read_schema_version(self) -> int | None:
         """The schema version of the existing database file, opened read-only; ``StoreFormatError``

@@ -151,7 +151,8 @@ CREATE OR REPLACE VIEW main.model_aliases AS SELECT name, alias, version FROM in
 _v2_registry = SqlMigration(_V2_REGISTRY)
 
 
-#: Ordered migrations: (version, name, function). Append; never edit a released one.
+#: Ordered migrations: (version, name, function). Append; never change what a released one creates
+#: (making its statements safe to run twice, as ``IF NOT EXISTS`` does, changes nothing it creates).
 MIGRATIONS: list[tuple[int, str, Callable]] = [
     (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
     (2, "model registry: registered models, versions, stage transitions, aliases", _v2_registry),
