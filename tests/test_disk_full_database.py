@@ -9,6 +9,7 @@ import shutil
 import warnings
 
 import pytest
+from tmpfs import fill_disk, small_tmpfs
 
 import jupyter_tracker as jt
 from jupyter_tracker import config
@@ -16,7 +17,6 @@ from jupyter_tracker.capture import background
 from jupyter_tracker.errors import StoreFullError
 from jupyter_tracker.manage import set_run_tag
 from jupyter_tracker.store import get_store
-from tmpfs import fill_disk, small_tmpfs
 
 
 def _train(run_name: str, steps: int = 300) -> str:

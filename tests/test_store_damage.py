@@ -232,7 +232,7 @@ def test_a_malformed_query_timeout_setting_is_explained(monkeypatch):
 
     monkeypatch.setenv("JUPYTER_TRACKER_QUERY_TIMEOUT", "half a minute")
     with pytest.raises(ConfigError, match="'half a minute' is not a number of seconds"):
-        TrackerConfig().query_timeout
+        _ = TrackerConfig().query_timeout
     monkeypatch.setenv("JUPYTER_TRACKER_QUERY_TIMEOUT", "12.5")
     assert TrackerConfig().query_timeout == 12.5
     with pytest.raises(ConfigError, match="finite number of seconds"):

@@ -28,8 +28,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import (QueryTimeoutError, StoreError, StoreFormatError, StoreFullError, StoreLockedError,
-                      StoreReadOnlyError, StoreVersionError)
+from ..errors import (
+    QueryTimeoutError,
+    StoreError,
+    StoreFormatError,
+    StoreFullError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    StoreVersionError,
+)
 from .journal import EVENTS_SUFFIX, JournalWriter
 from .locking import StoreLock, try_lock_exclusive
 from .objects import ObjectStore
@@ -166,7 +173,7 @@ class Store:
                 try:
                     yield con
                 except BaseException as exc:
-                    if watchdog.stop():
+                    if watchdog.stop() and isinstance(exc, Exception):  # a Ctrl-C stays a KeyboardInterrupt
                         raise QueryTimeoutError(
                             f"the query ran past the time limit of {limit:g} s (TrackerConfig.query_timeout) "
                             f"and was stopped; the store's lock is released. Narrow the query (a WHERE, a "

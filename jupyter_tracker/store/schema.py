@@ -33,14 +33,17 @@ CREATE TABLE IF NOT EXISTS internal.runs (
 CREATE TABLE IF NOT EXISTS internal.params (run_key INTEGER, key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS internal.tags (run_key INTEGER, key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS internal.metric_keys (key_id INTEGER, key VARCHAR);
-CREATE TABLE IF NOT EXISTS internal.metrics (run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
-CREATE TABLE IF NOT EXISTS internal.latest_metrics (run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
+CREATE TABLE IF NOT EXISTS internal.metrics (
+    run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
+CREATE TABLE IF NOT EXISTS internal.latest_metrics (
+    run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
 CREATE TABLE IF NOT EXISTS internal.artifacts (
     run_key INTEGER, path VARCHAR, size BIGINT, media_type VARCHAR, sha256 VARCHAR, created_time BIGINT);
 CREATE TABLE IF NOT EXISTS internal.snapshots (
     run_key INTEGER, kind VARCHAR, notebook_path VARCHAR, meta_sha VARCHAR, cell_shas VARCHAR[],
     created_time BIGINT);
-CREATE TABLE IF NOT EXISTS internal.console (run_key INTEGER, seq BIGINT, stream VARCHAR, text VARCHAR, timestamp BIGINT);
+CREATE TABLE IF NOT EXISTS internal.console (
+    run_key INTEGER, seq BIGINT, stream VARCHAR, text VARCHAR, timestamp BIGINT);
 CREATE TABLE IF NOT EXISTS internal.inputs (
     run_key INTEGER, name VARCHAR, digest VARCHAR, source VARCHAR, context VARCHAR,
     schema_json VARCHAR, profile_json VARCHAR, num_rows BIGINT, created_time BIGINT);
