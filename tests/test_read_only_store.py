@@ -112,3 +112,18 @@ def test_a_read_with_nothing_new_to_merge_leaves_the_database_file_alone(store_d
     with jt.start_run(run_name="next"):
         jt.log_metric("loss", 0.125)
     assert sorted(jt.search_runs().run_name) == ["in this kernel", "next"]
+
+
+def test_a_read_only_store_nobody_has_read_yet_shows_no_runs_and_says_why(read_only_mount):
+    source, mounted = read_only_mount
+    _log_in_a_process(source / "store", "logged, never merged", merge=False)
+    assert not (source / "store" / "tracker.duckdb").exists()
+    before = _store_snapshot(source / "store")
+    jt.set_store(mounted / "store")
+    try:
+        with pytest.warns(UserWarning, match=r"1 journal\(s\) .* were not merged"):
+            assert jt.search_runs().empty
+        assert jt.sql("select count(*) as n from runs").n.item() == 0
+    finally:
+        config.set_store_override(None)
+    assert _store_snapshot(source / "store") == before
