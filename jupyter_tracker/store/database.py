@@ -331,7 +331,14 @@ class Store:
             return con
         if not self._schema_checked or self._checked_file != _file_identity(self.db_path):
             self._check_schema(timeout, writable)  # a deleted database is recreated, a replaced one checked
-        return _retry_locked(self.db_path, timeout, lambda: _attach_file(self.db_path, read_only=read_only))
+        import duckdb
+
+        try:
+            return _retry_locked(self.db_path, timeout, lambda: _attach_file(self.db_path, read_only=read_only))
+        except duckdb.Error as exc:
+            if _disk_full(exc):
+                raise self._disk_full_error() from None
+            raise (self._damage_error(exc) or exc) from None
 
     def _check_schema(self, timeout: float, writable: bool = True) -> None:
         """Verify (read-only first, so a foreign or damaged file is never modified) and migrate the schema."""
@@ -385,7 +392,7 @@ class Store:
         try:
             con = connect_duckdb(self.db_path, read_only=True)
         except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
+            if _lock_conflict(exc):
                 raise StoreLockedError(f"cannot open {self.db_path}: {exc}") from None
             if _names_damage(str(exc), self.db_path):
                 raise StoreFormatError(f"{self.db_path} is damaged ({str(exc).splitlines()[0]}); "
@@ -425,6 +432,11 @@ class Store:
             return schema.missing_objects(con, version, reference)
         finally:
             _end_cursor(reference)
+
+
+def _lock_conflict(exc: BaseException) -> bool:
+    """Whether DuckDB refused to open the file because another process holds its lock."""
+    return "Could not set lock" in str(exc) or "Conflicting lock" in str(exc)
 
 
 def _names_damage(message: str, db_path: Path) -> bool:
@@ -551,8 +563,10 @@ def _retry_locked(db_path: Path, timeout: float, open_database):
         try:
             return open_database()
         except duckdb.IOException as exc:
+            if not _lock_conflict(exc):
+                raise
             # Only a program outside jupyter_tracker can hold the file between our sessions.
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 raise StoreLockedError(
                     f"cannot open {db_path}: {exc}. Another program (a DuckDB shell or "
                     f"script) holds the file; close it, then retry") from None
