@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Bool, Float, Unicode
+from traitlets import Bool, Float, Unicode, default, validate
 from traitlets.config import Configurable
+
+from .errors import ConfigError
 
 STORE_DIRNAME = ".jupyter_tracker"
 ENV_STORE_DIR = "JUPYTER_TRACKER_DIR"
+ENV_QUERY_TIMEOUT = "JUPYTER_TRACKER_QUERY_TIMEOUT"
+DEFAULT_QUERY_TIMEOUT = 30.0
 DEFAULT_EXPERIMENT = "Default"
 
 
@@ -39,6 +43,34 @@ class TrackerConfig(Configurable):
                     "cell, as if --system were given.").tag(config=True)
     system_metrics_interval = Float(10.0, help="Seconds between system metric samples.").tag(config=True)
     lock_timeout = Float(60.0, help="Seconds to wait for the store's lock before giving up.").tag(config=True)
+    query_timeout = Float(
+        DEFAULT_QUERY_TIMEOUT,
+        help=f"Seconds a query may run while it holds the store's lock (every other reader and merge waits) "
+             f"before it is stopped with QueryTimeoutError; 0 means no limit. The {ENV_QUERY_TIMEOUT} "
+             f"environment variable sets the default.").tag(config=True)
+
+    @default("query_timeout")
+    def _query_timeout_from_environment(self) -> float:
+        text = os.environ.get(ENV_QUERY_TIMEOUT, "").strip()
+        if not text:
+            return DEFAULT_QUERY_TIMEOUT
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise ConfigError(f"{ENV_QUERY_TIMEOUT}={text!r} is not a number of seconds; set it to e.g. 60, "
+                              f"or 0 for no limit") from None
+        return _check_query_timeout(seconds, ENV_QUERY_TIMEOUT)
+
+    @validate("query_timeout")
+    def _query_timeout_is_sane(self, proposal) -> float:
+        return _check_query_timeout(proposal["value"], "TrackerConfig.query_timeout")
+
+
+def _check_query_timeout(seconds: float, where: str) -> float:
+    if not seconds >= 0 or seconds == float("inf"):  # also refuses NaN
+        raise ConfigError(f"{where} = {seconds!r}: a query time limit is a finite number of seconds >= 0 "
+                          f"(0 means no limit); set it to e.g. 60")
+    return seconds
 
 
 _config: TrackerConfig | None = None

@@ -9,25 +9,54 @@ Layout of a store directory::
 
 No process keeps the database open: ``Store.session()`` takes the lock, opens a connection,
 checks or migrates the schema, merges pending journals so readers see everything logged so far,
-and closes it again.
+and closes it again. What a session does when things go wrong is decided here, in one place:
+a damaged or foreign file is refused untouched; a store on read-only media is read without a
+lock file, a merge or a migration; a full disk turns into one ``StoreFullError`` (reads answer
+from what is already merged); a query past ``TrackerConfig.query_timeout`` is interrupted.
 """
 
 from __future__ import annotations
 
 import atexit
+import errno
 import os
+import shutil
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StoreError, StoreFormatError, StoreLockedError, StoreVersionError
-from .journal import JournalWriter
-from .locking import StoreLock
+from ..errors import (
+    QueryTimeoutError,
+    StoreError,
+    StoreFormatError,
+    StoreFullError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    StoreVersionError,
+)
+from .journal import EVENTS_SUFFIX, JournalWriter
+from .locking import StoreLock, try_lock_exclusive
 from .objects import ObjectStore
 
 DB_FILENAME = "tracker.duckdb"
+
+#: The configuration of every DuckDB instance jupyter_tracker opens. A store never installs or loads
+#: an extension behind the user's back: without this, a foreign file (a SQLite database named
+#: tracker.duckdb) makes DuckDB try to download sqlite_scanner from the internet.
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+_DAMAGE_FIX = ("it was left untouched. Restore it from a backup, or run `jupyter-tracker doctor` to salvage "
+               "what the journals and objects still hold")
+
+
+def connect_duckdb(path: Path | str, read_only: bool = False):
+    """``duckdb.connect`` with :data:`DUCKDB_CONFIG`: the one way jupyter_tracker opens a DuckDB instance."""
+    import duckdb
+
+    return duckdb.connect(str(path), read_only=read_only, config=dict(DUCKDB_CONFIG))
 
 
 class Store:
@@ -40,8 +69,13 @@ class Store:
         self.objects = ObjectStore(self.root / "objects")
         self._lock: StoreLock | None = None
         self._schema_checked = False
+        self._checked_file: tuple | None = None  # _file_identity of the database when its schema was checked
         self._writer: JournalWriter | None = None
         self._writer_lock = threading.Lock()
+        # (journal files, database file) as this process's last merge left them: while both are
+        # unchanged and every journal's writer is alive, there is nothing new to merge.
+        self._merged_state: tuple[tuple, tuple] | None = None
+        self._warned: set[str] = set()  # warnings already given by this process for this store
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -55,7 +89,24 @@ class Store:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise self._read_only_error(f"the store directory cannot be created ({exc.strerror})") from None
             raise StoreError(f"cannot create the store directory {self.root}: {exc}") from exc
+
+    def writable(self) -> bool:
+        """Whether this process can write the store: False on read-only media (a mounted share, a
+        read-only bind mount) or in a colleague's folder. ``access`` also answers for root, whose
+        permission bits are ignored but whose writes to a read-only mount still fail (EROFS)."""
+        for path in (self.root, self.db_path, self.journal_dir):
+            if path.exists() and not os.access(path, os.W_OK):
+                return False
+        return True
+
+    def _read_only_error(self, what: str) -> StoreReadOnlyError:
+        return StoreReadOnlyError(
+            f"the store {self.root} is read-only here (read-only media, a read-only mount, or a folder you may "
+            f"not write): {what}. Reading it works; to track runs, choose a writable store with "
+            f"jt.set_store('/path/to/your/store') or JUPYTER_TRACKER_DIR")
 
     # -- write side --------------------------------------------------------------------------
     def writer(self) -> JournalWriter:
@@ -66,7 +117,15 @@ class Store:
                 writer = self._writer
                 if writer is None or writer.pid != os.getpid():
                     self.ensure_directory()
-                    writer = self._writer = JournalWriter(self.journal_dir)
+                    if not self.writable():
+                        raise self._read_only_error("runs cannot be started or logged there")
+                    try:
+                        writer = self._writer = JournalWriter(self.journal_dir)
+                    except OSError as exc:
+                        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                            raise self._read_only_error(
+                                f"its journal cannot be created ({exc.strerror})") from None
+                        raise
         return writer
 
     def retire_writer_if_large(self, limit_bytes: int) -> bool:
@@ -84,33 +143,54 @@ class Store:
 
     # -- read side ---------------------------------------------------------------------------
     @contextmanager
-    def session(self, merge: bool = True, timeout: float | None = None, read_only: bool = False) -> Iterator:
+    def session(self, merge: bool = True, timeout: float | None = None, read_only: bool = False,
+                query_timeout: float | None = None) -> Iterator:
         """A short-lived DuckDB connection under the store lock, with journals merged first.
 
-        ``read_only=True`` hands out a read-only connection (after merging with a read-write one),
-        so the caller cannot change the database even by mistake."""
+        ``read_only=True`` hands out a read-only connection, so the caller cannot change the
+        database even by mistake. A session with nothing new to merge writes nothing: the file
+        keeps its bytes and mtime. The body may hold the lock for ``query_timeout`` seconds
+        (default ``TrackerConfig.query_timeout``; 0: no limit): past that its query is interrupted
+        and ``QueryTimeoutError`` raised. On a store this process cannot write, the session reads
+        (no migration, no merge; a warning says how many journals were left unmerged) and a write
+        raises ``StoreReadOnlyError``; on a full disk the failed merge is rolled back, a warning
+        says so once, the session answers from what is already merged, and a write raises
+        ``StoreFullError``."""
         from ..config import get_config
 
-        timeout = get_config().lock_timeout if timeout is None else timeout
+        config = get_config()
+        timeout = config.lock_timeout if timeout is None else timeout
+        limit = config.query_timeout if query_timeout is None else query_timeout
         self.ensure_directory()
+        writable = self.writable()
         if self._lock is None:
             self._lock = StoreLock(self.root / "lock")
-        with self._lock.hold(timeout):
-            con = self._attach(timeout)
+        with self._lock.hold(timeout, shared=not writable):
+            con, refusal, journals = self._open_session(merge, read_only, writable, timeout)
+            watchdog = _Watchdog(con, limit)
+            failed = True
             try:
-                if merge:
-                    from .merge import merge_journals
-
-                    merge_journals(con, self.journal_dir)
-                if read_only:
-                    _detach(con)
-                    con = self._connect(timeout, read_only=True)
-                yield con
+                try:
+                    yield con
+                except BaseException as exc:
+                    if watchdog.stop() and isinstance(exc, Exception):  # a Ctrl-C stays a KeyboardInterrupt
+                        raise QueryTimeoutError(
+                            f"the query ran past the time limit of {limit:g} s (TrackerConfig.query_timeout) "
+                            f"and was stopped; the store's lock is released. Narrow the query (a WHERE, a "
+                            f"LIMIT), or raise the limit: %config TrackerConfig.query_timeout = {limit * 4:g} "
+                            f"(or JUPYTER_TRACKER_QUERY_TIMEOUT={limit * 4:g})") from None
+                    if refusal is not None and _refused_as_read_only(exc):
+                        raise refusal from None
+                    if _disk_full(exc) and not isinstance(exc, StoreFullError):
+                        raise self._disk_full_error() from None
+                    damage = self._damage_error(exc)
+                    if damage is not None:
+                        raise damage from None
+                    raise
+                watchdog.stop()
+                failed = False
             finally:
-                if id(con) in _session_aliases:
-                    _detach(con)
-                else:
-                    con.close()
+                self._close_session(con, failed, journals)
 
     def merge(self) -> object:
         """Merge pending journals now; returns what was merged (journals, points, killed runs)."""
@@ -119,64 +199,358 @@ class Store:
         with self.session(merge=False) as con:
             return merge_journals(con, self.journal_dir)
 
-    def _attach(self, timeout: float):
+    def _open_session(self, merge: bool, read_only: bool, writable: bool, timeout: float):
+        """The session's cursor; the error a write through it must raise (the store is read-only
+        here, or its disk is full), or None; the journal files it found merged (or None)."""
+        if not writable:
+            con = self._attach(timeout, read_only=True, writable=False)
+            if merge:
+                self._warn_unmerged_journals(con)
+            return con, self._read_only_error("nothing can be written there"), None
+        journals = _journal_files(self.journal_dir) if merge else None
+        if not merge or not self._merge_pending(journals):
+            return self._attach(timeout, read_only=read_only), None, journals
+        import duckdb
+
+        from .merge import merge_journals
+
+        con = self._attach(timeout)
+        try:
+            merge_journals(con, self.journal_dir)
+        except BaseException as exc:
+            _end_cursor(con, failing=True)
+            original = _original_error(exc)
+            if not isinstance(original, (duckdb.Error, OSError)):
+                raise  # KeyboardInterrupt and the like, unchanged
+            if not _disk_full(original):
+                raise (self._damage_error(original) or original) from None
+            full = self._disk_full_error()
+            self._warn_once("disk full", f"{full} Until then, reads answer from the runs merged before the "
+                                         f"disk filled up.")
+            return self._attach(timeout, read_only=True), full, None
+        if read_only:
+            self._close_session(con, failed=False, journals=journals)
+            con = self._attach(timeout, read_only=True)
+        return con, None, journals
+
+    def _close_session(self, con, failed: bool, journals: tuple | None) -> None:
+        """End the session's cursor. When the body failed, its error is what the caller sees, never
+        a second one from DETACH; after success, a checkpoint that a full disk refused is only
+        warned about (the session's commits are safe in DuckDB's write-ahead log)."""
+        import duckdb
+
+        try:
+            _end_cursor(con, failing=failed)
+        except duckdb.Error as exc:
+            if not _disk_full(exc):
+                raise
+            self._warn_once("disk full", f"{self._disk_full_error()} What was merged is safe in "
+                                         f"{DB_FILENAME}.wal and is written into {DB_FILENAME} once space is back.")
+        else:
+            if journals is not None:
+                self._warned.discard("disk full")  # the disk took a whole session: say it again if it fills
+        if journals is not None and not failed:
+            self._merged_state = (journals, _file_state(self.db_path))
+
+    def _merge_pending(self, journals: tuple) -> bool:
+        """Whether a merge could find something new: journal files exist and either changed since
+        this process last merged them, or the database changed, or a journal's writer is gone
+        (its runs must be marked KILLED and its files removed)."""
+        if not journals:
+            return False
+        if self._merged_state != (journals, _file_state(self.db_path)):
+            return True
+        for name, _, _ in journals:
+            if name.endswith(EVENTS_SUFFIX):
+                lock_fd = try_lock_exclusive(self.journal_dir / name)
+                if lock_fd is not None:
+                    os.close(lock_fd)
+                    return True
+        return False
+
+    def _warn_unmerged_journals(self, con) -> None:
+        """Say (once) how many journals hold records that a store this process cannot write leaves
+        unmerged: those longer than the offsets the database has merged them up to."""
+        import duckdb
+
+        journals = {name[: -len(EVENTS_SUFFIX)]: size for name, size, _ in _journal_files(self.journal_dir)
+                    if name.endswith(EVENTS_SUFFIX)}
+        if not journals:
+            return
+        try:
+            merged = {name: offset for name, offset in con.execute(
+                "SELECT name, events_offset FROM internal.journals").fetchall()}
+        except duckdb.Error:  # a journal table of another layout: count every journal
+            merged = {}
+        unmerged = sum(1 for name, size in journals.items() if size > merged.get(name, -1))
+        if unmerged:
+            self._warn_once("read-only journals", (
+                f"{unmerged} journal(s) in {self.journal_dir} were not merged: the store is read-only "
+                f"here, so what they hold (runs logged since the last merge) is not shown. Open the store "
+                f"where it can be written to merge them"))
+
+    def _warn_once(self, topic: str, message: str) -> None:
+        if topic not in self._warned:
+            self._warned.add(topic)
+            warnings.warn(f"jupyter_tracker: {message}", UserWarning, stacklevel=5)
+
+    def _disk_full_error(self) -> StoreFullError:
+        """The full-disk error with what the store needs: its journal backlog merged into a copy-on-
+        write database needs about the backlog plus the database's size free."""
+        backlog = sum(size for _, size, _ in _journal_files(self.journal_dir))
+        database = sum(path.stat().st_size for path in (self.db_path, self.db_path.with_name(DB_FILENAME + ".wal"))
+                       if path.exists())
+        free = shutil.disk_usage(self.root).free
+        return StoreFullError(
+            f"the disk holding the store {self.root} is full ({_size(free)} free): merging its journal backlog "
+            f"({_size(backlog)}) into {DB_FILENAME} ({_size(database)}) needs about {_size(backlog + database)} "
+            f"free. Nothing logged is lost: the journals keep every record until a merge commits. Free space on "
+            f"that disk (or move the store elsewhere and point jt.set_store at it), then read again")
+
+    def _damage_error(self, exc: BaseException) -> StoreFormatError | None:
+        """A ``StoreFormatError`` when ``exc`` says the database file is cut short or corrupt."""
+        import duckdb
+
+        for link in _chain(exc):
+            if isinstance(link, duckdb.IOException) and _names_damage(str(link), self.db_path):
+                return StoreFormatError(f"{self.db_path} is damaged ({str(link).splitlines()[0]}); {_DAMAGE_FIX}")
+        return None
+
+    def _attach(self, timeout: float, read_only: bool = False, writable: bool = True):
         """A cursor of this process's in-memory DuckDB with the store's file ATTACHed as its default
         catalog. Creating a DuckDB database instance costs 16-30 ms in DuckDB 2.0, attaching a
         file to a live one about 3 ms, and sessions are many and short (every read, every merge),
         so the instance is kept and only the file is attached per session; DETACH releases the
-        file (and its lock) exactly as closing a connection would."""
+        file (and its lock) exactly as closing a connection would. A read-only store without a
+        database yet reads as an empty store (in memory)."""
+        if not writable and not self.db_path.exists():
+            from . import schema
+
+            con = _attach_file(":memory:")
+            schema.migrate(con, None)
+            return con
+        if not self._schema_checked or self._checked_file != _file_identity(self.db_path):
+            self._check_schema(timeout, writable)  # a deleted database is recreated, a replaced one checked
         import duckdb
 
-        if not self._schema_checked or not self.db_path.exists():  # a deleted database is recreated
-            self._check_schema(duckdb, timeout)
-        return _retry_locked(self.db_path, timeout, lambda: _attach_file(self.db_path))
+        try:
+            return _retry_locked(self.db_path, timeout, lambda: _attach_file(self.db_path, read_only=read_only))
+        except duckdb.Error as exc:
+            if _disk_full(exc):
+                raise self._disk_full_error() from None
+            raise (self._damage_error(exc) or exc) from None
 
-    def _connect(self, timeout: float, read_only: bool = False):
-        import duckdb
-
-        if not self._schema_checked or not self.db_path.exists():  # a deleted database is recreated
-            self._check_schema(duckdb, timeout)
-        return _retry_locked(self.db_path, timeout,
-                             lambda: duckdb.connect(str(self.db_path), read_only=read_only))
-
-    def _check_schema(self, duckdb, timeout: float) -> None:
-        """Verify (read-only first, so a foreign file is never modified) and migrate the schema."""
+    def _check_schema(self, timeout: float, writable: bool = True) -> None:
+        """Verify (read-only first, so a foreign or damaged file is never modified) and migrate the schema."""
         from . import schema
 
-        if self.db_path.exists() and self.db_path.stat().st_size > 0:
-            try:
-                con = duckdb.connect(str(self.db_path), read_only=True)
-            except duckdb.IOException as exc:
-                if "lock" in str(exc).lower():
-                    raise StoreLockedError(f"cannot open {self.db_path}: {exc}") from None
-                raise StoreFormatError(
-                    f"{self.db_path} is not a DuckDB database ({exc}); it was left untouched. "
-                    f"Move it away or choose another store with jt.set_store()") from None
-            except duckdb.Error as exc:
-                raise StoreFormatError(
-                    f"{self.db_path} cannot be read as a DuckDB database ({exc}); it was left "
-                    f"untouched. Move it away or choose another store with jt.set_store()") from None
-            try:
-                version = schema.read_version(con)
-            except LookupError as exc:
-                raise StoreFormatError(
-                    f"{self.db_path} is a DuckDB database but not a jupyter_tracker store ({exc}); "
-                    f"it was left untouched. Choose another store directory with jt.set_store()") from None
-            finally:
-                con.close()
-        else:
-            version = None
+        version = self._read_schema_version() if self.db_path.exists() else None
         if version is not None and version > schema.SCHEMA_VERSION:
             raise StoreVersionError(
                 f"{self.db_path} has schema version {version}, newer than this jupyter_tracker "
                 f"understands ({schema.SCHEMA_VERSION}); upgrade with `pip install -U jupyter_tracker`")
         if version != schema.SCHEMA_VERSION:
-            con = duckdb.connect(str(self.db_path))
+            if not writable:
+                raise self._read_only_error(
+                    f"its schema version {version} would need migrating to version {schema.SCHEMA_VERSION} "
+                    f"first; read it with the jupyter_tracker that wrote it, or copy the store somewhere writable")
+            self._migrate(version)
+        self._schema_checked = True
+        self._checked_file = _file_identity(self.db_path)
+
+    def _migrate(self, version: int | None) -> None:
+        """Create or migrate the database. A database this call creates and cannot finish (a full
+        disk) is removed again: a half-written new file would read as a damaged store forever."""
+        from . import schema
+
+        created = not self.db_path.exists()
+        try:
+            con = connect_duckdb(self.db_path)
             try:
                 schema.migrate(con, version)
             finally:
                 con.close()
-        self._schema_checked = True
+        except BaseException as exc:
+            if created:
+                for path in (self.db_path, self.db_path.with_name(DB_FILENAME + ".wal")):
+                    path.unlink(missing_ok=True)
+            if _disk_full(exc):
+                raise self._disk_full_error() from None
+            raise
+
+    def _read_schema_version(self) -> int | None:
+        """The schema version of the existing database file, opened read-only; ``StoreFormatError``
+        when the file is not a jupyter_tracker store, or is one that is damaged or half-migrated."""
+        import duckdb
+
+        from . import schema
+
+        if self.db_path.stat().st_size == 0:
+            raise StoreFormatError(
+                f"{self.db_path} is empty (0 bytes), and a store's database never is: it was cut short "
+                f"(a full disk, an interrupted copy); {_DAMAGE_FIX}")
+        try:
+            con = connect_duckdb(self.db_path, read_only=True)
+        except duckdb.IOException as exc:
+            if _lock_conflict(exc):
+                raise StoreLockedError(f"cannot open {self.db_path}: {exc}") from None
+            if _names_damage(str(exc), self.db_path):
+                raise StoreFormatError(f"{self.db_path} is damaged ({str(exc).splitlines()[0]}); "
+                                       f"{_DAMAGE_FIX}") from None
+            raise StoreFormatError(
+                f"{self.db_path} is not a DuckDB database ({str(exc).splitlines()[0]}); it was left untouched. "
+                f"Move it away or choose another store with jt.set_store()") from None
+        except duckdb.Error as exc:
+            raise StoreFormatError(
+                f"{self.db_path} cannot be read as a DuckDB database ({str(exc).splitlines()[0]}); it was left "
+                f"untouched. Move it away or choose another store with jt.set_store()") from None
+        try:
+            version = schema.read_version(con)
+            missing = [] if version is None else self._missing_objects(con, version)
+        except LookupError as exc:
+            raise StoreFormatError(
+                f"{self.db_path} is a DuckDB database but not a jupyter_tracker store ({exc}); "
+                f"it was left untouched. Choose another store directory with jt.set_store()") from None
+        except ValueError as exc:
+            raise StoreFormatError(f"{self.db_path} is damaged: {exc}; {_DAMAGE_FIX}") from None
+        except duckdb.Error as exc:
+            raise StoreFormatError(f"{self.db_path} is damaged ({str(exc).splitlines()[0]}); {_DAMAGE_FIX}") from None
+        finally:
+            con.close()
+        if missing:
+            raise StoreFormatError(
+                f"{self.db_path} says schema version {version} but lacks {', '.join(missing)} (a half-migrated "
+                f"or damaged store); {_DAMAGE_FIX}")
+        return version
+
+    @staticmethod
+    def _missing_objects(con, version: int) -> list[str]:
+        from . import schema
+
+        reference = _attach_file(":memory:")
+        try:
+            return schema.missing_objects(con, version, reference)
+        finally:
+            _end_cursor(reference)
+
+
+def _lock_conflict(exc: BaseException) -> bool:
+    """Whether DuckDB refused to open the file because another process holds its lock."""
+    return "Could not set lock" in str(exc) or "Conflicting lock" in str(exc)
+
+
+def _names_damage(message: str, db_path: Path) -> bool:
+    """Whether a DuckDB I/O error says the database file itself is cut short or corrupt (and not,
+    say, a file a query read, or a column called checksum)."""
+    return ((f'Could not read enough bytes from file "{db_path}"' in message)
+            or "Corrupt database file" in message or "does not match stored checksum" in message)
+
+
+class _Watchdog:
+    """Interrupts the query of ``cursor`` once ``limit`` seconds have passed (0: never), so one slow
+    query cannot hold the store's lock for long; ``stop()`` says whether it had to."""
+
+    def __init__(self, cursor, limit: float) -> None:
+        self._cursor = cursor
+        self._guard = threading.Lock()
+        self._done = False
+        self.fired = False
+        self._timer = threading.Timer(limit, self._interrupt) if limit and limit > 0 else None
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _interrupt(self) -> None:
+        with self._guard:
+            if not self._done:
+                self.fired = True
+                self._cursor.interrupt()
+
+    def stop(self) -> bool:
+        with self._guard:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+        return self.fired
+
+
+def _journal_files(journal_dir: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime) of every journal file, hidden ones (a journal being born) left out."""
+    try:
+        entries = list(os.scandir(journal_dir))
+    except FileNotFoundError:
+        return ()
+    files = []
+    for entry in entries:
+        if not entry.name.startswith("."):
+            try:
+                facts = entry.stat()
+            except FileNotFoundError:  # merged and removed by another process meanwhile
+                continue
+            files.append((entry.name, facts.st_size, facts.st_mtime_ns))
+    return tuple(sorted(files))
+
+
+def _file_identity(db_path: Path) -> tuple | None:
+    """Which file the database is (None: there is none; size 0: it was emptied): a file deleted,
+    replaced (a restore, a copy) or emptied since its schema was checked is checked again."""
+    try:
+        facts = db_path.stat()
+    except FileNotFoundError:
+        return None
+    return facts.st_dev, facts.st_ino, facts.st_size == 0
+
+
+def _file_state(db_path: Path) -> tuple:
+    """What identifies the database's content without reading it: inode, size, mtime (and its WAL's)."""
+    state = []
+    for path in (db_path, db_path.with_name(db_path.name + ".wal")):
+        try:
+            facts = path.stat()
+            state.append((facts.st_ino, facts.st_size, facts.st_mtime_ns))
+        except FileNotFoundError:
+            state.append(None)
+    return tuple(state)
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and the errors it was raised from or during, the original last."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _original_error(exc: BaseException) -> BaseException:
+    """The error that started a failure. A ROLLBACK after a COMMIT that DuckDB had already rolled back
+    (a full disk) raises "cannot rollback - no transaction is active", and one on an invalidated
+    database "database has been invalidated"; either hides the real cause in ``__context__``."""
+    import duckdb
+
+    while (isinstance(exc, duckdb.Error) and exc.__context__ is not None
+           and any(sign in str(exc) for sign in ("no transaction is active", "invalidated"))):
+        exc = exc.__context__
+    return exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return any((isinstance(link, OSError) and link.errno == errno.ENOSPC) or "No space left on device" in str(link)
+               for link in _chain(exc))
+
+
+def _refused_as_read_only(exc: BaseException) -> bool:
+    import duckdb
+
+    return any(isinstance(link, duckdb.Error) and "read-only" in str(link) for link in _chain(exc))
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
 
 
 def _retry_locked(db_path: Path, timeout: float, open_database):
@@ -189,8 +563,10 @@ def _retry_locked(db_path: Path, timeout: float, open_database):
         try:
             return open_database()
         except duckdb.IOException as exc:
+            if not _lock_conflict(exc):
+                raise
             # Only a program outside jupyter_tracker can hold the file between our sessions.
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 raise StoreLockedError(
                     f"cannot open {db_path}: {exc}. Another program (a DuckDB shell or "
                     f"script) holds the file; close it, then retry") from None
@@ -201,31 +577,45 @@ def _retry_locked(db_path: Path, timeout: float, open_database):
 _instance: tuple[int, object] | None = None
 _instance_lock = threading.Lock()
 _aliases = iter(range(1, 1 << 62))
-_session_aliases: dict[int, str] = {}  # id(cursor) -> the alias its store file is attached as
+_closed_at_exit: list = []  # not empty once _close_instance is registered with atexit
+_session_aliases: dict[int, tuple[str, object]] = {}  # id(cursor) -> (alias of its file, its instance)
 
 
-def _attach_file(db_path: Path):
-    """A new cursor of the process's in-memory DuckDB, with ``db_path`` attached and in use."""
+def _base_connection():
+    """This process's in-memory DuckDB instance (a forked child, or a retired instance, gets a new one)."""
     global _instance
-    import duckdb
-
     with _instance_lock:
-        if _instance is None or _instance[0] != os.getpid():  # a forked child needs its own instance
-            if _instance is None:
-                atexit.register(_close_instance)
-            _instance = (os.getpid(), duckdb.connect(":memory:"))
-        base = _instance[1]
+        if _instance is None or _instance[0] != os.getpid():
+            if not _closed_at_exit:
+                _closed_at_exit.append(atexit.register(_close_instance))
+            _instance = (os.getpid(), connect_duckdb(":memory:"))
+        return _instance[1]
+
+
+def _retire_instance(base) -> None:
+    """Stop handing out ``base`` (a failed DETACH or an invalidated database leaves it in doubt):
+    the next session makes a fresh instance. Cursors still open on it keep it alive until they close."""
+    global _instance
+    with _instance_lock:
+        if _instance is not None and _instance[1] is base:
+            _instance = None
+
+
+def _attach_file(db_path: Path | str, read_only: bool = False):
+    """A new cursor of the process's in-memory DuckDB, with ``db_path`` attached and in use."""
+    base = _base_connection()
+    with _instance_lock:
         alias = f"jt_store_{next(_aliases)}"
     cursor = base.cursor()
     quoted = str(db_path).replace("'", "''")
     try:
-        cursor.execute(f"ATTACH '{quoted}' AS {alias}")
+        cursor.execute(f"ATTACH '{quoted}' AS {alias}{' (READ_ONLY)' if read_only else ''}")
         cursor.execute(f"USE {alias}")
     except BaseException:
         cursor.close()
         base.cursor().execute(f"DETACH DATABASE IF EXISTS {alias}")
         raise
-    _session_aliases[id(cursor)] = alias
+    _session_aliases[id(cursor)] = (alias, base)
     return cursor
 
 
@@ -239,23 +629,36 @@ def _close_instance() -> None:
         _instance = None
 
 
-def _detach(cursor) -> None:
+def _end_cursor(cursor, failing: bool = False) -> None:
     """End a session cursor: roll back what it left open, DETACH the file (checkpointing it and
-    releasing DuckDB's file lock), close the cursor."""
+    releasing DuckDB's file lock), close the cursor. A DETACH that fails (a checkpoint refused by a
+    full disk, an invalidated database) retires the instance so the next session starts afresh; with
+    ``failing`` (an error is already on its way to the caller) that second error is dropped."""
     import duckdb
 
-    alias = _session_aliases.pop(id(cursor))
+    entry = _session_aliases.pop(id(cursor), None)
+    if entry is None:  # a plain connection
+        cursor.close()
+        return
+    alias, base = entry
     try:
         cursor.execute("ROLLBACK")
-    except duckdb.Error:
+    except duckdb.TransactionException:
         pass  # no transaction was open: the normal case
+    except duckdb.Error:
+        _retire_instance(base)  # the database is invalidated; DETACH below says how
     try:
         cursor.execute("USE memory")
+    except duckdb.Error:
+        _retire_instance(base)
     finally:
         cursor.close()
-    with _instance_lock:
-        base = _instance[1]
-    base.cursor().execute(f"DETACH DATABASE {alias}")
+    try:
+        base.cursor().execute(f"DETACH DATABASE IF EXISTS {alias}")
+    except duckdb.Error:
+        _retire_instance(base)
+        if not failing:
+            raise
 
 
 _stores: dict[Path, Store] = {}

@@ -17,10 +17,10 @@ APP_ID = "jupyter_tracker"
 
 _V1_TABLES = """
 CREATE SCHEMA IF NOT EXISTS internal;
-CREATE TABLE internal.meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-CREATE TABLE internal.migrations (version INTEGER, name VARCHAR, applied_time BIGINT);
-CREATE TABLE internal.experiments (experiment_id INTEGER, name VARCHAR, created_time BIGINT);
-CREATE TABLE internal.runs (
+CREATE TABLE IF NOT EXISTS internal.meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.migrations (version INTEGER, name VARCHAR, applied_time BIGINT);
+CREATE TABLE IF NOT EXISTS internal.experiments (experiment_id INTEGER, name VARCHAR, created_time BIGINT);
+CREATE TABLE IF NOT EXISTS internal.runs (
     run_key INTEGER, run_id VARCHAR, experiment_id INTEGER, run_name VARCHAR, parent_run_id VARCHAR,
     status VARCHAR, start_time BIGINT, end_time BIGINT, last_seen BIGINT,
     user_name VARCHAR, host VARCHAR, pid INTEGER,
@@ -30,24 +30,27 @@ CREATE TABLE internal.runs (
     error_type VARCHAR, error_message VARCHAR, error_traceback VARCHAR,
     deleted BOOLEAN DEFAULT false, origin VARCHAR
 );
-CREATE TABLE internal.params (run_key INTEGER, key VARCHAR, value VARCHAR);
-CREATE TABLE internal.tags (run_key INTEGER, key VARCHAR, value VARCHAR);
-CREATE TABLE internal.metric_keys (key_id INTEGER, key VARCHAR);
-CREATE TABLE internal.metrics (run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
-CREATE TABLE internal.latest_metrics (run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
-CREATE TABLE internal.artifacts (
+CREATE TABLE IF NOT EXISTS internal.params (run_key INTEGER, key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.tags (run_key INTEGER, key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.metric_keys (key_id INTEGER, key VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.metrics (
+    run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
+CREATE TABLE IF NOT EXISTS internal.latest_metrics (
+    run_key INTEGER, key_id INTEGER, step BIGINT, timestamp BIGINT, value DOUBLE);
+CREATE TABLE IF NOT EXISTS internal.artifacts (
     run_key INTEGER, path VARCHAR, size BIGINT, media_type VARCHAR, sha256 VARCHAR, created_time BIGINT);
-CREATE TABLE internal.snapshots (
+CREATE TABLE IF NOT EXISTS internal.snapshots (
     run_key INTEGER, kind VARCHAR, notebook_path VARCHAR, meta_sha VARCHAR, cell_shas VARCHAR[],
     created_time BIGINT);
-CREATE TABLE internal.console (run_key INTEGER, seq BIGINT, stream VARCHAR, text VARCHAR, timestamp BIGINT);
-CREATE TABLE internal.inputs (
+CREATE TABLE IF NOT EXISTS internal.console (
+    run_key INTEGER, seq BIGINT, stream VARCHAR, text VARCHAR, timestamp BIGINT);
+CREATE TABLE IF NOT EXISTS internal.inputs (
     run_key INTEGER, name VARCHAR, digest VARCHAR, source VARCHAR, context VARCHAR,
     schema_json VARCHAR, profile_json VARCHAR, num_rows BIGINT, created_time BIGINT);
-CREATE TABLE internal.environments (env_sha VARCHAR, python VARCHAR, platform VARCHAR, content VARCHAR);
-CREATE TABLE internal.journals (name VARCHAR, events_offset BIGINT, metrics_offset BIGINT);
-CREATE TABLE internal.journal_runs (journal VARCHAR, slot INTEGER, run_key INTEGER, owned BOOLEAN);
-CREATE TABLE internal.journal_keys (journal VARCHAR, local_id INTEGER, key_id INTEGER);
+CREATE TABLE IF NOT EXISTS internal.environments (env_sha VARCHAR, python VARCHAR, platform VARCHAR, content VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.journals (name VARCHAR, events_offset BIGINT, metrics_offset BIGINT);
+CREATE TABLE IF NOT EXISTS internal.journal_runs (journal VARCHAR, slot INTEGER, run_key INTEGER, owned BOOLEAN);
+CREATE TABLE IF NOT EXISTS internal.journal_keys (journal VARCHAR, local_id INTEGER, key_id INTEGER);
 """
 
 _TS = "epoch_ms({col})"
@@ -101,22 +104,39 @@ PUBLIC_VIEWS = ("experiments", "runs", "params", "tags", "metrics", "latest_metr
                 "registered_models", "model_versions", "stage_transitions", "model_aliases")
 
 
-def _v1_initial(con) -> None:
-    con.execute(_V1_TABLES)
-    con.execute(_V1_VIEWS)
-    con.execute("INSERT INTO internal.meta VALUES ('app', ?)", [APP_ID])
+class SqlMigration:
+    """A migration made of SQL statements, each safe to run again (``IF NOT EXISTS``, ``OR REPLACE``),
+    so a migration cut short outside a transaction (an old version, a crash) is completed by
+    running it once more. ``statements`` lists them one by one."""
+
+    def __init__(self, *scripts: str) -> None:
+        self.scripts = scripts
+
+    @property
+    def statements(self) -> list[str]:
+        import duckdb
+
+        return [statement.query for script in self.scripts for statement in duckdb.extract_statements(script)]
+
+    def __call__(self, con) -> None:
+        for script in self.scripts:
+            con.execute(script)
+
+
+_v1_initial = SqlMigration(_V1_TABLES, _V1_VIEWS,
+                           f"INSERT OR REPLACE INTO internal.meta VALUES ('app', '{APP_ID}')")
 
 
 _V2_REGISTRY = f"""
-CREATE TABLE internal.registered_models (
+CREATE TABLE IF NOT EXISTS internal.registered_models (
     name VARCHAR, description VARCHAR, created_time BIGINT, updated_time BIGINT);
-CREATE TABLE internal.model_versions (
+CREATE TABLE IF NOT EXISTS internal.model_versions (
     name VARCHAR, version INTEGER, run_id VARCHAR, artifact_path VARCHAR, source VARCHAR, stage VARCHAR,
     description VARCHAR, user_name VARCHAR, created_time BIGINT, updated_time BIGINT);
-CREATE TABLE internal.stage_transitions (
+CREATE TABLE IF NOT EXISTS internal.stage_transitions (
     name VARCHAR, version INTEGER, from_stage VARCHAR, to_stage VARCHAR, user_name VARCHAR,
     comment VARCHAR, timestamp BIGINT);
-CREATE TABLE internal.model_aliases (name VARCHAR, alias VARCHAR, version INTEGER);
+CREATE TABLE IF NOT EXISTS internal.model_aliases (name VARCHAR, alias VARCHAR, version INTEGER);
 CREATE OR REPLACE VIEW main.registered_models AS
     SELECT name, description, {_TS.format(col='created_time')} AS created_time,
            {_TS.format(col='updated_time')} AS updated_time FROM internal.registered_models;
@@ -131,11 +151,11 @@ CREATE OR REPLACE VIEW main.model_aliases AS SELECT name, alias, version FROM in
 """
 
 
-def _v2_registry(con) -> None:
-    con.execute(_V2_REGISTRY)
+_v2_registry = SqlMigration(_V2_REGISTRY)
 
 
-#: Ordered migrations: (version, name, function). Append; never edit a released one.
+#: Ordered migrations: (version, name, function). Append; never change what a released one creates
+#: (making its statements safe to run twice, as ``IF NOT EXISTS`` does, changes nothing it creates).
 MIGRATIONS: list[tuple[int, str, Callable]] = [
     (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
     (2, "model registry: registered models, versions, stage transitions, aliases", _v2_registry),
@@ -146,31 +166,59 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 def read_version(con) -> int | None:
     """The store's schema version, or None when the database has none of our tables.
 
-    Raises ``LookupError`` when the database holds tables but is not a jupyter_tracker store.
+    Raises ``LookupError`` when the database holds tables but is not a jupyter_tracker store, and
+    ``ValueError`` when it is one whose recorded version is not a number (damage).
     """
-    tables = con.execute(
-        "SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+    tables = database_objects(con)
     if not tables:
         return None
-    if ("internal", "meta") not in {(s, t) for s, t in tables}:
+    if ("internal", "meta") not in tables:
         raise LookupError("no internal.meta table")
     rows = dict(con.execute("SELECT key, value FROM internal.meta").fetchall())
     if rows.get("app") != APP_ID:
         raise LookupError(f"internal.meta says app={rows.get('app')!r}")
-    return int(rows.get("schema_version", "0"))
+    text = rows.get("schema_version", "0")
+    if not (text or "").strip().isdigit():
+        raise ValueError(f"its schema_version in internal.meta is {text!r}, not a whole number")
+    return int(text)
+
+
+def database_objects(con) -> set[tuple[str, str]]:
+    """(schema, name) of every table and view in the current database of ``con``."""
+    return set(con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                           "WHERE table_catalog = current_database()").fetchall())
+
+
+def missing_objects(con, version: int, reference) -> list[str]:
+    """Tables and views that schema ``version`` has and the database of ``con`` lacks (a store half
+    migrated, or damaged). ``reference`` is an empty database to build that schema in; deriving it
+    from the migrations themselves keeps it from drifting from them."""
+    for number, _, apply in MIGRATIONS:
+        if number <= version:
+            apply(reference)
+    expected = database_objects(reference)
+    return sorted(f"{schema}.{name}" for schema, name in expected - database_objects(con))
 
 
 def migrate(con, current: int | None) -> None:
-    """Apply every migration newer than ``current`` in one transaction."""
+    """Apply every migration newer than ``current`` in one transaction. Running it again, or after
+    a migration was cut short, ends in the same schema: every statement may run twice, and a
+    migration already recorded in internal.migrations is not recorded again."""
     con.execute("BEGIN TRANSACTION")
     try:
         for version, name, apply in MIGRATIONS:
             if current is None or version > current:
                 apply(con)
-                con.execute("INSERT INTO internal.migrations VALUES (?, ?, ?)",
-                            [version, name, int(time.time() * 1000)])
+                con.execute("INSERT INTO internal.migrations SELECT ?, ?, ? WHERE NOT EXISTS "
+                            "(SELECT 1 FROM internal.migrations WHERE version = ?)",
+                            [version, name, int(time.time() * 1000), version])
         con.execute("INSERT OR REPLACE INTO internal.meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        import duckdb
+
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass  # the failed COMMIT already rolled back; the error raised below is the one that counts
         raise
