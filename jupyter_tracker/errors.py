@@ -64,6 +64,14 @@ class StoreFormatError(StoreError):
     """The database file is not a jupyter_tracker store (foreign or damaged); left untouched."""
 
 
+class NotAStoreError(StoreFormatError):
+    """The database file holds tables, but not a jupyter_tracker store's (a foreign DuckDB file)."""
+
+
+class DamagedStoreError(StoreFormatError):
+    """The database file is a jupyter_tracker store whose own records are damaged."""
+
+
 class StoreVersionError(StoreError):
     """The store was written by a newer jupyter_tracker than this one."""
 

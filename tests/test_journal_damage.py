@@ -216,3 +216,29 @@ def test_a_journal_the_database_refuses_is_set_aside_and_the_others_merge(store_
     assert len(health["set_aside_journals"]) == 1 and health["problems"]
     assert (store_dir / "quarantine" / f"{health['set_aside_journals'][0]}.events").exists()
     assert not list((store_dir / "journal").glob("*.events"))
+
+
+def test_a_backlog_larger_than_one_read_reaches_readers_while_its_writer_idles(store_dir, tmp_path):
+    """A merge reads a journal in bounded chunks; what is left must not wait for the writer's next
+    call (a kernel that logged a million points and went idle)."""
+    script = tmp_path / "idle.py"
+    script.write_text(textwrap.dedent("""
+        import sys, jupyter_tracker as jt
+        run = jt.start_run(run_name="big", experiment="backlog")
+        for step in range(900_000):  # 36 MB of metric records: more than one merge reads
+            run.log_metric("loss", 0.5, step=step)
+        print("logged", flush=True)
+        sys.stdin.readline()
+        run.end()
+    """))
+    writer = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert writer.stdout.readline().strip() == "logged"
+        run_id = jt.search_runs(experiment="backlog").run_id.item()
+        seen = [len(jt.get_metric_history(run_id, "loss", max_points=None)) for _ in range(3)]
+        assert seen[-1] == 900_000, seen
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=60)
+        writer.stdout.close()

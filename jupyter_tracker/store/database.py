@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import (
+    DamagedStoreError,
+    NotAStoreError,
     QueryTimeoutError,
     StoreError,
     StoreFormatError,
@@ -216,7 +218,8 @@ class Store:
 
         con = self._attach(timeout)
         try:
-            merge_journals(con, self.journal_dir)
+            if not merge_journals(con, self.journal_dir).complete:
+                journals = None  # more is waiting than one merge reads: never skip the next one
         except BaseException as exc:
             _end_cursor(con, failing=True)
             original = _original_error(exc)
@@ -407,11 +410,11 @@ class Store:
         try:
             version = schema.read_version(con)
             missing = [] if version is None else self._missing_objects(con, version)
-        except LookupError as exc:
+        except NotAStoreError as exc:
             raise StoreFormatError(
                 f"{self.db_path} is a DuckDB database but not a jupyter_tracker store ({exc}); "
                 f"it was left untouched. Choose another store directory with jt.set_store()") from None
-        except ValueError as exc:
+        except DamagedStoreError as exc:
             raise StoreFormatError(f"{self.db_path} is damaged: {exc}; {_DAMAGE_FIX}") from None
         except duckdb.Error as exc:
             raise StoreFormatError(f"{self.db_path} is damaged ({str(exc).splitlines()[0]}); {_DAMAGE_FIX}") from None

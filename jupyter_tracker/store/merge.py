@@ -65,6 +65,7 @@ class _Batch:
     offsets: list[tuple[str, int, int]] = field(default_factory=list)
     dead: list[tuple[str, list[Path]]] = field(default_factory=list)
     damaged: int = 0
+    read_whole: bool = True  # every journal was read to its end (no bounded chunk left data behind)
 
     def changes_anything(self) -> bool:
         """Whether writing this batch would change the database (new offsets or dead journals)."""
@@ -83,6 +84,8 @@ class MergeResult:
     points: int = 0
     events: int = 0
     killed_runs: int = 0
+    #: False when some journal has more than one merge reads (bounded chunks): merge again soon.
+    complete: bool = True
 
 
 def merge_journals(con, journal_dir: Path) -> MergeResult:
@@ -106,6 +109,7 @@ def merge_journals(con, journal_dir: Path) -> MergeResult:
             if lock_fd is not None:
                 locks.append(lock_fd)
             points, events = _read_journal(con, batch, journal_dir, name, lock_fd is not None, quarantine)
+            result.complete &= batch.read_whole
             result.journals += 1
             result.points += points
             result.events += events
@@ -127,7 +131,9 @@ def merge_journals(con, journal_dir: Path) -> MergeResult:
             for fd in locks:
                 os.close(fd)
             locks = []
-            return _merge_one_by_one(con, journal_dir, names, quarantine)
+            result = _merge_one_by_one(con, journal_dir, names, quarantine)
+            result.complete = False
+            return result
         _forget_dead_journals(con, batch)
     finally:
         for fd in locks:
@@ -262,6 +268,8 @@ def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone:
         batch.damaged += reason != TORN
     points, metrics_end = _apply_metrics(batch, metric_chunk, slots, local_keys, event_chunk.complete,
                                          name, quarantine)
+    batch.read_whole = batch.read_whole and event_chunk.complete and metric_chunk.complete and \
+        metrics_end == metric_chunk.end
     if (event_chunk.end, metrics_end) != (events_offset, metrics_offset) or not row:
         batch.offsets.append((name, event_chunk.end, metrics_end))
     if writer_gone and event_chunk.complete and metric_chunk.complete and metrics_end == metric_chunk.end:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ..errors import DamagedStoreError, NotAStoreError
+
 APP_ID = "jupyter_tracker"
 
 _V1_TABLES = """
@@ -166,20 +168,20 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 def read_version(con) -> int | None:
     """The store's schema version, or None when the database has none of our tables.
 
-    Raises ``LookupError`` when the database holds tables but is not a jupyter_tracker store, and
-    ``ValueError`` when it is one whose recorded version is not a number (damage).
+    Raises ``NotAStoreError`` when the database holds tables but is not a jupyter_tracker store, and
+    ``DamagedStoreError`` when it is one whose recorded version is not a number.
     """
     tables = database_objects(con)
     if not tables:
         return None
     if ("internal", "meta") not in tables:
-        raise LookupError("no internal.meta table")
+        raise NotAStoreError("no internal.meta table")
     rows = dict(con.execute("SELECT key, value FROM internal.meta").fetchall())
     if rows.get("app") != APP_ID:
-        raise LookupError(f"internal.meta says app={rows.get('app')!r}")
+        raise NotAStoreError(f"internal.meta says app={rows.get('app')!r}")
     text = rows.get("schema_version", "0")
     if not (text or "").strip().isdigit():
-        raise ValueError(f"its schema_version in internal.meta is {text!r}, not a whole number")
+        raise DamagedStoreError(f"its schema_version in internal.meta is {text!r}, not a whole number")
     return int(text)
 
 
