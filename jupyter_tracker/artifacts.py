@@ -73,12 +73,12 @@ def table_bytes(data: Any, artifact_file: str) -> bytes:
     import os
     import tempfile
 
-    import duckdb
+    from .store.database import connect_duckdb
 
     # DuckDB writes Parquet without needing pyarrow installed.
     with tempfile.TemporaryDirectory() as folder:
         target = os.path.join(folder, "table.parquet")
-        con = duckdb.connect()
+        con = connect_duckdb(":memory:")  # never downloads an extension
         try:
             con.register("jt_table", frame)
             con.execute(f"COPY jt_table TO '{target}' (FORMAT parquet)")

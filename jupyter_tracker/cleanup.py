@@ -33,7 +33,7 @@ def collect_garbage(*, dry_run: bool = False, grace_seconds: float = 3600, store
     """Purge deleted runs and remove stored files that no run refers to; ``dry_run`` only reports."""
     store = _store(store)
     report = GarbageReport(dry_run)
-    with store.session() as con:
+    with store.session(query_timeout=0) as con:  # purging many runs is long, deliberate work
         purged = con.execute("""SELECT run_key, run_id FROM internal.runs WHERE deleted AND status != 'RUNNING'
             AND run_id NOT IN (SELECT run_id FROM internal.model_versions WHERE run_id IS NOT NULL)
             ORDER BY run_id""").fetchall()

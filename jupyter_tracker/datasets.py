@@ -73,9 +73,9 @@ def _file_description(path: Path) -> tuple[str, dict, dict, int | None]:
             digest.update(chunk)
     schema, profile, rows = {"format": path.suffix.lstrip(".") or "file"}, {}, None
     if path.suffix.lower() in (".csv", ".parquet", ".tsv", ".json"):
-        import duckdb
+        from .store.database import connect_duckdb
 
-        con = duckdb.connect()
+        con = connect_duckdb(":memory:")  # never downloads an extension
         try:
             # DuckDB reads CSV, Parquet and JSON by suffix; the path is quoted as an SQL string literal.
             quoted = str(path).replace("'", "''")

@@ -155,8 +155,7 @@ def push(run_ids, tracking_uri: str, *, experiment: str | None = None, include_c
 
 def _push(run_ids, tracking_uri: str, experiment: str | None, include_children: bool, progress: bool,
           store) -> PushResult:
-    import duckdb
-
+    from ..store.database import connect_duckdb
     from .bundle import collect_tables
 
     client = _client(tracking_uri)
@@ -164,7 +163,7 @@ def _push(run_ids, tracking_uri: str, experiment: str | None, include_children: 
         work_dir = Path(work)
         ordered, _ = collect_tables(run_ids, work_dir, include_children=include_children, store=store)
         tables = work_dir / "tables"
-        db = duckdb.connect(":memory:")
+        db = connect_duckdb(":memory:")
         try:
             def rows(query: str, parameters: list | None = None, chunk: int | None = None):
                 """The rows of ``query`` over the Parquet tables; with ``chunk``, an iterator of lists of

@@ -198,7 +198,7 @@ class Store:
         """Merge pending journals now; returns what was merged (journals, points, killed runs)."""
         from .merge import merge_journals
 
-        with self.session(merge=False) as con:
+        with self.session(merge=False, query_timeout=0) as con:  # a large backlog may take long
             return merge_journals(con, self.journal_dir)
 
     def _open_session(self, merge: bool, read_only: bool, writable: bool, timeout: float):
