@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="store health: schema, journal backlog, set-aside records, missing and "
                                   "unreferenced objects (exit 1 when it finds a problem)")
     doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--salvage", metavar="NEW_STORE",
+                        help="build a new store in NEW_STORE from what this store's journals and objects still "
+                             "hold (for a damaged database); this store is left as it is")
     restore = commands.add_parser("restore", help="write a run's notebook snapshot as a new .ipynb")
     restore.add_argument("run")
     restore.add_argument("path")
@@ -163,8 +166,15 @@ def _show(arguments, store) -> int:
 
 
 def _doctor(arguments, store) -> int:
-    from .health import store_health
+    from .health import salvage, store_health
 
+    if arguments.salvage:
+        salvaged = salvage(store, Path(arguments.salvage))
+        return _print_result(arguments, salvaged, [
+            f"salvaged {salvaged['runs']} run(s), {salvaged['metric_points']} metric point(s) and "
+            f"{salvaged['objects']} object(s) into {salvaged['store']}",
+            "runs whose records were only in the damaged database (merged before the damage) are not there; "
+            "restore tracker.duckdb from a backup to get them back"])
     health = store_health(store=store)
     if arguments.json:
         print(json.dumps(health, indent=2))

@@ -8,11 +8,12 @@ examined.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from .errors import TrackerError
+from .errors import PathExistsError, TrackerError
 from .query import _store
-from .store.database import fetch_one
+from .store.database import fetch_one, get_store
 from .store.journal import EVENTS_SUFFIX, METRICS_SUFFIX
 from .store.quarantine import quarantined_records, set_aside_journals
 
@@ -29,6 +30,32 @@ REFERENCED_OBJECTS = """
 def referenced_objects(con, excluded: list[int] | None = None) -> set[str]:
     """The hashes of every object some run refers to (leaving out the runs ``excluded``)."""
     return {sha for (sha,) in con.execute(REFERENCED_OBJECTS, {"excluded": excluded or []}).fetchall() if sha}
+
+
+def salvage(store, destination: Path) -> dict[str, Any]:
+    """A new store at ``destination`` from what ``store``'s journals and objects still hold, for a
+    store whose database is damaged. The damaged store is only read; ``destination`` must not
+    hold a store yet. Returns what the new store holds."""
+    import shutil
+
+    source = _store(store)
+    destination = Path(destination).expanduser().absolute()
+    if (destination / "tracker.duckdb").exists() or (destination / "journal").exists():
+        raise PathExistsError(f"{destination} already holds a store; salvage into a new, empty folder")
+    (destination / "journal").mkdir(parents=True, exist_ok=True)
+    if source.journal_dir.is_dir():
+        for path in source.journal_dir.iterdir():
+            if path.suffix in (EVENTS_SUFFIX, METRICS_SUFFIX):
+                shutil.copy2(path, destination / "journal" / path.name)
+    if source.objects.root.is_dir():
+        shutil.copytree(source.objects.root, destination / "objects", dirs_exist_ok=True)
+    rescued = get_store(destination)
+    rescued.merge()
+    with rescued.session(merge=False) as con:
+        runs, points = fetch_one(con, "SELECT (SELECT count(*) FROM internal.runs), "
+                                      "(SELECT count(*) FROM internal.metrics)")
+    objects = sum(1 for p in rescued.objects.root.glob("??/*") if p.is_file()) if rescued.objects.root.is_dir() else 0
+    return {"store": str(destination), "runs": runs, "metric_points": points, "objects": objects}
 
 
 def store_health(*, store=None) -> dict[str, Any]:

@@ -237,3 +237,37 @@ def test_a_malformed_query_timeout_setting_is_explained(monkeypatch):
     assert TrackerConfig().query_timeout == 12.5
     with pytest.raises(ConfigError, match="finite number of seconds"):
         TrackerConfig(query_timeout=-1)
+
+
+def test_doctor_reports_a_damaged_database_and_salvages_what_the_journals_hold(store_dir, tmp_path):
+    _make_store(store_dir)
+    script = tmp_path / "later.py"  # a run logged after the damage: only in its journal and objects
+    script.write_text(
+        "import sys, jupyter_tracker as jt\nrun = jt.start_run(run_name='after')\n"
+        "run.log_metric('acc', 0.9)\nrun.log_text('notes', 'notes.txt')\nprint('ok', flush=True)\nsys.stdin.readline()\n")
+    (store_dir / "tracker.duckdb").write_bytes(b"")  # the database is lost
+    env = {**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir)}
+    writer = subprocess.Popen([sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ok"
+        doctor = subprocess.run([sys.executable, "-m", "jupyter_tracker.cli", "doctor", "--json"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert doctor.returncode == 1
+        report = json.loads(doctor.stdout)
+        assert "database_error" in report and report["problems"]
+        assert report["journals"] == 2  # the earlier run's journal was not yet removed, and the new one
+        rescued = tmp_path / "rescued"
+        salvage = subprocess.run([sys.executable, "-m", "jupyter_tracker.cli", "doctor", "--salvage", str(rescued),
+                                  "--json"], env=env, capture_output=True, text=True, timeout=120)
+        assert salvage.returncode == 0, salvage.stderr
+        assert json.loads(salvage.stdout)["runs"] == 2
+    finally:
+        writer.stdin.close()
+        writer.wait(timeout=60)
+        writer.stdout.close()
+    assert (store_dir / "tracker.duckdb").read_bytes() == b""  # the damaged store is left as it was
+    runs = jt.search_runs(store=jt.set_store(rescued))
+    assert sorted(runs.run_name) == ["after", "precious"]
+    after = runs[runs.run_name == "after"].run_id.item()
+    assert jt.get_run(after).artifacts[0].local_path.read_text() == "notes"
