@@ -244,7 +244,8 @@ def test_doctor_reports_a_damaged_database_and_salvages_what_the_journals_hold(s
     script = tmp_path / "later.py"  # a run logged after the damage: only in its journal and objects
     script.write_text(
         "import sys, jupyter_tracker as jt\nrun = jt.start_run(run_name='after')\n"
-        "run.log_metric('acc', 0.9)\nrun.log_text('notes', 'notes.txt')\nprint('ok', flush=True)\nsys.stdin.readline()\n")
+        "run.log_metric('acc', 0.9)\nrun.log_text('notes', 'notes.txt')\n"
+        "print('ok', flush=True)\nsys.stdin.readline()\n")
     (store_dir / "tracker.duckdb").write_bytes(b"")  # the database is lost
     env = {**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir)}
     writer = subprocess.Popen([sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
