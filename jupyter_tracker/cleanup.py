@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 from .health import referenced_objects
-from .query import _store
+from .store.current import resolve_store
+from .store.sql import transaction
 
 #: Tables whose rows belong to one run (by run_key); purged with a deleted run.
 _RUN_TABLES = ("params", "tags", "metrics", "latest_metrics", "artifacts", "snapshots", "console", "inputs")
@@ -31,7 +32,7 @@ class GarbageReport:
 
 def collect_garbage(*, dry_run: bool = False, grace_seconds: float = 3600, store=None) -> GarbageReport:
     """Purge deleted runs and remove stored files that no run refers to; ``dry_run`` only reports."""
-    store = _store(store)
+    store = resolve_store(store)
     report = GarbageReport(dry_run)
     with store.session(query_timeout=0) as con:  # purging many runs is long, deliberate work
         purged = con.execute("""SELECT run_key, run_id FROM internal.runs WHERE deleted AND status != 'RUNNING'
@@ -40,10 +41,9 @@ def collect_garbage(*, dry_run: bool = False, grace_seconds: float = 3600, store
         report.purged_runs = [run_id for _, run_id in purged]
         keys = [run_key for run_key, _ in purged]
         if keys and not dry_run:
-            con.execute("BEGIN TRANSACTION")
-            for table in (*_RUN_TABLES, "runs"):
-                con.execute(f"DELETE FROM internal.{table} WHERE list_contains(?::INTEGER[], run_key)", [keys])
-            con.execute("COMMIT")
+            with transaction(con):
+                for table in (*_RUN_TABLES, "runs"):
+                    con.execute(f"DELETE FROM internal.{table} WHERE list_contains(?::INTEGER[], run_key)", [keys])
         excluded = keys if dry_run else []
         referenced = referenced_objects(con, excluded)
     if not store.objects.root.is_dir():

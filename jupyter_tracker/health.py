@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PathExistsError, TrackerError
-from .query import _store
-from .store.database import fetch_one, get_store
+from .store.current import resolve_store
+from .store.database import get_store
 from .store.journal import EVENTS_SUFFIX, METRICS_SUFFIX
 from .store.quarantine import quarantined_records, set_aside_journals
+from .store.sql import fetch_one
 
 #: Every object a run (other than the ``$excluded`` run keys) refers to: artifacts, snapshot
 #: notebooks and cells, and stored copies of datasets.
@@ -38,7 +39,7 @@ def salvage(store, destination: Path) -> dict[str, Any]:
     hold a store yet. Returns what the new store holds."""
     import shutil
 
-    source = _store(store)
+    source = resolve_store(store)
     destination = Path(destination).expanduser().absolute()
     if (destination / "tracker.duckdb").exists() or (destination / "journal").exists():
         raise PathExistsError(f"{destination} already holds a store; salvage into a new, empty folder")
@@ -64,7 +65,7 @@ def store_health(*, store=None) -> dict[str, Any]:
     ``problems`` lists what needs a person's attention (empty for a healthy store)."""
     from .store.schema import SCHEMA_VERSION
 
-    store = _store(store)
+    store = resolve_store(store)
     problems: list[str] = []
     journals = []
     if store.journal_dir.is_dir():

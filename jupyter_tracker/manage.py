@@ -9,20 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from . import validation
-from .query import _store, resolve_run
+from .query import resolve_run
+from .store.current import resolve_store
+from .store.sql import transaction
 
 
 def set_run_tag(run_id: str, key: str, value: Any, *, store=None) -> None:
     """Set (or replace) tag ``key`` of the run ``run_id``."""
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         run_key, _ = resolve_run(con, run_id)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             write_tag(con, run_key, key, value)
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
 
 
 def write_tag(con, run_key: int, key: str, value: Any) -> None:
@@ -38,7 +35,7 @@ def write_tag(con, run_key: int, key: str, value: Any) -> None:
 def delete_run_tag(run_id: str, key: str, *, store=None) -> bool:
     """Remove tag ``key`` from the run; returns whether it existed."""
     validation.check_key(key, "tag")
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         run_key, _ = resolve_run(con, run_id)
         removed = con.execute("DELETE FROM internal.tags WHERE run_key = ? AND key = ? RETURNING key",
                               [run_key, key]).fetchall()
@@ -48,14 +45,14 @@ def delete_run_tag(run_id: str, key: str, *, store=None) -> bool:
 def rename_run(run_id: str, run_name: str, *, store=None) -> None:
     """Give the run a new name."""
     run_name = validation.run_name(run_name)
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         run_key, _ = resolve_run(con, run_id)
         con.execute("UPDATE internal.runs SET run_name = ? WHERE run_key = ?", [run_name.strip(), run_key])
 
 
 def delete_run(run_id: str, *, store=None) -> str:
     """Mark the run deleted (hidden from search and views; its files stay until ``gc``)."""
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         run_key, full_id = resolve_run(con, run_id)
         con.execute("UPDATE internal.runs SET deleted = true WHERE run_key = ?", [run_key])
     return full_id

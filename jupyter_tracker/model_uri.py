@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 from .errors import InvalidValueError, ModelNotFoundError
-from .query import _store, get_run
-from .store.database import fetch_one
+from .query import get_run
+from .store.current import resolve_store
+from .store.sql import fetch_one
 
 #: The file describing a logged model (flavor, signature, requirements) inside its folder.
 METADATA_FILE = "MLmodel.json"
@@ -76,7 +77,7 @@ def resolve_model_uri(uri: str, *, store=None) -> tuple[str, str]:
     if not name or not reference:
         raise ModelNotFoundError(f"{uri!r} is not a registry URI; write 'models:/<name>/<version or alias>' "
                                  f"or 'models:/<name>@<alias>'")
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         version = resolve_reference(con, check_model_name(name), reference)
         row = fetch_one(con, "SELECT run_id, artifact_path FROM internal.model_versions WHERE name = ? AND version = ?",
                         [name.strip(), version])

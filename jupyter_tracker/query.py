@@ -27,7 +27,7 @@ from .errors import (
 )
 from .filter import ATTRIBUTES, compile_filter, parse_order_by
 from .store.current import resolve_store
-from .store.database import fetch_one
+from .store.sql import fetch_one
 
 BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end_time", "duration_s",
                 "parent_run_id"]
@@ -140,7 +140,7 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
     _check_flag(include_deleted, "include_deleted")
     where, params, experiments = _run_conditions(filter, experiment, include_deleted)
     order_keys = parse_order_by(order_by)
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         _check_experiments(con, experiments)
         joins, order_sql, order_params = _order_clauses(order_keys)
         now = _now_ms()
@@ -306,7 +306,7 @@ def con_store_hint(con) -> str:
 def get_run(run_id: str, *, store=None) -> RunRecord:
     """Everything about one run: params, latest metrics, tags, artifacts, inputs, environment, source."""
     _check_run_id(run_id)
-    store = _store(store)
+    store = resolve_store(store)
     with store.session() as con:
         run_key, full_id = resolve_run(con, run_id)
         row = fetch_one(con, """
@@ -372,7 +372,7 @@ def get_metric_history(run_id: str, key: str, *, max_points: int | None = None, 
                                    or max_points < 1):
         raise InvalidValueError(f"max_points must be a positive integer or None for every point, not "
                                 f"{max_points!r:.80}")
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         run_key, full_id = resolve_run(con, run_id)
         key_row = fetch_one(con, "SELECT key_id FROM internal.metric_keys WHERE key = ?", [key])
         frame = None
@@ -428,7 +428,7 @@ def sql(query: str, params: list | None = None, *, store=None):
     if statements[0].type != duckdb.StatementType.SELECT:
         raise InvalidQueryError(f"jt.sql is read-only: only SELECT queries run, not {statements[0].type.name}. "
                                 f"Change runs through the tracking API (set_tag, end_run, ...)")
-    store = _store(store)
+    store = resolve_store(store)
     with store.session(read_only=True) as con:
         try:
             return con.execute(query, params or []).df()
@@ -452,7 +452,7 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store=None):
     _check_run_id(run_id)
     if not isinstance(kind, str) or kind not in ("executed", "saved"):
         raise InvalidValueError(f"snapshot kind must be 'executed' or 'saved', not {kind!r:.80}")
-    store = _store(store)
+    store = resolve_store(store)
     with store.session() as con:
         run_key, full_id = resolve_run(con, run_id)
         rows = con.execute("""SELECT kind, meta_sha, cell_shas, notebook_path FROM internal.snapshots
@@ -511,7 +511,7 @@ def restore_snapshot(run_id: str, path: str | Path, kind: str = "executed", over
 
 def list_experiments(*, store=None) -> list[str]:
     """Names of the store's experiments."""
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         return [n for (n,) in con.execute("SELECT name FROM internal.experiments ORDER BY name").fetchall()]
 
 
@@ -530,7 +530,7 @@ def _check_experiments(con, experiments: list[str]) -> None:
 def experiment_summaries(*, store=None) -> list[dict]:
     """Each experiment with its number of (non-deleted) runs, how many are RUNNING and the start
     of its newest run in epoch ms (None when it has no runs); newest activity first."""
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         rows = con.execute("""
             SELECT e.name, count(r.run_key), count(r.run_key) FILTER (WHERE r.status = 'RUNNING'),
                    max(r.start_time)
@@ -546,7 +546,7 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
     """(matching runs, of which RUNNING) for the same ``experiment`` and ``filter`` as
     ``search_runs``, so a paged table can show "51-100 of 240"."""
     where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         _check_experiments(con, experiments)
         total, running = _run_filtered(con, f"""
             SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')
@@ -567,7 +567,7 @@ def run_values(run_ids: list[str], *, store=None) -> dict[str, dict[str, dict]]:
     values: dict[str, dict[str, dict]] = {run_id: {"params": {}, "metrics": {}, "tags": {}} for run_id in run_ids}
     if not run_ids:
         return values
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         rows = con.execute("""
             WITH chosen AS (SELECT run_key, run_id FROM internal.runs WHERE run_id IN (SELECT unnest(?)))
             SELECT c.run_id, 'params', p.key, p.value, NULL::DOUBLE FROM internal.params p JOIN chosen c USING (run_key)
@@ -585,7 +585,7 @@ def run_values(run_ids: list[str], *, store=None) -> dict[str, dict[str, dict]]:
 def snapshot_kinds(run_id: str, *, store=None) -> list[str]:
     """Which notebook snapshots (``executed``, ``saved``) the run has."""
     _check_run_id(run_id)
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         run_key, _ = resolve_run(con, run_id)
         return sorted(k for (k,) in con.execute(
             "SELECT DISTINCT kind FROM internal.snapshots WHERE run_key = ?", [run_key]).fetchall())
@@ -599,7 +599,7 @@ def running_run_id(pid: int | None = None, notebook_path: str | None = None, *, 
     _check_text(notebook_path, "notebook_path", "/home/me/project/train.ipynb", optional=True)
     if pid is None and not notebook_path:
         return None
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         for column, value in (("pid", pid), ("notebook_path", notebook_path)):
             if not value:
                 continue

@@ -27,8 +27,8 @@ from .model_uri import (
     resolve_reference,
     version_numbers,
 )
-from .query import _store
-from .store.database import fetch_one
+from .store.current import resolve_store
+from .store.sql import fetch_one, transaction
 
 #: Run tag listing the registered versions made from the run ("churn v1, churn v3").
 REGISTERED_TAG = "registered_models"
@@ -101,9 +101,8 @@ def register_model(model_uri: str, name: str, *, description: str | None = None,
         raise ModelNotFoundError(f"register_model takes a model URI like 'runs:/<run_id>/model', not {model_uri!r}")
     run_id, folder, _ = model_files(model_uri, store=store)
     now = now_ms()
-    with _store(store).session() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
+    with resolve_store(store).session() as con:
+        with transaction(con):
             if not fetch_one(con, "SELECT 1 FROM internal.registered_models WHERE name = ?", [name]):
                 con.execute("INSERT INTO internal.registered_models VALUES (?, ?, ?, ?)", [name, None, now, now])
             version = (max(version_numbers(con, name), default=0)) + 1
@@ -112,10 +111,6 @@ def register_model(model_uri: str, name: str, *, description: str | None = None,
                          now, now])
             con.execute("UPDATE internal.registered_models SET updated_time = ? WHERE name = ?", [now, name])
             _tag_run(con, run_id, f"{name} v{version}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return _version_record(con, name, version)
 
 
@@ -129,7 +124,7 @@ def _tag_run(con, run_id: str, label: str) -> None:
 
 def get_model_version(name: str, version: int | str, *, store=None) -> ModelVersion:
     """One version of a registered model (``version`` may also be an alias, a stage or 'latest')."""
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         number = resolve_reference(con, check_model_name(name), str(version))
         return _version_record(con, name.strip(), number)
 
@@ -144,10 +139,9 @@ def transition_model_version_stage(name: str, version: int, stage: str, *, archi
     if comment is not None and not isinstance(comment, str):
         raise InvalidValueError(f"a transition comment is text, not {type(comment).__name__}")
     now, user = now_ms(), current_user()
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         require_version(con, name, version)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             moves = [(version, stage, comment)]
             if archive_existing_versions and stage in ("Staging", "Production"):
                 others = con.execute("SELECT version FROM internal.model_versions WHERE name = ? AND stage = ? "
@@ -163,10 +157,6 @@ def transition_model_version_stage(name: str, version: int, stage: str, *, archi
                             "WHERE name = ? AND version = ?", [target, now, name, number])
                 con.execute("INSERT INTO internal.stage_transitions VALUES (?, ?, ?, ?, ?, ?, ?)",
                             [name, number, current, target, user, why, now])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         return _version_record(con, name, version)
 
 
@@ -177,18 +167,17 @@ def set_model_alias(name: str, alias: str, version: int, *, store=None) -> Model
             alias.lower() in (s.lower() for s in STAGES) or alias.isdigit():
         raise InvalidValueError(f"an alias is a word of letters, digits, '_' or '-' (not a number, a stage or "
                                 f"'latest'), such as 'champion'; not {alias!r}")
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         require_version(con, name, version)
-        con.execute("BEGIN TRANSACTION")
-        con.execute("DELETE FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, alias])
-        con.execute("INSERT INTO internal.model_aliases VALUES (?, ?, ?)", [name, alias, version])
-        con.execute("COMMIT")
+        with transaction(con):
+            con.execute("DELETE FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, alias])
+            con.execute("INSERT INTO internal.model_aliases VALUES (?, ?, ?)", [name, alias, version])
         return _version_record(con, name, version)
 
 
 def delete_model_alias(name: str, alias: str, *, store=None) -> bool:
     """Remove ``alias`` from model ``name``; returns whether it existed."""
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         removed = con.execute("DELETE FROM internal.model_aliases WHERE name = ? AND alias = ? RETURNING alias",
                               [check_model_name(name), alias]).fetchall()
     return bool(removed)
@@ -199,7 +188,7 @@ def get_stage_history(name: str, version: int | None = None, *, store=None):
     name = check_model_name(name)
     condition, params = ("name = ?", [name]) if version is None else (
         "name = ? AND version = ?", [name, _check_version(version)])
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         return con.execute(f"SELECT version, from_stage, to_stage, user_name AS \"user\", comment, "
                            f"epoch_ms(timestamp) AS timestamp FROM internal.stage_transitions WHERE {condition} "
                            f"ORDER BY timestamp, rowid", params).df()
@@ -208,7 +197,7 @@ def get_stage_history(name: str, version: int | None = None, *, store=None):
 def search_model_versions(name: str | None = None, *, store=None):
     """Registered versions (of ``name``, or all) as a DataFrame with their stage and aliases."""
     condition, params = ("WHERE v.name = ?", [check_model_name(name)]) if name is not None else ("", [])
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         return con.execute(f"""
             SELECT v.name, v.version, v.stage,
                    coalesce(list(a.alias ORDER BY a.alias) FILTER (WHERE a.alias IS NOT NULL), []) AS aliases,
@@ -220,7 +209,7 @@ def search_model_versions(name: str | None = None, *, store=None):
 
 def list_registered_models(*, store=None):
     """Registered models with their latest version and the version in Production, as a DataFrame."""
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         return con.execute("""
             SELECT m.name, max(v.version) AS latest_version,
                    max(v.version) FILTER (WHERE v.stage = 'Production') AS production_version,
@@ -233,7 +222,7 @@ def registered_models_with_versions(*, store=None) -> list[dict]:
     """Each registered model (by name) with its versions, newest first, as plain records: what a
     listing such as the lab sidebar shows. A version carries its stage, aliases, source run id and
     that run's name (None when the run is gone), so no second lookup per run is needed."""
-    with _store(store).session() as con:
+    with resolve_store(store).session() as con:
         models = con.execute("SELECT name, description, created_time, updated_time FROM internal.registered_models "
                              "ORDER BY name").fetchall()
         versions = con.execute("""

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import BundleError, InvalidValueError, PathExistsError
 from ..query import _store, resolve_run, run_ids_of
-from ..store.database import fetch_one
+from ..store.sql import fetch_one
 
 FORMAT = "jupyter_tracker.bundle"
 FORMAT_VERSION = 1

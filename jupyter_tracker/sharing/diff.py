@@ -15,7 +15,7 @@ import html
 from dataclasses import dataclass, field
 
 from ..errors import InvalidValueError
-from ..query import _store
+from ..store.current import resolve_store
 
 
 @dataclass
@@ -165,7 +165,7 @@ def diff_snapshots(run_a: str, run_b: str, kind: str = "executed", *, store=None
 
     if kind not in ("executed", "saved"):
         raise InvalidValueError(f"snapshot kind must be 'executed' or 'saved', not {kind!r}")
-    store = _store(store)
+    store = resolve_store(store)
     record_a, record_b = get_run(run_a, store=store), get_run(run_b, store=store)
     notebook_a = load_snapshot(record_a.run_id, kind, store=store)
     notebook_b = load_snapshot(record_b.run_id, kind, store=store)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ExperimentNotFoundError, MissingExtraError, SyncError, TrackerError
-from ..query import _store
+from ..store.current import resolve_store
 
 RUN_ID_TAG = "jt.run_id"
 SENT_TAG = "jt.metric_points_sent"
@@ -150,7 +150,7 @@ def push(run_ids, tracking_uri: str, *, experiment: str | None = None, include_c
     ``SyncError`` fast when the server is unreachable; the local store is never changed except
     for the tags ``jt.pushed_to`` and ``jt.mlflow_run_id`` set on runs once fully pushed."""
     with _talking_to(tracking_uri, "push"):
-        return _push(run_ids, tracking_uri, experiment, include_children, progress, _store(store))
+        return _push(run_ids, tracking_uri, experiment, include_children, progress, resolve_store(store))
 
 
 def _push(run_ids, tracking_uri: str, experiment: str | None, include_children: bool, progress: bool,
@@ -370,7 +370,7 @@ def pull(tracking_uri: str, experiment: str, filter: str | None = None, *, max_r
     ``"metrics.acc > 0.9"``) into the local store: params, full metric histories, tags, artifacts,
     nesting. Runs the store already has are skipped; everything goes in one transaction."""
     with _talking_to(tracking_uri, "pull"):
-        return _pull(tracking_uri, experiment, filter, max_results, progress, _store(store))
+        return _pull(tracking_uri, experiment, filter, max_results, progress, resolve_store(store))
 
 
 def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: int, progress: bool,

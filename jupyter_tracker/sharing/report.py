@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from ..errors import InvalidValueError, PathExistsError, SnapshotNotFoundError
-from ..query import _store
+from ..store.current import resolve_store
 from ..widgets.static import format_value, line_chart
 
 CHART_POINTS = 400
@@ -144,7 +144,7 @@ def share_snapshot(run_id: str, path: str | Path, *, overwrite: bool = False, st
         raise InvalidValueError(f"share_snapshot writes .html or .ipynb, not {str(path)!r}; pick one of those suffixes")
     if target.exists() and not overwrite:
         raise PathExistsError(f"{target} already exists; choose another path or pass overwrite=True")
-    store = _store(store)
+    store = resolve_store(store)
     record = get_run(run_id, store=store)
     charts = _charts(record, store)
     notebook = _notebook_or_none(record.run_id, store)

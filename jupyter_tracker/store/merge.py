@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from .journal import (
 )
 from .locking import try_lock_exclusive
 from .quarantine import QUARANTINE_DIR, Quarantine
-from .rows import fetch_one
+from .sql import fetch_one, transaction
 
 
 @dataclass
@@ -117,7 +115,7 @@ def merge_journals(con, journal_dir: Path) -> MergeResult:
             return result
         quarantine.flush()
         try:
-            with _transaction(con):
+            with transaction(con):
                 _write_batch(con, batch)
                 result.killed_runs = _mark_dead_runs(con, batch)
         except duckdb_error() as exc:
@@ -166,7 +164,7 @@ def _merge_named(con, journal_dir: Path, name: str, quarantine: Quarantine) -> M
             return result
         quarantine.flush()
         try:
-            with _transaction(con):
+            with transaction(con):
                 _write_batch(con, batch)
                 result.killed_runs = _mark_dead_runs(con, batch)
         except duckdb_error() as exc:
@@ -185,26 +183,10 @@ def _set_aside(con, journal_dir: Path, name: str, quarantine: Quarantine, exc: B
     """The database refused a journal as a whole (none of its records failed a check, yet the
     insert did): move its files into the quarantine, intact, so the store keeps merging."""
     quarantine.set_aside(journal_dir, name, f"the database refused this journal: {exc}")
-    with _transaction(con):
+    with transaction(con):
         for table, column in (("internal.journals", "name"), ("internal.journal_runs", "journal"),
                               ("internal.journal_keys", "journal")):
             con.execute(f"DELETE FROM {table} WHERE {column} = ?", [name])
-
-
-@contextmanager
-def _transaction(con) -> Iterator[None]:
-    """BEGIN … COMMIT, rolled back on any error. A failed ROLLBACK (the connection may already be
-    gone, e.g. on a full disk) never replaces the error that caused it."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        try:
-            con.execute("ROLLBACK")
-        except Exception:  # noqa: BLE001 - the original error is the one to report
-            pass
-        raise
-    con.execute("COMMIT")
 
 
 def duckdb_error() -> type[BaseException]:
@@ -614,7 +596,7 @@ def _forget_dead_journals(con, batch: _Batch) -> None:
             path.unlink(missing_ok=True)
     names = [name for name, _ in batch.dead]
     placeholders = ", ".join("?" for _ in names)
-    with _transaction(con):
+    with transaction(con):
         for table, column in (("internal.journals", "name"), ("internal.journal_runs", "journal"),
                               ("internal.journal_keys", "journal")):
             con.execute(f"DELETE FROM {table} WHERE {column} IN ({placeholders})", names)
