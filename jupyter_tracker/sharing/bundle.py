@@ -911,8 +911,10 @@ def _check_objects(checker: _TableChecker, present: set[str], bundle_objects: Pa
         references.append(("inputs", "schema_json.stored_object", """SELECT * FROM (SELECT jt_row, run_id,
             json_extract_string(schema_json, '$.stored_object') AS sha FROM b_inputs) WHERE sha IS NOT NULL"""))
     snapshot_objects: dict[str, tuple] = {}
+    referenced: set[str] = set()
     for table, what, query in references:
         for row, run_id, sha in checker.con.execute(f"{query} ORDER BY 1").fetchall():
+            referenced.add(sha)
             if not is_sha256(sha):
                 raise checker.refuse(table, row, run_id, f"{what} {_shown(sha)} is not a sha256 digest "
                                                          f"(64 lowercase hex digits)")
@@ -921,6 +923,12 @@ def _check_objects(checker: _TableChecker, present: set[str], bundle_objects: Pa
                                                          f"bundle nor this store holds")
             if table == "snapshots":
                 snapshot_objects.setdefault(sha, (row, run_id))
+    unreferenced = sorted(set(in_bundle) - referenced)
+    if unreferenced:
+        raise BundleError(f"{checker.label}: the bundle carries {len(unreferenced)} file(s) that no row refers to "
+                          f"(first: objects/{unreferenced[0][:16]}...); a bundle holds only the files of its runs, "
+                          f"and these would only take room in the store. Nothing was imported; ask the sender "
+                          f"for a fresh export")
     if "artifacts" in present:
         for row, run_id, sha, size in checker.con.execute(
                 "SELECT jt_row, run_id, sha256, size FROM b_artifacts ORDER BY jt_row").fetchall():
