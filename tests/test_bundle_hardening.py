@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import struct
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -20,12 +21,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sharing_story import run_ids, team_store
 from tornado.httpclient import HTTPClientError
 
 import jupyter_tracker as jt
+from jupyter_tracker import config
 from jupyter_tracker.capture import background
 from jupyter_tracker.errors import BundleError, StoreFormatError, TrackerError
 from jupyter_tracker.sharing.bundle import STILL_RUNNING_MESSAGE, unpack_for_reading
@@ -96,7 +98,8 @@ def parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
 def forge(source: Path, target: Path, tables: dict | None = None, objects: dict[str, bytes] | None = None,
           manifest_change=None, compresslevel: int = 1) -> Path:
     """Rewrite ``source`` with ``tables[name](rows) -> rows`` applied and ``objects`` added, then
-    recompute the sha256 and size of every member in the manifest, so the zip checks all pass."""
+    recompute the manifest (run ids, metric point count, the sha256 and size of every member) so
+    the zip checks all pass; ``manifest_change`` edits it last."""
     with zipfile.ZipFile(source) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     manifest = json.loads(members.pop("manifest.json"))
@@ -106,6 +109,9 @@ def forge(source: Path, target: Path, tables: dict | None = None, objects: dict[
         members[name] = parquet_bytes(change(original.to_pylist()), original.schema)
     for sha, content in (objects or {}).items():
         members[f"objects/{sha}"] = content
+    runs = pq.read_table(io.BytesIO(members["tables/runs.parquet"])).to_pylist()
+    manifest["run_ids"] = [run.get("run_id") for run in runs]
+    manifest["metric_points"] = pq.read_metadata(io.BytesIO(members["tables/metrics.parquet"])).num_rows
     if manifest_change:
         manifest_change(manifest)
     manifest["members"] = {name: {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
@@ -146,8 +152,7 @@ def test_one_run_four_times_is_refused_and_the_store_is_unchanged(bundle, bob, t
     def four_times(rows):
         return rows + [dict(sweep) for _ in range(3)]
 
-    bad = forge(bundle, tmp_path / "four.jtrack", {"runs": four_times},
-                manifest_change=lambda m: m.update(run_ids=m["run_ids"]))
+    bad = forge(bundle, tmp_path / "four.jtrack", {"runs": four_times})
     error = refused(bad, bob, "run_id")
     message = str(error)
     assert "table 'runs'" in message and sweep["run_id"] in message and "more than once" in message
@@ -220,6 +225,8 @@ FORGERIES = {
     "model version of a run not in the bundle": (dict(tables={"model_versions": edit(0, run_id="e" * 32)}),
                                                  "not in the bundle's runs table"),
     "alias of a missing version": (dict(tables={"model_aliases": edit(0, version=7)}), "version 7 of model"),
+    "latest value without a history": (dict(tables={"latest_metrics": edit(0, key="ghost")}),
+                                       "no row in the metrics table"),
     "manifest run ids": (dict(manifest_change=lambda m: m.update(run_ids=m["run_ids"][1:])), "run_ids"),
     "manifest metric points": (dict(manifest_change=lambda m: m.update(metric_points=m["metric_points"] + 1)),
                                "metric points"),
@@ -314,3 +321,82 @@ def test_a_member_bigger_than_its_zip_entry_says_is_refused_with_nothing_left(bu
         unpack_for_reading(liar, tmp_path / "out")
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").rglob("*")) == []
     refused(liar, bob, "cannot be unpacked|more bytes than declared")
+
+
+# -- any single change -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def template_store(tmp_path_factory) -> Path:
+    """A store with one run of its own, copied for every example (making one costs a migration)."""
+    root = tmp_path_factory.mktemp("template") / "store"
+    jt.set_store(root)
+    try:
+        with jt.start_run("own", experiment="home") as run:
+            run.log_metric("loss", 0.25)
+        background.drain(30)
+        jt.search_runs()
+    finally:
+        config.set_store_override(None)
+    return root
+
+
+def _values(bundle: Path):
+    """Values an attacker would try: random text, numbers, None, and the dangerous ones."""
+    runs, artifacts = rows_of(bundle, "runs"), rows_of(bundle, "artifacts")
+    dangerous = [*(r["run_id"] for r in runs), *(a["sha256"] for a in artifacts), "ab/etc/passwd", "../../x",
+                 "/etc/passwd", "", " ", "RUNNING", "KILLED", "saved", "stderr", "Production", "latest", 2**31, -1,
+                 0, 2**62, 2**63 - 1, float("nan"), float("inf"), True, "x'; DROP TABLE runs; --", '{"a": 1}',
+                 "[1]", ["0" * 64], [artifacts[0]["sha256"]], "\x00", "é" * 300]
+    return st.one_of(st.none(), st.text(max_size=40), st.integers(-(2**70), 2**70),
+                     st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.sampled_from(dangerous))
+
+
+def _reads_back(store, bad: Path) -> None:
+    """Every imported run reads back through the public API; no artifact lies outside the store."""
+    shown = set(jt.search_runs(store=store, max_results=10_000)["run_id"])
+    objects_root = store.objects.root.resolve()
+    alive = {run["run_id"] for run in rows_of(bad, "runs") if not run["deleted"]}
+    for run_id in alive:
+        assert run_id in shown
+        record = jt.get_run(run_id, store=store)
+        assert record.status in ("FINISHED", "FAILED", "KILLED")
+        for artifact in record.artifacts:
+            assert objects_root in Path(artifact.local_path).resolve().parents
+            assert len(artifact.local_path.read_bytes()) == artifact.size
+        for key in record.metrics:
+            jt.get_metric_history(run_id, key, store=store)
+    for snapshot in rows_of(bad, "snapshots"):
+        if snapshot["run_id"] in alive:
+            jt.load_snapshot(snapshot["run_id"], snapshot["kind"], store=store)
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_single_change_imports_cleanly_or_is_refused_with_the_store_unchanged(
+        data, bundle, template_store, tmp_path_factory):
+    tables = {t: rows_of(bundle, t) for t in ("runs", "params", "tags", "metrics", "latest_metrics", "artifacts",
+                                              "snapshots", "console", "environments", "registered_models",
+                                              "model_versions", "stage_transitions", "model_aliases")}
+    table = data.draw(st.sampled_from(sorted(t for t, rows in tables.items() if rows)), label="table")
+    rows = tables[table]
+    index = data.draw(st.integers(0, len(rows) - 1), label="row")
+    if data.draw(st.integers(0, 5), label="kind of change") == 0:
+        change = lambda rows: rows + [dict(rows[index])]   # noqa: E731 - the row, duplicated
+    else:
+        column = data.draw(st.sampled_from(sorted(rows[0])), label="column")
+        change = edit(index, **{column: data.draw(_values(bundle), label="value")})
+    work = Path(tempfile.mkdtemp(dir=tmp_path_factory.getbasetemp()))
+    bad = forge(bundle, work / "forged.jtrack", {table: change})
+    root = work / "store"
+    shutil.copytree(template_store, root, ignore=shutil.ignore_patterns("lock"))
+    store = get_store(root)
+    before = store_state(root)
+    try:
+        jt.import_runs(bad, store=store)
+    except BundleError as refusal:
+        event(f"refused: {str(refusal).split(': ', 2)[1][:40]}")
+        assert store_state(root) == before
+    else:
+        event("imported")
+        _reads_back(store, bad)
+    shutil.rmtree(work)

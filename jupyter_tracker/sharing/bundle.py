@@ -27,9 +27,11 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..errors import BundleError, InvalidValueError, PathExistsError
+from .. import validation
+from ..errors import BundleError, InvalidValueError, PathExistsError, TrackerError
 from ..query import _store, resolve_run, run_ids_of
-from ..registry import STAGES
+from ..registry import _ALIAS, STAGES
+from ..registry import _check_name as check_model_name
 from ..store.database import fetch_one
 from ..store.objects import is_sha256
 
@@ -629,7 +631,7 @@ def _run_id(name: str = "run_id") -> _Column:
 _TEXT_SPEC = (_run_id(), _c("key", required=True), _c("value", required=True))
 _METRIC_SPEC = (_run_id(), _c("key", required=True), _c("step", "int", required=True), _time("timestamp", True),
                 _c("value", "float", required=True))
-#: Table -> its columns, exactly (a column more or less is refused: the registry tables are positional).
+#: Table -> its columns, exactly: a column more or less is refused rather than guessed at.
 _TABLE_SPECS: dict[str, tuple[_Column, ...]] = {
     "runs": (
         _run_id(), _c("experiment", required=True), _time("experiment_created_time"), _c("run_name"),
@@ -713,15 +715,16 @@ class _TableChecker:
     """Checks the tables under ``directory/tables`` (bundle layout); every failure is a BundleError
     naming the table, the row (and its run) and the rule."""
 
-    def __init__(self, directory: Path, present: set[str], label: str) -> None:
-        import duckdb
-
+    def __init__(self, directory: Path, label: str, con) -> None:
         self.directory = directory
-        self.present = present
         self.label = label
-        self.con = duckdb.connect()
+        self.con = con
+
+    def open_views(self, present: set[str]) -> None:
+        """One view ``b_<table>`` per table, with the row number as ``jt_row`` (after check_columns,
+        so no column of the file can collide with it)."""
         for table in present:
-            file = str(directory / "tables" / f"{table}.parquet").replace("'", "''")
+            file = str(self.directory / "tables" / f"{table}.parquet").replace("'", "''")
             self.con.execute(f"CREATE VIEW b_{table} AS SELECT *, file_row_number AS jt_row "
                              f"FROM read_parquet('{file}', file_row_number = true)")
 
@@ -808,38 +811,41 @@ def check_tables(directory: Path, present: set[str], objects, manifest: dict | N
     names and artifact paths that the logging API would refuse (the same functions decide); a
     duplicated run id or any other key the store keeps unique; rows of runs the bundle lacks;
     hashes that are not sha256 digests or name an object neither the bundle nor ``objects``
-    (the store's ``ObjectStore``) holds; artifact sizes that differ from their file; snapshot
-    objects that are not JSON objects; parent cycles; and a ``manifest`` whose run ids or metric
-    point count differ from the tables."""
-    from ..registry import _check_name
-    from .. import validation
+    (the store's ``ObjectStore``) holds; objects no row refers to; artifact sizes that differ
+    from their file; snapshot objects that are not JSON objects; parent cycles; and a
+    ``manifest`` whose run ids or metric point count differ from the tables."""
+    import duckdb
 
-    checker = _TableChecker(directory, present, label or directory.name)
+    label = label or directory.name
+    if "runs" not in present:
+        raise BundleError(f"{label} has no runs table; nothing to import")
+    checker = _TableChecker(directory, label, duckdb.connect())
     try:
-        if "runs" not in present:
-            raise BundleError(f"{checker.label} has no runs table; nothing to import")
         for table in sorted(present):
             checker.check_columns(table)
+        checker.open_views(present)
         for table in sorted(present):
             checker.check_rows(table)
         for table in _PER_RUN_TABLES:
             if table in present:
                 checker.check_runs_exist(table)
-        _check_names(checker, present, validation, _check_name)
-        _check_artifact_paths(checker, present, validation)
+        _check_names(checker, present)
+        _check_artifact_paths(checker, present)
         _check_objects(checker, present, directory / "objects", objects)
         _check_registry(checker, present)
+        _check_latest_metrics(checker, present)
         _check_lineage(checker)
         if manifest is not None:
             _check_manifest(checker, present, manifest)
+    except duckdb.Error as exc:    # a file pyarrow reads but DuckDB cannot: still the bundle's fault
+        raise BundleError(f"{label}: its tables cannot be read ({exc}); nothing was imported. Ask the sender "
+                          f"for a fresh export") from None
     finally:
         checker.con.close()
 
 
-def _check_names(checker: _TableChecker, present: set[str], validation, check_model_name) -> None:
+def _check_names(checker: _TableChecker, present: set[str]) -> None:
     """Experiment names, param/tag/metric keys and values by the rules of the logging API."""
-    from ..errors import TrackerError
-
     rules = [("runs", "experiment", lambda value: validation.check_key(value, "experiment"))]
     for table, kind in (("params", "param"), ("tags", "tag"), ("metrics", "metric"), ("latest_metrics", "metric")):
         rules.append((table, "key", lambda value, kind=kind: validation.check_key(value, kind)))
@@ -868,10 +874,8 @@ def _check_names(checker: _TableChecker, present: set[str], validation, check_mo
                 raise checker.refuse(table, row, run_id, str(exc)) from None
 
 
-def _check_artifact_paths(checker: _TableChecker, present: set[str], validation) -> None:
+def _check_artifact_paths(checker: _TableChecker, present: set[str]) -> None:
     """Artifact paths by the rule of ``log_artifact``: relative, normalised, never leaving the run."""
-    from ..errors import TrackerError
-
     for table, column in (("artifacts", "path"), ("model_versions", "artifact_path")):
         if table not in present:
             continue
@@ -953,8 +957,6 @@ def _check_objects(checker: _TableChecker, present: set[str], bundle_objects: Pa
 
 def _check_registry(checker: _TableChecker, present: set[str]) -> None:
     """Versions of registered models of the bundle; transitions and aliases of versions of it."""
-    from ..registry import _ALIAS, STAGES
-
     if "model_versions" in present:
         models = "SELECT name FROM b_registered_models" if "registered_models" in present else "SELECT NULL"
         orphan = checker.first("model_versions", f"name NOT IN ({models})", "name")
@@ -980,20 +982,35 @@ def _check_registry(checker: _TableChecker, present: set[str]) -> None:
                                                                  f"'latest'), as set_model_alias requires")
 
 
+def _check_latest_metrics(checker: _TableChecker, present: set[str]) -> None:
+    """Each run's latest metric values and its metric histories name the same keys (the store
+    derives one from the other; a latest value without a history would be a metric that cannot
+    be plotted, a history without one a metric that search_runs cannot see)."""
+    if "metrics" not in present or "latest_metrics" not in present:
+        return
+    for table, other in (("latest_metrics", "metrics"), ("metrics", "latest_metrics")):
+        lone = checker.first(table, f"(run_id, key) NOT IN (SELECT (run_id, key) FROM b_{other})", "key")
+        if lone:
+            raise checker.refuse(table, lone[0], lone[1], f"metric {_shown(lone[2])} has no row in the {other} "
+                                                          f"table; the two tables name the same metrics")
+
+
 def _check_lineage(checker: _TableChecker) -> None:
     """No run is its own ancestor: a parent cycle would make every tree of nested runs endless."""
     parents = dict(checker.con.execute(
         "SELECT run_id, parent_run_id FROM b_runs WHERE parent_run_id IS NOT NULL").fetchall())
+    settled: set[str] = set()       # runs whose chain of parents is known to end
     for start in parents:
-        seen = {start}
-        current = parents.get(start)
-        while current in parents:
-            if current in seen:
-                row = checker.first("runs", "run_id = $1", parameters=[start])
-                raise checker.refuse("runs", row[0], start, "its parent_run_id chain comes back to itself; nested "
-                                                            "runs form a tree")
-            seen.add(current)
+        chain: set[str] = set()
+        current = start
+        while current in parents and current not in settled:
+            if current in chain:
+                row = checker.first("runs", "run_id = $1", parameters=[current])
+                raise checker.refuse("runs", row[0], current, "its parent_run_id chain comes back to itself; "
+                                                              "nested runs form a tree")
+            chain.add(current)
             current = parents[current]
+        settled.update(chain)
 
 
 def _check_manifest(checker: _TableChecker, present: set[str], manifest: dict) -> None:
