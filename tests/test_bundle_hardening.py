@@ -96,7 +96,7 @@ def parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
 
 
 def forge(source: Path, target: Path, tables: dict | None = None, objects: dict[str, bytes] | None = None,
-          manifest_change=None, compresslevel: int = 1) -> Path:
+          manifest_change=None, compresslevel: int = 1, compression: int = zipfile.ZIP_DEFLATED) -> Path:
     """Rewrite ``source`` with ``tables[name](rows) -> rows`` applied and ``objects`` added, then
     recompute the manifest (run ids, metric point count, the sha256 and size of every member) so
     the zip checks all pass; ``manifest_change`` edits it last."""
@@ -116,7 +116,7 @@ def forge(source: Path, target: Path, tables: dict | None = None, objects: dict[
         manifest_change(manifest)
     manifest["members"] = {name: {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
                            for name, content in members.items()}
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=compresslevel) as archive:
+    with zipfile.ZipFile(target, "w", compression=compression, compresslevel=compresslevel) as archive:
         for name, content in members.items():
             archive.writestr(name, content)
         archive.writestr("manifest.json", json.dumps(manifest))
@@ -289,6 +289,12 @@ def test_many_small_members_that_add_up_are_a_zip_bomb(bundle, bob, tmp_path, mo
     with pytest.raises(BundleError, match="zip bomb"):
         unpack_for_reading(bomb, tmp_path / "unpacked")
     assert not (tmp_path / "unpacked").exists() or list((tmp_path / "unpacked").rglob("*")) == []
+
+
+def test_a_bundle_compressed_some_other_way_is_refused_before_unpacking(bundle, bob, tmp_path):
+    """Only stored and deflated members are read: other methods have other ways to fail."""
+    bzipped = forge(bundle, tmp_path / "bzip2.jtrack", compression=zipfile.ZIP_BZIP2, compresslevel=9)
+    refused(bzipped, bob, "compressed with method 12")
 
 
 def test_a_member_bigger_than_its_zip_entry_says_is_refused_with_nothing_left(bundle, bob, tmp_path):

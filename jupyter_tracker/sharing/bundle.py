@@ -6,9 +6,13 @@ cells) under ``objects/<sha256>``, each run's notebook as a plain ``notebooks/<r
 and ``manifest.json`` with the format version and the sha256 and size of every other member.
 Anything that reads zip + Parquet + JSON can read it; this module is one such reader.
 
-Import verifies the whole archive before it touches the store, copies objects in first (they are
-harmless while unreferenced) and then inserts every table in ONE store transaction, so a failure
-leaves nothing half imported. Runs already in the store are skipped, so importing twice adds
+Import verifies the whole archive before it touches the store (names, sizes, sha256, and the
+expansion of the archive as a whole, so no zip bomb unpacks), then checks every row of every
+table: a bundle is data, never paths. The manifest only proves the members are the ones it lists;
+whoever recomputes it can write any rows, so ids, keys, hashes, paths, statuses and counts are
+held to the rules of the store's own write path (``check_tables``). Only then are objects copied
+in (they are harmless while unreferenced) and every table inserted in ONE store transaction, so a
+failure leaves nothing half imported. Runs already in the store are skipped, so importing twice adds
 nothing. Imported runs keep their ids and timestamps; their ``origin`` (a column of the ``runs``
 view) says where they came from, so ``search_runs`` of the importing store shows exactly what the
 exporting store showed.
@@ -297,6 +301,10 @@ def verify_bundle(path: str | Path, destination: Path, *, max_unpacked_bytes: in
             seen.add(info.filename)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise BundleError(f"bundle member {info.filename!r} is a symbolic link; bundles hold only files")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 0x1:
+                raise BundleError(f"bundle member {info.filename!r} is encrypted or compressed with method "
+                                  f"{info.compress_type}; bundles are stored or deflated, unencrypted. The file was "
+                                  f"not made by jupyter_tracker: ask for a fresh export")
         if MANIFEST not in seen:
             raise BundleError(f"{source} has no {MANIFEST}; it is not a jupyter_tracker bundle")
         manifest_info = archive.getinfo(MANIFEST)
@@ -429,8 +437,9 @@ def import_runs(path: str | Path, *, max_unpacked_bytes: int = DEFAULT_MAX_UNPAC
 
     Idempotent: runs already in the store are skipped (importing twice adds nothing). Every
     imported run's ``origin`` is ``bundle:<file name>@<bundle sha256, 16 hex>``. The
-    bundle is verified completely first (see ``verify_bundle``); a damaged or tampered bundle is
-    refused with a ``BundleError`` and the store is not changed."""
+    bundle is verified completely first (``verify_bundle``, then ``check_tables``); a damaged,
+    tampered or crafted bundle is refused with a ``BundleError`` and the store is not changed. A
+    run that was RUNNING when exported arrives KILLED (``STILL_RUNNING_MESSAGE``)."""
     store = _store(store)
     source = Path(path)
     with tempfile.TemporaryDirectory(prefix="jt-import-") as work:
