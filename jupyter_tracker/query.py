@@ -34,7 +34,7 @@ BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end
 DEFAULT_MAX_RESULTS = 100_000
 
 
-_store = resolve_store
+
 
 
 # -- argument checks: a wrong type is a TrackerError naming the argument, never a TypeError ------

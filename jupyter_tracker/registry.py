@@ -32,7 +32,8 @@ from .store.sql import fetch_one, transaction
 
 #: Run tag listing the registered versions made from the run ("churn v1, churn v3").
 REGISTERED_TAG = "registered_models"
-_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
+#: What an alias may be: a letter or _, then up to 99 letters, digits, _ or -.
+ALIAS_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 
 __all__ = ["STAGES", "ModelVersion", "delete_model_alias", "get_model_version", "get_stage_history",
            "list_registered_models", "register_model", "registered_models_with_versions", "resolve_model_uri",
@@ -163,7 +164,7 @@ def transition_model_version_stage(name: str, version: int, stage: str, *, archi
 def set_model_alias(name: str, alias: str, version: int, *, store=None) -> ModelVersion:
     """Point ``alias`` (e.g. 'champion') at ``version``; an alias names one version at a time."""
     name, version = check_model_name(name), _check_version(version)
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias.lower() == "latest" or \
+    if not isinstance(alias, str) or not ALIAS_PATTERN.match(alias) or alias.lower() == "latest" or \
             alias.lower() in (s.lower() for s in STAGES) or alias.isdigit():
         raise InvalidValueError(f"an alias is a word of letters, digits, '_' or '-' (not a number, a stage or "
                                 f"'latest'), such as 'champion'; not {alias!r}")

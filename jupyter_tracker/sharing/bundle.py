@@ -6,9 +6,13 @@ cells) under ``objects/<sha256>``, each run's notebook as a plain ``notebooks/<r
 and ``manifest.json`` with the format version and the sha256 and size of every other member.
 Anything that reads zip + Parquet + JSON can read it; this module is one such reader.
 
-Import verifies the whole archive before it touches the store, copies objects in first (they are
-harmless while unreferenced) and then inserts every table in ONE store transaction, so a failure
-leaves nothing half imported. Runs already in the store are skipped, so importing twice adds
+Import verifies the whole archive before it touches the store (names, sizes, sha256, and the
+expansion of the archive as a whole, so no zip bomb unpacks), then checks every row of every
+table: a bundle is data, never paths. The manifest only proves the members are the ones it lists;
+whoever recomputes it can write any rows, so ids, keys, hashes, paths, statuses and counts are
+held to the rules of the store's own write path (``check_tables``). Only then are objects copied
+in (they are harmless while unreferenced) and every table inserted in ONE store transaction, so a
+failure leaves nothing half imported. Runs already in the store are skipped, so importing twice adds
 nothing. Imported runs keep their ids and timestamps; their ``origin`` (a column of the ``runs``
 view) says where they came from, so ``search_runs`` of the importing store shows exactly what the
 exporting store showed.
@@ -27,8 +31,13 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..errors import BundleError, InvalidValueError, PathExistsError
-from ..query import _store, resolve_run, run_ids_of
+from .. import validation
+from ..errors import BundleError, InvalidValueError, PathExistsError, TrackerError
+from ..model_uri import STAGES, check_model_name
+from ..query import resolve_run, run_ids_of
+from ..registry import ALIAS_PATTERN
+from ..store.current import resolve_store
+from ..store.objects import is_sha256
 from ..store.sql import fetch_one
 
 FORMAT = "jupyter_tracker.bundle"
@@ -83,6 +92,9 @@ _EXPORT_QUERIES = {
                         ORDER BY name, alias""",
 }
 TABLES = tuple(_EXPORT_QUERIES)
+#: error_message of an imported run that was RUNNING in the exporting store (it arrives KILLED).
+STILL_RUNNING_MESSAGE = ("the run was still running when it was exported; this store holds what it had logged "
+                         "by then, and no process here will finish it")
 
 
 @dataclass
@@ -131,7 +143,7 @@ def collect_tables(run_ids, directory: Path, *, include_children: bool = True,
     ``export_runs`` and the MLflow push (which reads the same tables)."""
     import numpy as np
 
-    store = _store(store)
+    store = resolve_store(store)
     tables_dir = directory / "tables"
     tables_dir.mkdir(parents=True, exist_ok=True)
     limit = (1 << 62) if max_artifact_bytes is None else int(max_artifact_bytes)
@@ -181,7 +193,7 @@ def export_runs(runs, path: str | Path, *, include_children: bool = True, max_ar
     from ..errors import SnapshotNotFoundError
     from ..query import load_snapshot
 
-    store = _store(store)
+    store = resolve_store(store)
     target = Path(path)
     if target.exists() and not overwrite:
         raise PathExistsError(f"{target} already exists; choose another path or pass overwrite=True")
@@ -290,6 +302,10 @@ def verify_bundle(path: str | Path, destination: Path, *, max_unpacked_bytes: in
             seen.add(info.filename)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise BundleError(f"bundle member {info.filename!r} is a symbolic link; bundles hold only files")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 0x1:
+                raise BundleError(f"bundle member {info.filename!r} is encrypted or compressed with method "
+                                  f"{info.compress_type}; bundles are stored or deflated, unencrypted. The file was "
+                                  f"not made by jupyter_tracker: ask for a fresh export")
         if MANIFEST not in seen:
             raise BundleError(f"{source} has no {MANIFEST}; it is not a jupyter_tracker bundle")
         manifest_info = archive.getinfo(MANIFEST)
@@ -316,7 +332,7 @@ def verify_bundle(path: str | Path, destination: Path, *, max_unpacked_bytes: in
         for name in sorted(set(declared) - in_zip):
             raise BundleError(f"bundle member {name!r} is listed in the manifest but missing from the zip; "
                               f"the bundle is incomplete: copy it again")
-        total = 0
+        total = compressed = 0
         for info in infos:
             if info.filename == MANIFEST:
                 continue
@@ -326,45 +342,94 @@ def verify_bundle(path: str | Path, destination: Path, *, max_unpacked_bytes: in
                                   f"says {entry.get('size') if isinstance(entry, dict) else entry!r}; tampered or "
                                   f"damaged bundle")
             total += info.file_size
-            if total > max_unpacked_bytes:
-                raise BundleError(f"{source} unpacks to more than {max_unpacked_bytes} bytes; refusing it as a "
-                                  f"possible zip bomb. Pass max_unpacked_bytes= higher if you trust it")
+            compressed += info.compress_size
             if info.file_size > (1 << 20) and info.file_size > max_ratio * max(info.compress_size, 1):
                 ratio = info.file_size // max(info.compress_size, 1)
                 raise BundleError(f"bundle member {info.filename!r} expands {ratio}x "
                                   f"(limit {max_ratio}x); refusing it as a possible zip bomb. Pass max_ratio= "
                                   f"higher if you trust the bundle")
+        missing_tables = [t for t in TABLES if f"tables/{t}.parquet" not in declared]
+        if missing_tables:
+            raise BundleError(f"{source} lacks the table(s) {', '.join(missing_tables)}; the bundle is incomplete")
+        _check_expansion(source, total, compressed, max_unpacked_bytes, max_ratio)
         destination.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(destination).free
         if total > free:
             raise BundleError(f"{source} unpacks to {total} bytes but only {free} are free under {destination}; "
                               f"free some disk space (or set TMPDIR to a larger disk) and import again")
+        _unpack(archive, source, infos, declared, destination, total, max_unpacked_bytes)
+    return manifest
+
+
+#: Below this many unpacked bytes a bundle is too small to be a bomb, whatever its ratio.
+_BOMB_FLOOR_BYTES = 1 << 20
+
+
+def _check_expansion(source: Path, total: int, compressed: int, max_unpacked_bytes: int, max_ratio: int) -> None:
+    """Refuse a bundle whose members together unpack beyond ``max_unpacked_bytes``, or expand more
+    than ``max_ratio`` times over the whole archive (many small members add up as well as one big)."""
+    if total > max_unpacked_bytes:
+        raise BundleError(f"{source} unpacks to {total} bytes, more than {max_unpacked_bytes}; refusing it as a "
+                          f"possible zip bomb. Pass max_unpacked_bytes= higher if you trust it")
+    if total > _BOMB_FLOOR_BYTES and total > max_ratio * max(compressed, 1):
+        raise BundleError(f"{source} expands {total // max(compressed, 1)}x overall ({compressed} bytes to "
+                          f"{total}; limit {max_ratio}x); refusing it as a possible zip bomb. Pass max_ratio= "
+                          f"higher if you trust the bundle")
+
+
+def _unpack(archive: zipfile.ZipFile, source: Path, infos: list, declared: dict, destination: Path, total: int,
+            max_unpacked_bytes: int) -> None:
+    """Extract every member, checking each one's sha256 and counting the bytes actually written
+    (declared sizes can lie); on any failure the files and folders written so far are removed."""
+    import zlib
+
+    written_files: list[Path] = []
+    made_dirs: list[Path] = []
+    written_total = 0
+    limit = min(total, max_unpacked_bytes)
+    try:
         for info in infos:
             if info.filename == MANIFEST:
                 continue
             expected = declared[info.filename]
             target = destination / info.filename
+            missing_parents = [p for p in reversed(target.relative_to(destination).parents)
+                               if p != Path(".") and not (destination / p).exists()]
             target.parent.mkdir(parents=True, exist_ok=True)
+            made_dirs.extend(destination / p for p in missing_parents)
             digest = hashlib.sha256()
             written = 0
-            with archive.open(info) as reader, open(target, "wb") as writer:
-                while chunk := reader.read(1 << 20):
-                    written += len(chunk)
-                    if written > info.file_size:
-                        raise BundleError(f"bundle member {info.filename!r} holds more bytes than declared; "
-                                          f"tampered bundle")
-                    digest.update(chunk)
-                    writer.write(chunk)
+            written_files.append(target)
+            try:
+                with archive.open(info) as reader, open(target, "wb") as writer:
+                    while chunk := reader.read(1 << 20):
+                        written += len(chunk)
+                        written_total += len(chunk)
+                        if written > info.file_size or written_total > limit:
+                            raise BundleError(f"bundle member {info.filename!r} holds more bytes than declared "
+                                              f"(its zip entry says {info.file_size}); refusing {source} as a "
+                                              f"tampered bundle or zip bomb")
+                        digest.update(chunk)
+                        writer.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise BundleError(f"bundle member {info.filename!r} of {source} cannot be unpacked ({exc}); the "
+                                  f"bundle is damaged or was tampered with: copy it again or ask for a fresh "
+                                  f"export") from None
             if digest.hexdigest() != expected.get("sha256"):
                 raise BundleError(f"bundle member {info.filename!r} has sha256 {digest.hexdigest()[:16]}… but the "
                                   f"manifest says {str(expected.get('sha256'))[:16]}…; the bundle was altered "
                                   f"or damaged. Ask for a fresh export")
             if info.filename.startswith("objects/") and PurePosixPath(info.filename).name != expected["sha256"]:
                 raise BundleError(f"bundle object {info.filename!r} is not named by its sha256; tampered bundle")
-        missing_tables = [t for t in TABLES if f"tables/{t}.parquet" not in declared]
-        if missing_tables:
-            raise BundleError(f"{source} lacks the table(s) {', '.join(missing_tables)}; the bundle is incomplete")
-    return manifest
+    except BaseException:
+        for file in written_files:
+            file.unlink(missing_ok=True)
+        for folder in reversed(made_dirs):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass    # not empty: something else was written there, leave it
+        raise
 
 
 def import_runs(path: str | Path, *, max_unpacked_bytes: int = DEFAULT_MAX_UNPACKED_BYTES,
@@ -373,26 +438,33 @@ def import_runs(path: str | Path, *, max_unpacked_bytes: int = DEFAULT_MAX_UNPAC
 
     Idempotent: runs already in the store are skipped (importing twice adds nothing). Every
     imported run's ``origin`` is ``bundle:<file name>@<bundle sha256, 16 hex>``. The
-    bundle is verified completely first (see ``verify_bundle``); a damaged or tampered bundle is
-    refused with a ``BundleError`` and the store is not changed."""
-    store = _store(store)
+    bundle is verified completely first (``verify_bundle``, then ``check_tables``); a damaged,
+    tampered or crafted bundle is refused with a ``BundleError`` and the store is not changed. A
+    run that was RUNNING when exported arrives KILLED (``STILL_RUNNING_MESSAGE``)."""
+    store = resolve_store(store)
     source = Path(path)
     with tempfile.TemporaryDirectory(prefix="jt-import-") as work:
         unpacked = Path(work)
-        verify_bundle(source, unpacked, max_unpacked_bytes=max_unpacked_bytes, max_ratio=max_ratio)
+        manifest = verify_bundle(source, unpacked, max_unpacked_bytes=max_unpacked_bytes, max_ratio=max_ratio)
         origin = f"{ORIGIN_PREFIX}{source.name}@{_sha256_file(source)[:16]}"
-        return import_tables(unpacked, origin, store=store, progress=progress)
+        return import_tables(unpacked, origin, store=store, progress=progress, manifest=manifest, label=source.name)
 
 
-def import_tables(directory: Path, origin: str, *, progress: bool = False, store=None) -> ImportResult:
+def import_tables(directory: Path, origin: str, *, progress: bool = False, store=None, manifest: dict | None = None,
+                  label: str | None = None) -> ImportResult:
     """Insert the tables under ``directory/tables`` (bundle layout) and its ``objects/`` into the store.
 
-    Objects are copied in first (unreferenced objects are harmless, and ``gc`` removes them); all
+    Every table is checked first (``check_tables``, against ``manifest`` when given), so rows that
+    the store's own write path would never produce are refused before anything is written.
+    Objects are copied in next (unreferenced objects are harmless, and ``gc`` removes them); all
     rows go in one transaction. Runs whose id is already stored are skipped; the others get
-    ``origin``. Used by ``import_runs`` and by the MLflow pull."""
+    ``origin``; a run that was still RUNNING when exported arrives KILLED, since no process here
+    will ever end it. Used by ``import_runs`` and by the MLflow pull."""
     import duckdb
 
-    store = _store(store)
+    store = resolve_store(store)
+    present = {t for t in TABLES if (directory / "tables" / f"{t}.parquet").exists()}
+    check_tables(directory, present, store.objects, manifest, label)
     objects_dir = directory / "objects"
     if objects_dir.is_dir():
         files = sorted(objects_dir.iterdir())
@@ -407,9 +479,6 @@ def import_tables(directory: Path, origin: str, *, progress: bool = False, store
                     raise BundleError(f"object {file.name[:16]}… has different content (sha256 {sha[:16]}…); "
                                       f"tampered bundle")
     tables = {t: str(directory / "tables" / f"{t}.parquet").replace("'", "''") for t in TABLES}
-    present = {t for t in TABLES if (directory / "tables" / f"{t}.parquet").exists()}
-    if "runs" not in present:
-        raise BundleError(f"{directory} has no runs table; nothing to import")
 
     def scan(table: str) -> str:
         return f"read_parquet('{tables[table]}')"
@@ -451,13 +520,16 @@ def _insert_all(con, scan, present: set[str], origin: str) -> ImportResult:
                 start_time, end_time, last_seen, user_name, host, pid, source_kind, source_code, cell_id,
                 execution_count, notebook_path, script_path, cell_key, env_sha, git_commit, git_branch, git_remote,
                 git_dirty, error_type, error_message, error_traceback, deleted, origin)
-            SELECT i.run_key, b.run_id, e.experiment_id, b.run_name, b.parent_run_id, b.status, b.start_time,
-                   b.end_time, b.last_seen, b.user_name, b.host, b.pid, b.source_kind, b.source_code, b.cell_id,
+            SELECT i.run_key, b.run_id, e.experiment_id, b.run_name, b.parent_run_id,
+                   if(still_running, 'KILLED', b.status), b.start_time,
+                   if(still_running, coalesce(b.end_time, b.last_seen, b.start_time), b.end_time),
+                   b.last_seen, b.user_name, b.host, b.pid, b.source_kind, b.source_code, b.cell_id,
                    b.execution_count, b.notebook_path, b.script_path, b.cell_key, b.env_sha, b.git_commit,
-                   b.git_branch, b.git_remote, b.git_dirty, b.error_type, b.error_message, b.error_traceback,
-                   coalesce(b.deleted, false), ?
-            FROM {scan('runs')} b JOIN jt_import i USING (run_id)
-            JOIN internal.experiments e ON e.name = b.experiment""", [origin])
+                   b.git_branch, b.git_remote, b.git_dirty,
+                   if(still_running, coalesce(b.error_type, 'ExportedWhileRunning'), b.error_type),
+                   if(still_running, ?, b.error_message), b.error_traceback, coalesce(b.deleted, false), ?
+            FROM (SELECT *, status = 'RUNNING' AS still_running FROM {scan('runs')}) b JOIN jt_import i USING (run_id)
+            JOIN internal.experiments e ON e.name = b.experiment""", [STILL_RUNNING_MESSAGE, origin])
         for table, columns in (("params", "key, value"), ("tags", "key, value"),
                                ("artifacts", "path, size, media_type, sha256, created_time"),
                                ("snapshots", "kind, notebook_path, meta_sha, cell_shas, created_time"),
@@ -495,20 +567,483 @@ def _insert_registry(con, scan, present: set[str]) -> int:
     if "model_versions" not in present:
         return 0
     if "registered_models" in present:
-        con.execute(f"""INSERT INTO internal.registered_models SELECT b.* FROM {scan('registered_models')} b
-            WHERE b.name NOT IN (SELECT name FROM internal.registered_models)""")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE jt_new_versions AS SELECT b.* FROM {scan('model_versions')} b
+        columns = _column_list("registered_models")
+        con.execute(f"""INSERT INTO internal.registered_models ({columns}) SELECT {columns}
+            FROM {scan('registered_models')} b WHERE b.name NOT IN (SELECT name FROM internal.registered_models)""")
+    columns = _column_list("model_versions")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE jt_new_versions AS SELECT {columns} FROM {scan('model_versions')} b
         ANTI JOIN internal.model_versions v USING (name, version)""")
     (count,) = fetch_one(con, "SELECT count(*) FROM jt_new_versions")
-    con.execute("INSERT INTO internal.model_versions SELECT * FROM jt_new_versions")
+    con.execute(f"INSERT INTO internal.model_versions ({columns}) SELECT {columns} FROM jt_new_versions")
     for table in ("stage_transitions", "model_aliases"):
         if table in present:
-            con.execute(f"""INSERT INTO internal.{table} SELECT b.* FROM {scan(table)} b
+            columns = _column_list(table)
+            con.execute(f"""INSERT INTO internal.{table} ({columns}) SELECT {columns} FROM {scan(table)} b
                 SEMI JOIN jt_new_versions v USING (name, version)""")
     con.execute("""DELETE FROM internal.model_aliases a WHERE EXISTS (SELECT 1 FROM internal.model_aliases o
         WHERE o.name = a.name AND o.alias = a.alias AND o.rowid < a.rowid)""")
     con.execute("DROP TABLE jt_new_versions")
     return int(count)
+
+
+# -- checking the tables ---------------------------------------------------------------------------
+# A bundle's manifest proves only that its members are the ones it lists: whoever recomputes it can
+# put anything in the tables. So every row is checked against the rules the store's own write path
+# keeps, before anything is written. Bulk rules run as SQL over the Parquet files (a metrics table
+# may hold millions of points); rules that live in Python (keys, artifact paths) run on the few
+# distinct values they apply to.
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+SNAPSHOT_KINDS = ("executed", "saved")
+CONSOLE_STREAMS = ("stdout", "stderr")
+#: Timestamps are epoch milliseconds that pandas can hold (years 1677 to 2262).
+_MAX_EPOCH_MS = (2**63 - 1) // 1_000_000
+#: Run ids are hex uuids here, MLflow's run ids when pulled; anything else is refused.
+_RUN_ID_RULE = ("regexp_full_match({c}, '[0-9A-Za-z][0-9A-Za-z_-]{{0,63}}')",
+                "run ids are 1 to 64 letters, digits, '_' or '-' (jupyter_tracker writes 32 hex digits)")
+_SHA_RULE = ("regexp_full_match({c}, '[0-9a-f]{{64}}')", "hashes are sha256 digests: 64 lowercase hex digits")
+_TIME_RULE = (f"{{c}}::HUGEINT BETWEEN {-_MAX_EPOCH_MS} AND {_MAX_EPOCH_MS}",
+              f"timestamps are epoch milliseconds within ±{_MAX_EPOCH_MS} (years 1677 to 2262)")
+_INT32_RULE = ("{c}::HUGEINT BETWEEN -2147483648 AND 2147483647", "this column holds 32-bit integers")
+_INT64_RULE = ("{c}::HUGEINT BETWEEN -9223372036854775808 AND 9223372036854775807",
+               "this column holds 64-bit integers")
+_JSON_RULE = ("json_valid({c})", "this column holds JSON text")
+
+
+def _one_of(values: tuple[str, ...]) -> tuple[str, str]:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return f"{{c}} IN ({listed})", f"the value must be one of {listed}"
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column of a bundle table: its kind, whether NULL is refused, and a rule on its values."""
+
+    name: str
+    kind: str = "text"            # text | int | float | bool | texts (a list of text)
+    required: bool = False
+    rules: tuple[tuple[str, str], ...] = ()
+
+
+def _c(name: str, kind: str = "text", *rules: tuple[str, str], required: bool = False) -> _Column:
+    if kind == "int" and not rules:
+        rules = (_INT64_RULE,)
+    return _Column(name, kind, required, rules)
+
+
+def _time(name: str, required: bool = False) -> _Column:
+    return _Column(name, "int", required, (_TIME_RULE,))
+
+
+def _run_id(name: str = "run_id") -> _Column:
+    return _Column(name, "text", True, (_RUN_ID_RULE,))
+
+
+_TEXT_SPEC = (_run_id(), _c("key", required=True), _c("value", required=True))
+_METRIC_SPEC = (_run_id(), _c("key", required=True), _c("step", "int", required=True), _time("timestamp", True),
+                _c("value", "float", required=True))
+#: Table -> its columns, exactly: a column more or less is refused rather than guessed at.
+_TABLE_SPECS: dict[str, tuple[_Column, ...]] = {
+    "runs": (
+        _run_id(), _c("experiment", required=True), _time("experiment_created_time"), _c("run_name"),
+        _c("parent_run_id", "text", _RUN_ID_RULE, ("{c} <> run_id", "a run cannot be its own parent")),
+        _c("status", "text", _one_of(STATUSES), required=True), _time("start_time", True), _time("end_time"),
+        _time("last_seen"), _c("user_name"), _c("host"), _c("pid", "int", _INT32_RULE), _c("source_kind"),
+        _c("source_code"), _c("cell_id"), _c("execution_count", "int", _INT32_RULE), _c("notebook_path"),
+        _c("script_path"), _c("cell_key"), _c("env_sha", "text", _SHA_RULE), _c("git_commit"), _c("git_branch"),
+        _c("git_remote"), _c("git_dirty", "bool"), _c("error_type"), _c("error_message"), _c("error_traceback"),
+        _c("deleted", "bool"), _c("origin")),
+    "params": _TEXT_SPEC,
+    "tags": _TEXT_SPEC,
+    "metrics": _METRIC_SPEC,
+    "latest_metrics": _METRIC_SPEC,
+    "artifacts": (
+        _run_id(), _c("path", required=True), _c("size", "int", ("{c} >= 0", "sizes are not negative"),
+                                                  _INT64_RULE, required=True),
+        _c("media_type"), _c("sha256", "text", _SHA_RULE, required=True), _time("created_time")),
+    "snapshots": (
+        _run_id(), _c("kind", "text", _one_of(SNAPSHOT_KINDS), required=True), _c("notebook_path"),
+        _c("meta_sha", "text", _SHA_RULE, required=True),
+        _c("cell_shas", "texts", ("list_bool_and(list_transform({c}, lambda s: "
+                                  "coalesce(regexp_full_match(s, '[0-9a-f]{{64}}'), false)))",
+                                  "every cell hash is a sha256 digest: 64 lowercase hex digits"), required=True),
+        _time("created_time")),
+    "console": (
+        _run_id(), _c("seq", "int", required=True), _c("stream", "text", _one_of(CONSOLE_STREAMS), required=True),
+        _c("text", required=True), _time("timestamp")),
+    "inputs": (
+        _run_id(), _c("name", required=True), _c("digest"), _c("source"), _c("context"),
+        _c("schema_json", "text", _JSON_RULE), _c("profile_json", "text", _JSON_RULE),
+        _c("num_rows", "int", ("{c} >= 0", "row counts are not negative"), _INT64_RULE), _time("created_time")),
+    "environments": (
+        _c("env_sha", "text", _SHA_RULE, required=True), _c("python"), _c("platform"),
+        _c("content", "text", _JSON_RULE, ("json_type({c}) = 'OBJECT'", "an environment is a JSON object"),
+           required=True)),
+    "registered_models": (
+        _c("name", required=True), _c("description"), _time("created_time"), _time("updated_time")),
+    "model_versions": (
+        _c("name", required=True), _c("version", "int", ("{c} >= 1", "versions count from 1"), _INT32_RULE,
+                                      required=True),
+        _run_id(), _c("artifact_path"), _c("source"), _c("stage", "text", _one_of(STAGES), required=True),
+        _c("description"), _c("user_name"), _time("created_time"), _time("updated_time")),
+    "stage_transitions": (
+        _c("name", required=True), _c("version", "int", _INT32_RULE, required=True),
+        _c("from_stage", "text", _one_of(STAGES)), _c("to_stage", "text", _one_of(STAGES), required=True),
+        _c("user_name"), _c("comment"), _time("timestamp")),
+    "model_aliases": (
+        _c("name", required=True), _c("alias", required=True), _c("version", "int", _INT32_RULE, required=True)),
+}
+#: Table -> columns whose combination the store keeps unique.
+_UNIQUE_KEYS = {
+    "runs": ("run_id",), "params": ("run_id", "key"), "tags": ("run_id", "key"),
+    "latest_metrics": ("run_id", "key"), "artifacts": ("run_id", "path"), "console": ("run_id", "seq"),
+    "inputs": ("run_id", "name", "digest", "context"), "environments": ("env_sha",),
+    "registered_models": ("name",), "model_versions": ("name", "version"), "model_aliases": ("name", "alias"),
+}
+#: Tables whose rows belong to a run of the bundle's runs table.
+_PER_RUN_TABLES = ("params", "tags", "metrics", "latest_metrics", "artifacts", "snapshots", "console", "inputs",
+                   "model_versions")
+
+
+def _arrow_kind_fits(kind: str, arrow_type) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_null(arrow_type):
+        return True
+    if kind == "text":
+        return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    if kind == "int":
+        return pa.types.is_integer(arrow_type)
+    if kind == "float":
+        return pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type)
+    if kind == "bool":
+        return pa.types.is_boolean(arrow_type)
+    return ((pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type))
+            and _arrow_kind_fits("text", arrow_type.value_type))
+
+
+class _TableChecker:
+    """Checks the tables under ``directory/tables`` (bundle layout); every failure is a BundleError
+    naming the table, the row (and its run) and the rule."""
+
+    def __init__(self, directory: Path, label: str, con) -> None:
+        self.directory = directory
+        self.label = label
+        self.con = con
+
+    def open_views(self, present: set[str]) -> None:
+        """One view ``b_<table>`` per table, with the row number as ``jt_row`` (after check_columns,
+        so no column of the file can collide with it)."""
+        for table in present:
+            file = str(self.directory / "tables" / f"{table}.parquet").replace("'", "''")
+            self.con.execute(f"CREATE VIEW b_{table} AS SELECT *, file_row_number AS jt_row "
+                             f"FROM read_parquet('{file}', file_row_number = true)")
+
+    def refuse(self, table: str, row: int | None, run_id, rule: str) -> BundleError:
+        where = f"table {table!r}" + (f", row {row}" if row is not None else "")
+        if isinstance(run_id, str):
+            where += f" (run {run_id[:40]!r})"
+        return BundleError(f"{self.label}: {where}: {rule}. The bundle was not made by jupyter_tracker or was "
+                           f"changed after export (with its manifest recomputed); nothing was imported. Ask the "
+                           f"sender for a fresh export")
+
+    def first(self, table: str, condition: str, *columns: str, parameters: list | None = None) -> tuple | None:
+        """The first row of ``table`` where ``condition`` holds: (row, run_id or None, *columns)."""
+        run = "run_id" if any(c.name == "run_id" for c in _TABLE_SPECS[table]) else "NULL"
+        selected = "".join(f", {c}" for c in columns)
+        return self.con.execute(f"SELECT jt_row, {run}{selected} FROM b_{table} WHERE {condition} "
+                                f"ORDER BY jt_row LIMIT 1", parameters or []).fetchone()
+
+    def values(self, query: str) -> list:
+        return [value for (value,) in self.con.execute(query).fetchall()]
+
+    def check_columns(self, table: str) -> None:
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(self.directory / "tables" / f"{table}.parquet")
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a file that is not Parquet
+            raise self.refuse(table, None, None, f"the file is not a readable Parquet table ({exc})") from None
+        spec = {column.name: column for column in _TABLE_SPECS[table]}
+        found = {name: schema.field(name).type for name in schema.names}
+        if len(schema.names) != len(found):
+            raise self.refuse(table, None, None, "a column name appears twice")
+        unknown = sorted(set(found) - set(spec))
+        missing = [name for name in spec if name not in found]
+        if unknown or missing:
+            raise self.refuse(table, None, None, f"its columns must be exactly {', '.join(spec)}; "
+                                                 f"missing: {', '.join(missing) or '-'}, unknown: "
+                                                 f"{', '.join(unknown) or '-'}")
+        for name, column in spec.items():
+            if not _arrow_kind_fits(column.kind, found[name]):
+                raise self.refuse(table, None, None, f"column {name!r} is of type {found[name]}; it holds "
+                                                     f"{column.kind} values")
+
+    def check_rows(self, table: str) -> None:
+        for column in _TABLE_SPECS[table]:
+            if column.required:
+                bad = self.first(table, f"{column.name} IS NULL")
+                if bad:
+                    raise self.refuse(table, bad[0], bad[1], f"column {column.name!r} is empty (NULL); every row "
+                                                             f"has one")
+            for condition, rule in column.rules:
+                bad = self.first(table, f"NOT coalesce({condition.format(c=column.name)}, true)", column.name)
+                if bad:
+                    raise self.refuse(table, bad[0], bad[1], f"column {column.name!r} is {_shown(bad[2])}; {rule}")
+        unique = _UNIQUE_KEYS.get(table)
+        if unique:
+            key = ", ".join(unique)
+            twice = self.first(table, f"(({key})) IN (SELECT ({key}) FROM b_{table} GROUP BY ALL "
+                                      f"HAVING count(*) > 1)", *unique)
+            if twice:
+                named = ", ".join(f"{c}={_shown(v)}" for c, v in zip(unique, twice[2:]))
+                raise self.refuse(table, twice[0], twice[1], f"{named} appears more than once; the store keeps "
+                                                             f"one row per {key}")
+
+    def check_runs_exist(self, table: str) -> None:
+        orphan = self.first(table, "run_id NOT IN (SELECT run_id FROM b_runs)")
+        if orphan:
+            raise self.refuse(table, orphan[0], orphan[1], "the row belongs to a run that is not in the bundle's "
+                                                           "runs table")
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def check_tables(directory: Path, present: set[str], objects, manifest: dict | None = None,
+                 label: str | None = None) -> None:
+    """Check every table under ``directory/tables`` before anything is imported.
+
+    Refuses with a ``BundleError`` naming the table, the row and its run, and the rule: columns
+    missing, unknown or of the wrong type; NULL where a value is required; values outside their
+    kind (statuses, stages, streams, 32-bit integers, timestamps); keys, experiment and model
+    names and artifact paths that the logging API would refuse (the same functions decide); a
+    duplicated run id or any other key the store keeps unique; rows of runs the bundle lacks;
+    hashes that are not sha256 digests or name an object neither the bundle nor ``objects``
+    (the store's ``ObjectStore``) holds; objects no row refers to; artifact sizes that differ
+    from their file; snapshot objects that are not JSON objects; parent cycles; and a
+    ``manifest`` whose run ids or metric point count differ from the tables."""
+    import duckdb
+
+    label = label or directory.name
+    if "runs" not in present:
+        raise BundleError(f"{label} has no runs table; nothing to import")
+    checker = _TableChecker(directory, label, duckdb.connect())
+    try:
+        for table in sorted(present):
+            checker.check_columns(table)
+        checker.open_views(present)
+        for table in sorted(present):
+            checker.check_rows(table)
+        for table in _PER_RUN_TABLES:
+            if table in present:
+                checker.check_runs_exist(table)
+        _check_names(checker, present)
+        _check_artifact_paths(checker, present)
+        _check_objects(checker, present, directory / "objects", objects)
+        _check_registry(checker, present)
+        _check_latest_metrics(checker, present)
+        _check_lineage(checker)
+        if manifest is not None:
+            _check_manifest(checker, present, manifest)
+    except duckdb.Error as exc:    # a file pyarrow reads but DuckDB cannot: still the bundle's fault
+        raise BundleError(f"{label}: its tables cannot be read ({exc}); nothing was imported. Ask the sender "
+                          f"for a fresh export") from None
+    finally:
+        checker.con.close()
+
+
+def _check_names(checker: _TableChecker, present: set[str]) -> None:
+    """Experiment names, param/tag/metric keys and values by the rules of the logging API."""
+    rules = [("runs", "experiment", lambda value: validation.check_key(value, "experiment"))]
+    for table, kind in (("params", "param"), ("tags", "tag"), ("metrics", "metric"), ("latest_metrics", "metric")):
+        rules.append((table, "key", lambda value, kind=kind: validation.check_key(value, kind)))
+    rules.append(("registered_models", "name", check_model_name))
+    rules.append(("model_versions", "name", check_model_name))
+    for table, column, check in rules:
+        if table not in present:
+            continue
+        for value in checker.values(f"SELECT DISTINCT {column} FROM b_{table}"):
+            try:
+                accepted = check(value)
+            except TrackerError as exc:
+                accepted = exc
+            if accepted != value:
+                bad = checker.first(table, f"{column} = $1", parameters=[value])
+                reason = str(accepted) if isinstance(accepted, Exception) else "it is not in its normal form"
+                raise checker.refuse(table, bad[0], bad[1], f"column {column!r} is {_shown(value)}: {reason}")
+    for table, text_of in (("params", validation.param_text), ("tags", validation.tag_text)):
+        if table not in present:
+            continue
+        for row, run_id, key, value in checker.con.execute(
+                f"SELECT jt_row, run_id, key, value FROM b_{table} ORDER BY jt_row").fetchall():
+            try:
+                text_of(key, value)
+            except TrackerError as exc:
+                raise checker.refuse(table, row, run_id, str(exc)) from None
+
+
+def _check_artifact_paths(checker: _TableChecker, present: set[str]) -> None:
+    """Artifact paths by the rule of ``log_artifact``: relative, normalised, never leaving the run."""
+    for table, column in (("artifacts", "path"), ("model_versions", "artifact_path")):
+        if table not in present:
+            continue
+        for row, run_id, path in checker.con.execute(
+                f"SELECT jt_row, run_id, {column} FROM b_{table} WHERE {column} IS NOT NULL ORDER BY jt_row"
+        ).fetchall():
+            try:
+                normal = validation.artifact_path(path, column)
+            except TrackerError as exc:
+                raise checker.refuse(table, row, run_id, str(exc)) from None
+            if normal != path or not normal:
+                raise checker.refuse(table, row, run_id, f"column {column!r} is {_shown(path)}, which is not a "
+                                                         f"normalised artifact path (log_artifact stores "
+                                                         f"{normal!r})")
+
+
+_MAX_SNAPSHOT_OBJECT_BYTES = 256 << 20
+
+
+def _check_objects(checker: _TableChecker, present: set[str], bundle_objects: Path, objects) -> None:
+    """Every hash a row holds names an object of the bundle or of the store (``objects``); an
+    artifact's size is its file's; a snapshot's objects are JSON objects."""
+    in_bundle = {file.name: file for file in bundle_objects.iterdir()} if bundle_objects.is_dir() else {}
+
+    def file_of(sha: str) -> Path | None:
+        if sha in in_bundle:
+            return in_bundle[sha]
+        return objects.path(sha) if objects.exists(sha) else None
+
+    references = []    # (table, what, hash query); the query yields (row, run_id, sha)
+    if "artifacts" in present:
+        references.append(("artifacts", "sha256", "SELECT jt_row, run_id, sha256 FROM b_artifacts"))
+    if "snapshots" in present:
+        references.append(("snapshots", "meta_sha", "SELECT jt_row, run_id, meta_sha FROM b_snapshots"))
+        references.append(("snapshots", "cell_shas", "SELECT jt_row, run_id, unnest(cell_shas) FROM b_snapshots"))
+    if "inputs" in present:
+        references.append(("inputs", "schema_json.stored_object", """SELECT * FROM (SELECT jt_row, run_id,
+            json_extract_string(schema_json, '$.stored_object') AS sha FROM b_inputs) WHERE sha IS NOT NULL"""))
+    snapshot_objects: dict[str, tuple] = {}
+    referenced: set[str] = set()
+    for table, what, query in references:
+        for row, run_id, sha in checker.con.execute(f"{query} ORDER BY 1").fetchall():
+            referenced.add(sha)
+            if not is_sha256(sha):
+                raise checker.refuse(table, row, run_id, f"{what} {_shown(sha)} is not a sha256 digest "
+                                                         f"(64 lowercase hex digits)")
+            if file_of(sha) is None:
+                raise checker.refuse(table, row, run_id, f"{what} {sha[:16]}... names a file that neither the "
+                                                         f"bundle nor this store holds")
+            if table == "snapshots":
+                snapshot_objects.setdefault(sha, (row, run_id))
+    unreferenced = sorted(set(in_bundle) - referenced)
+    if unreferenced:
+        raise BundleError(f"{checker.label}: the bundle carries {len(unreferenced)} file(s) that no row refers to "
+                          f"(first: objects/{unreferenced[0][:16]}...); a bundle holds only the files of its runs, "
+                          f"and these would only take room in the store. Nothing was imported; ask the sender "
+                          f"for a fresh export")
+    if "artifacts" in present:
+        for row, run_id, sha, size in checker.con.execute(
+                "SELECT jt_row, run_id, sha256, size FROM b_artifacts ORDER BY jt_row").fetchall():
+            actual = file_of(sha).stat().st_size
+            if actual != size:
+                raise checker.refuse("artifacts", row, run_id, f"size {size} differs from the {actual} bytes of "
+                                                               f"its file {sha[:16]}...")
+    for sha, (row, run_id) in snapshot_objects.items():
+        if sha not in in_bundle:
+            continue    # the store's own objects were checked when they were written
+        file = in_bundle[sha]
+        parsed = None
+        if file.stat().st_size <= _MAX_SNAPSHOT_OBJECT_BYTES:
+            try:
+                parsed = json.loads(file.read_bytes())
+            except ValueError:
+                parsed = None
+        if not isinstance(parsed, dict):
+            raise checker.refuse("snapshots", row, run_id, f"the notebook part {sha[:16]}... is not a JSON object "
+                                                           f"as snapshots store them")
+
+
+def _check_registry(checker: _TableChecker, present: set[str]) -> None:
+    """Versions of registered models of the bundle; transitions and aliases of versions of it."""
+    if "model_versions" in present:
+        models = "SELECT name FROM b_registered_models" if "registered_models" in present else "SELECT NULL"
+        orphan = checker.first("model_versions", f"name NOT IN ({models})", "name")
+        if orphan:
+            raise checker.refuse("model_versions", orphan[0], orphan[1], f"the version belongs to model "
+                                                                         f"{_shown(orphan[2])}, which is not in the "
+                                                                         f"bundle's registered_models table")
+    for table in ("stage_transitions", "model_aliases"):
+        if table not in present:
+            continue
+        versions = ("SELECT name, version FROM b_model_versions" if "model_versions" in present
+                    else "SELECT NULL, NULL")
+        orphan = checker.first(table, f"(name, version) NOT IN ({versions})", "name", "version")
+        if orphan:
+            raise checker.refuse(table, orphan[0], None, f"version {orphan[3]} of model {_shown(orphan[2])} is not "
+                                                         f"in the bundle's model_versions table")
+    if "model_aliases" in present:
+        stages = {stage.lower() for stage in STAGES}
+        for row, alias in checker.con.execute("SELECT jt_row, alias FROM b_model_aliases ORDER BY jt_row").fetchall():
+            if (not ALIAS_PATTERN.match(alias) or alias.lower() == "latest" or alias.lower() in stages
+                    or alias.isdigit()):
+                raise checker.refuse("model_aliases", row, None, f"alias {_shown(alias)} is not a word of letters, "
+                                                                 f"digits, '_' or '-' (nor a number, a stage or "
+                                                                 f"'latest'), as set_model_alias requires")
+
+
+def _check_latest_metrics(checker: _TableChecker, present: set[str]) -> None:
+    """Each run's latest metric values and its metric histories name the same keys (the store
+    derives one from the other; a latest value without a history would be a metric that cannot
+    be plotted, a history without one a metric that search_runs cannot see)."""
+    if "metrics" not in present or "latest_metrics" not in present:
+        return
+    for table, other in (("latest_metrics", "metrics"), ("metrics", "latest_metrics")):
+        lone = checker.first(table, f"(run_id, key) NOT IN (SELECT (run_id, key) FROM b_{other})", "key")
+        if lone:
+            raise checker.refuse(table, lone[0], lone[1], f"metric {_shown(lone[2])} has no row in the {other} "
+                                                          f"table; the two tables name the same metrics")
+
+
+def _check_lineage(checker: _TableChecker) -> None:
+    """No run is its own ancestor: a parent cycle would make every tree of nested runs endless."""
+    parents = dict(checker.con.execute(
+        "SELECT run_id, parent_run_id FROM b_runs WHERE parent_run_id IS NOT NULL").fetchall())
+    settled: set[str] = set()       # runs whose chain of parents is known to end
+    for start in parents:
+        chain: set[str] = set()
+        current = start
+        while current in parents and current not in settled:
+            if current in chain:
+                row = checker.first("runs", "run_id = $1", parameters=[current])
+                raise checker.refuse("runs", row[0], current, "its parent_run_id chain comes back to itself; "
+                                                              "nested runs form a tree")
+            chain.add(current)
+            current = parents[current]
+        settled.update(chain)
+
+
+def _check_manifest(checker: _TableChecker, present: set[str], manifest: dict) -> None:
+    """The manifest's run ids and metric point count are those of the tables."""
+    listed = manifest.get("run_ids")
+    in_table = checker.values("SELECT run_id FROM b_runs")
+    if (not isinstance(listed, list) or not all(isinstance(r, str) for r in listed)
+            or len(set(listed)) != len(listed) or set(listed) != set(in_table)):
+        raise BundleError(f"{checker.label}: the manifest's run_ids ({_shown(listed)}) are not the "
+                          f"{len(in_table)} run ids of the runs table; the bundle was changed after export. "
+                          f"Nothing was imported; ask the sender for a fresh export")
+    points = manifest.get("metric_points")
+    (counted,) = checker.con.execute("SELECT count(*) FROM b_metrics").fetchone() if "metrics" in present else (0,)
+    if isinstance(points, bool) or not isinstance(points, int) or points != counted:
+        raise BundleError(f"{checker.label}: the manifest says {_shown(points)} metric points but the metrics "
+                          f"table holds {counted}; the bundle was changed after export. Nothing was imported; "
+                          f"ask the sender for a fresh export")
+
+
+def _column_list(table: str) -> str:
+    """The columns of a bundle table by name, so an insert never depends on their order in the file."""
+    return ", ".join(column.name for column in _TABLE_SPECS[table])
 
 
 def unpack_for_reading(path: str | Path, destination: str | Path) -> dict:

@@ -2,17 +2,28 @@
 
 An object lives at ``objects/<sha[:2]>/<sha[2:]>``. Writes go to a temporary file first and are
 renamed into place, so a copy interrupted half way never leaves a partial object under a hash.
+A hash is data, never a path: only 64 lowercase hex digits name an object, so no stored value
+(a tampered bundle's row, a damaged database) can turn into a file outside ``objects/``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import StoreFormatError
+
 _CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256(value: object) -> bool:
+    """True when ``value`` is a sha256 as the store writes it: 64 lowercase hex digits."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 class ObjectStore:
@@ -22,6 +33,16 @@ class ObjectStore:
         self.root = root
 
     def path(self, sha256: str) -> Path:
+        """The file of the object ``sha256``; refuses anything but 64 lowercase hex digits.
+
+        Every reader and writer of objects comes through here, so a hash that holds a path
+        ('ab/etc/passwd', '../x') can never name a file outside ``objects/``."""
+        if not is_sha256(sha256):
+            shown = sha256[:80] if isinstance(sha256, str) else sha256
+            raise StoreFormatError(
+                f"{shown!r} is not a stored object's sha256 (objects are named by 64 lowercase hex digits); "
+                f"the store holds a damaged or tampered reference. Run `jupyter-tracker doctor`, and delete "
+                f"the run that refers to it if it came from an untrusted bundle")
         return self.root / sha256[:2] / sha256[2:]
 
     def exists(self, sha256: str) -> bool:
