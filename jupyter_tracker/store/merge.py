@@ -86,18 +86,45 @@ class MergeResult:
     complete: bool = True
 
 
+#: A merge reads at most this many bounded chunks of one journal (MAX_READ_BYTES each) before it
+#: returns and leaves the rest to the next one.
+MAX_PASSES = 256
+
+
 def merge_journals(con, journal_dir: Path) -> MergeResult:
     """Merge every journal in ``journal_dir`` into the open store connection ``con``.
 
+    Journals are read in bounded chunks, one transaction per chunk, until every journal was read
+    to its end: a reader sees everything logged before it, and memory stays bounded by a chunk.
     No single record can stop a merge: records that fail their checks are set aside in
     ``<store>/quarantine/`` with the reason (``jupyter-tracker doctor`` lists them) while everything
     else merges. Nothing is written to the database when no journal has anything new."""
+    total = MergeResult()
+    damaged = 0
+    for _ in range(MAX_PASSES):
+        result, pass_damaged, progressed = _merge_pass(con, journal_dir)
+        damaged += pass_damaged
+        total.journals = max(total.journals, result.journals)
+        total.points += result.points
+        total.events += result.events
+        total.killed_runs += result.killed_runs
+        total.complete = result.complete
+        if result.complete or not progressed:
+            break
+    if damaged:
+        warnings.warn(f"jupyter_tracker skipped {damaged} damaged or invalid journal record(s) in "
+                      f"{journal_dir}; `jupyter-tracker doctor` lists them", RuntimeWarning, stacklevel=2)
+    return total
+
+
+def _merge_pass(con, journal_dir: Path) -> tuple[MergeResult, int, bool]:
+    """One chunk of every journal: (what was merged, records set aside, whether any offset moved)."""
     result = MergeResult()
     if not journal_dir.is_dir():
-        return result
+        return result, 0, False
     names = sorted(p.name[: -len(EVENTS_SUFFIX)] for p in journal_dir.glob(f"*{EVENTS_SUFFIX}"))
     if not names:
-        return result
+        return result, 0, False
     quarantine = Quarantine(journal_dir.parent / QUARANTINE_DIR)
     locks: list[int] = []
     try:
@@ -112,34 +139,30 @@ def merge_journals(con, journal_dir: Path) -> MergeResult:
             result.points += points
             result.events += events
         if not batch.changes_anything():
-            return result
+            return result, batch.damaged, False
         quarantine.flush()
         try:
             with transaction(con):
                 _write_batch(con, batch)
                 result.killed_runs = _mark_dead_runs(con, batch)
         except duckdb_error() as exc:
-            if _is_storage_failure(exc) or len(names) == 1:
-                if _is_storage_failure(exc):
-                    raise
+            if _is_storage_failure(exc):
+                raise
+            if len(names) == 1:
                 _set_aside(con, journal_dir, names[0], quarantine, exc)
-                return result
+                return result, batch.damaged, True
             # One journal holds something the database refuses: merge them one by one, so only
             # that journal is set aside and every other one still merges.
             for fd in locks:
                 os.close(fd)
             locks = []
             result = _merge_one_by_one(con, journal_dir, names, quarantine)
-            result.complete = False
-            return result
+            return result, batch.damaged, True
         _forget_dead_journals(con, batch)
     finally:
         for fd in locks:
             os.close(fd)
-    if batch.damaged:
-        warnings.warn(f"jupyter_tracker skipped {batch.damaged} damaged or invalid journal record(s) in "
-                      f"{journal_dir}; `jupyter-tracker doctor` lists them", RuntimeWarning, stacklevel=2)
-    return result
+    return result, batch.damaged, True
 
 
 def _merge_one_by_one(con, journal_dir: Path, names: list[str], quarantine: Quarantine) -> MergeResult:
@@ -150,6 +173,7 @@ def _merge_one_by_one(con, journal_dir: Path, names: list[str], quarantine: Quar
         total.points += result.points
         total.events += result.events
         total.killed_runs += result.killed_runs
+        total.complete &= result.complete
     return total
 
 
@@ -160,6 +184,7 @@ def _merge_named(con, journal_dir: Path, name: str, quarantine: Quarantine) -> M
         batch = _start_batch(con)
         result.points, result.events = _read_journal(con, batch, journal_dir, name, lock_fd is not None,
                                                      quarantine)
+        result.complete = batch.read_whole
         if not batch.changes_anything():
             return result
         quarantine.flush()
