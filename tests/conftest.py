@@ -1,12 +1,17 @@
-"""Fixtures shared by the whole suite: a fresh store per test, and a real kernel to run cells in."""
+"""Fixtures shared by the whole suite: a fresh store per test, and a real kernel to run cells and notebook files in."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from nbclient import NotebookClient
+    from nbformat import NotebookNode
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
@@ -43,8 +48,8 @@ def kernel_env(store: Path, notebook_path: Path | None = None, env: dict | None 
     return {**os.environ, "JUPYTER_TRACKER_DIR": str(store), **session, **(env or {})}
 
 
-def notebook_client(notebook, workdir: Path, timeout: int = 120, allow_errors: bool = False,
-                    store_widget_state: bool = True):
+def notebook_client(notebook: NotebookNode, workdir: Path, timeout: int = 120, allow_errors: bool = False,
+                    store_widget_state: bool = True) -> NotebookClient:
     """An nbclient NotebookClient for ``notebook`` whose python3 kernel starts in ``workdir``; for a test
     that drives the kernel cell by cell (``setup_kernel(env=kernel_env(...))``, ``execute_cell``)."""
     from nbclient import NotebookClient
@@ -54,7 +59,7 @@ def notebook_client(notebook, workdir: Path, timeout: int = 120, allow_errors: b
 
 
 def execute_notebook(path: Path, store: Path, env: dict | None = None, timeout: int = 120,
-                     allow_errors: bool = False, store_widget_state: bool = True):
+                     allow_errors: bool = False, store_widget_state: bool = True) -> NotebookNode:
     """Execute the notebook file at ``path`` in a real kernel (nbclient) as Jupyter would: in the
     notebook's folder, with the environment of ``kernel_env``. Returns the executed notebook; the file
     itself is left as it was."""
@@ -76,7 +81,7 @@ def copy_example(name: str, workdir: Path) -> Path:
 
 
 def run_notebook(cells: list[str], workdir: Path, store: Path, name: str = "analysis.ipynb",
-                 allow_errors: bool = False, env: dict | None = None, timeout: int = 120):
+                 allow_errors: bool = False, env: dict | None = None, timeout: int = 120) -> NotebookNode:
     """Write ``cells`` as a notebook ``workdir/name`` and execute it (``execute_notebook``).
 
     The kernel gets JUPYTER_TRACKER_DIR=store and JPY_SESSION_NAME=<notebook path>, as Jupyter

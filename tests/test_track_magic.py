@@ -175,12 +175,9 @@ def test_snapshots_of_an_unchanged_notebook_are_stored_once(store_dir, tmp_path)
 
 
 def test_cell_id_sent_by_the_front_end_is_recorded(store_dir, tmp_path):
-    import os
-
     from jupyter_client.manager import start_new_kernel
 
-    manager, client = start_new_kernel(kernel_name="python3",
-                                       env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir)})
+    manager, client = start_new_kernel(kernel_name="python3", env=kernel_env(store_dir))
     try:
         for code, cell_id in ((SETUP, "setup-cell"), ("%%track -q\njt.log_metric('m', 1)", "cell-abc"),
                               ("%%track -q\njt.log_metric('m', 2)", "cell-abc")):
