@@ -171,8 +171,8 @@ def log_input(run, data: Any, name: str | None = None, context: str = "training"
     if store_data:
         sha256 = run.store.objects.put_bytes(_data_bytes(data))
         description["schema"]["stored_object"] = sha256
-    run._writer.event(events.input_used(
-        run._slot, description["name"], description["digest"], description["source"], context,
+    run.record_input(events.input_used(
+        run.slot, description["name"], description["digest"], description["source"], context,
         json.dumps(description["schema"]), json.dumps(description["profile"], default=str),
         description["num_rows"], now_ms()))
     seen.add(key)
