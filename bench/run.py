@@ -13,22 +13,19 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 from . import report
 from .rows import Figure, Table
+from .servers import REPO, mlflow_server, process_env
 from .tools import IMPORTS, TOOLS
 
-REPO = Path(__file__).resolve().parent.parent
 OURS = "jupyter_tracker"
 
 FULL = {
@@ -68,88 +65,13 @@ class WorkerError(RuntimeError):
 def call(tool: str, task: str, timeout: float = 3600, worker: str = "bench.worker", **arguments) -> dict:
     """Run ``task`` of ``tool`` in a fresh process (``python -m WORKER``) and return its result dict."""
     command = [sys.executable, "-m", worker, tool, task, json.dumps(arguments)]
-    process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=_env(),
+    process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=process_env(),
                              check=False)
     for line in reversed(process.stdout.splitlines()):
         if line.startswith("BENCH-RESULT "):
             return json.loads(line[len("BENCH-RESULT "):])
     tail = (process.stderr or process.stdout).strip().splitlines()[-6:]
     raise WorkerError(f"{tool}.{task} exited {process.returncode}: " + " | ".join(tail))
-
-
-def _env() -> dict:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1",
-           "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "PYTHONWARNINGS": "ignore"}
-    env.pop("JUPYTER_TRACKER_DIR", None)
-    return env
-
-
-@contextmanager
-def mlflow_server(directory: Path):
-    """A real ``mlflow server`` (SQLite backend, local artifacts) on loopback; yields its URI."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log_path = directory / "server.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}",
-             "--artifacts-destination", str(directory / "artifacts")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**_env(), "MLFLOW_DISABLE_TELEMETRY": "true"})
-        try:
-            uri = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 300
-            while True:
-                if server.poll() is not None:
-                    raise WorkerError(f"mlflow server exited: {log_path.read_text()[-500:]}")
-                try:
-                    with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                        response.read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise WorkerError("mlflow server did not answer in 300 s") from None
-                    time.sleep(0.5)
-            _wait_until_idle(server.pid)
-            yield uri
-        finally:
-            # MLflow's server takes long to stop on SIGTERM and its job consumers (huey) can outlive
-            # it: end the whole process group, then make sure nothing of it is left.
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(server.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            server.wait()
-
-
-def _wait_until_idle(pid: int, limit_s: float = 120) -> None:
-    """A fresh MLflow server answers /health while it is still starting (seconds of CPU in its
-    processes, which would be charged to whichever tool pushes first): wait until they are idle."""
-    import psutil
-
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-        for process in processes:
-            process.cpu_percent(None)
-        time.sleep(1.0)
-        busy = 0.0
-        for process in processes:
-            try:
-                busy += process.cpu_percent(None)
-            except psutil.NoSuchProcess:
-                pass
-        if busy < 10:
-            return
 
 
 def median_of(results: list[dict], key: str) -> float | None:
@@ -205,7 +127,7 @@ class Bench:
             times = []
             for _ in range(reps):
                 start = time.perf_counter()
-                subprocess.run([sys.executable, "-c", code], check=True, cwd=self.workdir, env=_env(),
+                subprocess.run([sys.executable, "-c", code], check=True, cwd=self.workdir, env=process_env(),
                                capture_output=True)
                 times.append(time.perf_counter() - start)
             return statistics.median(times)
@@ -242,10 +164,10 @@ class Bench:
                 signal_file = os.path.join(root, "written")
                 arguments = json.dumps({"root": root, "n": n, "signal_file": signal_file})
                 reader = subprocess.Popen([sys.executable, "-m", "bench.worker", tool, "visible_reader", arguments],
-                                          cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          cwd=REPO, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                           text=True)
                 writer = subprocess.Popen([sys.executable, "-m", "bench.worker", tool, "visible_writer", arguments],
-                                          cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                                          cwd=REPO, env=process_env(), stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
                 try:
                     out, err = reader.communicate(timeout=600)
@@ -278,7 +200,7 @@ class Bench:
             command = [sys.executable, "-c",
                        "import json, sys; from bench.track_overhead import measure; "
                        f"print('BENCH-RESULT ' + json.dumps(measure({root!r}, {reps})))"]
-            process = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=1200,
+            process = subprocess.run(command, cwd=REPO, env=process_env(), capture_output=True, text=True, timeout=1200,
                                      check=False)
             lines = [x for x in process.stdout.splitlines() if x.startswith("BENCH-RESULT ")]
             if not lines:
@@ -356,7 +278,7 @@ class Bench:
         def one(tool: str) -> None:
             root = self.root(tool, "crash")
             command = [sys.executable, "-m", "bench.worker", tool, "crash_child", json.dumps({"root": root, "n": n})]
-            child = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600,
+            child = subprocess.run(command, cwd=REPO, env=process_env(), capture_output=True, text=True, timeout=600,
                                    check=False)
             if f"LOGGED {n}" not in child.stdout or child.returncode != -9:
                 raise WorkerError(f"crash child did not log and die (exit {child.returncode}): "
@@ -378,12 +300,12 @@ class Bench:
                 reader = subprocess.Popen(
                     [sys.executable, "-m", "bench.worker", tool, "reader",
                      json.dumps({"root": root, "stop_file": stop_file})],
-                    cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    cwd=REPO, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 start_at = time.time() + 3.0 + (2.5 if tool == "mlflow" else 0.5) * writers
                 processes = [subprocess.Popen(
                     [sys.executable, "-m", "bench.worker", tool, "writer",
                      json.dumps({"root": root, "n": n, "start_at": start_at, "index": index})],
-                    cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    cwd=REPO, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                     for index in range(writers)]
                 results, failures = [], 0
                 for process in processes:

@@ -18,6 +18,7 @@ from . import validation
 from .clock import now_ms
 from .errors import InvalidValueError
 from .store import events
+from .store.objects import sha256_file
 
 #: Columns profiled at most (wide tables keep a bounded profile).
 PROFILE_COLUMNS = 100
@@ -67,10 +68,7 @@ def _array_description(array) -> tuple[str, dict, dict, int]:
 
 
 def _file_description(path: Path) -> tuple[str, dict, dict, int | None]:
-    digest = hashlib.sha256()
-    with open(path, "rb") as reader:
-        while chunk := reader.read(1 << 20):
-            digest.update(chunk)
+    content_hash = sha256_file(path)
     schema, profile, rows = {"format": path.suffix.lstrip(".") or "file"}, {}, None
     if path.suffix.lower() in (".csv", ".parquet", ".tsv", ".json"):
         from .store.database import connect_duckdb
@@ -84,7 +82,7 @@ def _file_description(path: Path) -> tuple[str, dict, dict, int | None]:
             con.close()
         _, table_schema, profile, rows = _frame_description(frame)
         schema.update(table_schema)
-    return digest.hexdigest(), schema, profile, rows
+    return content_hash, schema, profile, rows
 
 
 def describe(data: Any) -> dict:
@@ -173,8 +171,8 @@ def log_input(run, data: Any, name: str | None = None, context: str = "training"
     if store_data:
         sha256 = run.store.objects.put_bytes(_data_bytes(data))
         description["schema"]["stored_object"] = sha256
-    run._writer.event(events.input_used(
-        run._slot, description["name"], description["digest"], description["source"], context,
+    run.record_input(events.input_used(
+        run.slot, description["name"], description["digest"], description["source"], context,
         json.dumps(description["schema"]), json.dumps(description["profile"], default=str),
         description["num_rows"], now_ms()))
     seen.add(key)

@@ -295,6 +295,15 @@ class Run:
 
         self._writer.event(events.artifact_stored(self._slot, path, size, media_type(path), sha256, now_ms()))
 
+    @property
+    def slot(self) -> int:
+        """This run's number in its process's journal (what its compact records refer to)."""
+        return self._slot
+
+    def record_input(self, record: dict) -> None:
+        """Journal a dataset record built by ``events.input_used`` (see ``datasets.log_input``)."""
+        self._writer.event(record)
+
     # -- console, snapshot, environment (used by the capture layer) ----------------------------
     def log_console(self, stream: str, text: str) -> None:
         """Keep console output of the run; text that is not valid Unicode is stored escaped."""

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
+from conftest import copy_example, execute_notebook
 
 import jupyter_tracker as jt
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
 
 def test_models_notebook_registers_and_reloads_the_champion(store_dir, tmp_path):
-    path = tmp_path / "04-models-and-registry.ipynb"
-    shutil.copy(NOTEBOOKS / "04-models-and-registry.ipynb", path)
-    notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, kernel_name="python3", timeout=300,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute(
-        env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JPY_SESSION_NAME": str(path)})
+    notebook = execute_notebook(copy_example("04-models-and-registry.ipynb", tmp_path), store_dir, timeout=300)
 
     runs = jt.search_runs(experiment="cancer").set_index("run_name")
     assert set(runs.index) == {"forest", "logistic"} and set(runs.status) == {"FINISHED"}

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
+from conftest import copy_example, execute_notebook
 
 import jupyter_tracker as jt
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
 
 def test_quickstart_produces_a_baseline_and_a_sweep(store_dir, tmp_path):
-    path = tmp_path / "01-quickstart.ipynb"
-    shutil.copy(NOTEBOOKS / "01-quickstart.ipynb", path)
-    notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, kernel_name="python3", timeout=180,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute(
-        env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JPY_SESSION_NAME": str(path)})
+    notebook = execute_notebook(copy_example("01-quickstart.ipynb", tmp_path), store_dir, timeout=180)
 
     runs = jt.search_runs(experiment="quickstart").set_index("run_name")
     assert set(runs.index) == {"baseline", "lr-sweep", "lr=0.01", "lr=0.1", "lr=1.0"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from conftest import run_notebook
 from tornado.httpclient import HTTPClientError
 
 import jupyter_tracker as jt
+from bench.servers import free_port, wait_until_answers
 from jupyter_tracker import config
 from jupyter_tracker.store import get_store
 
@@ -484,9 +484,7 @@ def test_extension_loads_in_a_jupyter_server_process(tmp_path):
             run.log_metric("acc", 0.5)
     finally:
         config.set_store_override(None)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -496,16 +494,7 @@ def test_extension_loads_in_a_jupyter_server_process(tmp_path):
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
     try:
         url = f"http://127.0.0.1:{port}/jupyter-tracker/api/runs?dir=work&token=t0k"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    listing = json.loads(response.read())
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.25)
+        listing = json.loads(wait_until_answers(url, timeout=60, process=proc, output=log_path))
         assert [r["run_id"] for r in listing["runs"]] == [run.run_id] and listing["total"] == 1
         with pytest.raises(urllib.error.HTTPError) as caught:
             urllib.request.urlopen(url.replace("&token=t0k", ""), timeout=5)

@@ -9,7 +9,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,24 +16,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import copy_example, execute_notebook
 from sharing_story import run_ids, team_store
 
 import jupyter_tracker as jt
+from bench.servers import free_port, mlflow_server
 from jupyter_tracker.errors import SyncError
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def tracking_uri(tmp_path_factory):
     """A real MLflow tracking server on loopback for this module (started as the benchmark starts it:
     ``python -m mlflow server``, SQLite backend, local artifacts, waited for until idle)."""
-    from bench.run import mlflow_server
-
     with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
         yield uri
 
@@ -172,7 +165,7 @@ def test_offline_push_fails_fast_loses_nothing_and_works_once_the_server_is_back
     with jt.start_run(run_name="offline", experiment="offline") as run:
         run.log_metric("acc", 0.75)
     before = jt.search_runs()
-    unreachable = f"http://127.0.0.1:{_free_port()}"
+    unreachable = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(SyncError, match="cannot reach the MLflow server.*Start the server or fix the URI"):
         jt.push(run.run_id, unreachable)
     pd.testing.assert_frame_equal(before, jt.search_runs())
@@ -190,18 +183,8 @@ def test_pull_names_the_experiments_it_has(store_dir, tracking_uri):
 
 
 def test_notebook_03_exports_shares_diffs_and_pushes(store_dir, tracking_uri, tmp_path):
-    import shutil
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    path = tmp_path / "03-share-a-run.ipynb"
-    shutil.copy(Path(__file__).resolve().parent.parent / "notebooks" / "03-share-a-run.ipynb", path)
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=300,
-                            resources={"metadata": {"path": str(tmp_path)}})
-    client.execute(env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JPY_SESSION_NAME": str(path),
-                        "MLFLOW_TRACKING_URI": tracking_uri})
+    notebook = execute_notebook(copy_example("03-share-a-run.ipynb", tmp_path), store_dir, timeout=300,
+                                env={"MLFLOW_TRACKING_URI": tracking_uri})
 
     printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for output in cell.outputs if output.output_type == "stream")

@@ -6,8 +6,7 @@ import threading
 
 import nbformat
 import pytest
-from conftest import run_notebook
-from nbclient import NotebookClient
+from conftest import kernel_env, notebook_client, run_notebook
 from nbclient.exceptions import CellExecutionError
 
 import jupyter_tracker as jt
@@ -122,9 +121,9 @@ def test_a_kernel_interrupt_marks_the_run_killed(store_dir, tmp_path):
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(
         "%%track -n long\nimport time\nfor i in range(3000):\n    jt.log_metric('x', i)\n    time.sleep(0.01)")]
-    client = NotebookClient(notebook, kernel_name="python3", timeout=120, allow_errors=True)
+    client = notebook_client(notebook, tmp_path, allow_errors=True)
     timer = None
-    with client.setup_kernel(env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir)}):
+    with client.setup_kernel(env=kernel_env(store_dir)):
         client.execute_cell(notebook.cells[0], 0)
         kernel_pid = client.km.provisioner.process.pid
         # What Jupyter's "interrupt kernel" does for a local kernel: SIGINT to its process.
@@ -176,12 +175,9 @@ def test_snapshots_of_an_unchanged_notebook_are_stored_once(store_dir, tmp_path)
 
 
 def test_cell_id_sent_by_the_front_end_is_recorded(store_dir, tmp_path):
-    import os
-
     from jupyter_client.manager import start_new_kernel
 
-    manager, client = start_new_kernel(kernel_name="python3",
-                                       env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir)})
+    manager, client = start_new_kernel(kernel_name="python3", env=kernel_env(store_dir))
     try:
         for code, cell_id in ((SETUP, "setup-cell"), ("%%track -q\njt.log_metric('m', 1)", "cell-abc"),
                               ("%%track -q\njt.log_metric('m', 2)", "cell-abc")):

@@ -4,29 +4,18 @@ ends as a static card with the final status (or is absent with -q)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import run_notebook  # at import time: inside a test, 'conftest' may be tests/ui's
 
-ROOT = Path(__file__).resolve().parents[1]
+# imported at import time: inside a test, 'conftest' may be tests/ui's
+from conftest import copy_example, execute_notebook, run_notebook
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def _execute(notebook_path: Path, workdir: Path, store: Path, store_widget_state: bool):
-    from nbclient import NotebookClient
-
-    notebook = nbformat.read(notebook_path, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=120, store_widget_state=store_widget_state,
-                            resources={"metadata": {"path": str(workdir)}})
-    client.execute(env={**os.environ, "JUPYTER_TRACKER_DIR": str(store)})
-    return notebook
 
 
 def _outputs(cell) -> list[dict]:
@@ -35,8 +24,8 @@ def _outputs(cell) -> list[dict]:
 
 def test_notebook_02_runs_and_saves_panels_with_static_versions(tmp_path):
     started = time.perf_counter()
-    notebook = _execute(ROOT / "notebooks" / "02-compare-runs.ipynb", tmp_path, tmp_path / "store",
-                        store_widget_state=False)
+    notebook = execute_notebook(copy_example("02-compare-runs.ipynb", tmp_path), tmp_path / "store",
+                                store_widget_state=False)
     elapsed = time.perf_counter() - started
     assert elapsed < 60, f"notebook 02 took {elapsed:.1f} s"
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..errors import ExperimentNotFoundError, MissingExtraError, SyncError, TrackerError
 from ..store.current import resolve_store
+from .bundle import ImportResult, collect_tables, import_tables
 
 RUN_ID_TAG = "jt.run_id"
 SENT_TAG = "jt.metric_points_sent"
@@ -65,13 +66,8 @@ class PushResult:
     model_versions: int = 0
 
 
-@dataclass
-class PullResult:
-    """What ``pull`` did: runs imported and runs already in the store."""
-
-    imported: list[str]
-    skipped: list[str]
-    metric_points: int = 0
+#: What ``pull`` did has the shape of what ``import_runs`` did (pull imports through a bundle).
+PullResult = ImportResult
 
 
 #: MLflow client settings while we push or pull (unless the user set them): a few quick retries
@@ -156,7 +152,6 @@ def push(run_ids, tracking_uri: str, *, experiment: str | None = None, include_c
 def _push(run_ids, tracking_uri: str, experiment: str | None, include_children: bool, progress: bool,
           store) -> PushResult:
     from ..store.database import connect_duckdb
-    from .bundle import collect_tables
 
     client = _client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="jt-push-") as work:
@@ -375,7 +370,6 @@ def pull(tracking_uri: str, experiment: str, filter: str | None = None, *, max_r
 
 def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: int, progress: bool,
           store) -> PullResult:
-    from .bundle import import_tables
 
     client = _client(tracking_uri)
     found = client.get_experiment_by_name(experiment)
@@ -411,7 +405,7 @@ def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: i
         origin = f"{ORIGIN_PREFIX}{tracking_uri}#{found.experiment_id}"
         imported = import_tables(work_dir, origin, store=store)
     skipped = sorted(set(ours.values()) - set(imported.imported))
-    return PullResult(imported.imported, skipped, imported.metric_points)
+    return ImportResult(imported.imported, skipped, imported.metric_points, imported.model_versions)
 
 
 _RUN_COLUMNS = ["run_id", "experiment", "experiment_created_time", "run_name", "parent_run_id", "status",

@@ -109,3 +109,13 @@ class _TempWriter:
 def copy_out(store: ObjectStore, sha256: str, destination: Path) -> None:
     """Copy a stored object to ``destination`` (used by restore and export)."""
     shutil.copyfile(store.path(sha256), destination)
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of the file at ``path``, read in chunks (the one way a file's content hash is
+    computed outside ``ObjectStore.put_file``, which hashes while it copies)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as reader:
+        while chunk := reader.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bench.servers import free_port, wait_until_answers
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -57,9 +56,7 @@ def lab_server(tmp_path_factory):
     notification = settings_dir / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     token = "jt-test-token"
     env = {**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JUPYTERLAB_SETTINGS_DIR": str(settings_dir)}
     log_path = root / "lab.log"
@@ -73,25 +70,16 @@ def lab_server(tmp_path_factory):
          "--ServerApp.jpserver_extensions=jupyter_tracker=True"],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=notebook_dir)
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited early:\n{log_path.read_text()}")
-        try:
-            urllib.request.urlopen(f"{base_url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"jupyter lab did not start in 90 s:\n{log_path.read_text()}") from None
-            time.sleep(0.25)
-    yield base_url, token, notebook_dir, store_dir
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        wait_until_answers(f"{base_url}/api/status?token={token}", timeout=90, process=proc, output=log_path)
+        yield base_url, token, notebook_dir, store_dir
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 def open_and_run_all(page, base_url: str, token: str, notebook_name: str):
