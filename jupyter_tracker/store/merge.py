@@ -119,13 +119,17 @@ def merge_journals(con, journal_dir: Path) -> MergeResult:
 
 def _merge_pass(con, journal_dir: Path) -> tuple[MergeResult, int, bool]:
     """One chunk of every journal: (what was merged, records set aside, whether any offset moved)."""
-    result = MergeResult()
     if not journal_dir.is_dir():
-        return result, 0, False
+        return MergeResult(), 0, False
     names = sorted(p.name[: -len(EVENTS_SUFFIX)] for p in journal_dir.glob(f"*{EVENTS_SUFFIX}"))
     if not names:
-        return result, 0, False
-    quarantine = Quarantine(journal_dir.parent / QUARANTINE_DIR)
+        return MergeResult(), 0, False
+    return _merge_batch(con, journal_dir, names, Quarantine(journal_dir.parent / QUARANTINE_DIR))
+
+
+def _merge_batch(con, journal_dir: Path, names: list[str], quarantine: Quarantine) -> tuple[MergeResult, int, bool]:
+    """One chunk of each journal in ``names``, written in one transaction."""
+    result = MergeResult()
     locks: list[int] = []
     try:
         batch = _start_batch(con)
@@ -150,14 +154,13 @@ def _merge_pass(con, journal_dir: Path) -> tuple[MergeResult, int, bool]:
                 raise
             if len(names) == 1:
                 _set_aside(con, journal_dir, names[0], quarantine, exc)
-                return result, batch.damaged, True
+                return MergeResult(journals=1), batch.damaged, True
             # One journal holds something the database refuses: merge them one by one, so only
             # that journal is set aside and every other one still merges.
             for fd in locks:
                 os.close(fd)
             locks = []
-            result = _merge_one_by_one(con, journal_dir, names, quarantine)
-            return result, batch.damaged, True
+            return _merge_one_by_one(con, journal_dir, names, quarantine), batch.damaged, True
         _forget_dead_journals(con, batch)
     finally:
         for fd in locks:
@@ -168,40 +171,13 @@ def _merge_pass(con, journal_dir: Path) -> tuple[MergeResult, int, bool]:
 def _merge_one_by_one(con, journal_dir: Path, names: list[str], quarantine: Quarantine) -> MergeResult:
     total = MergeResult()
     for name in names:
-        result = _merge_named(con, journal_dir, name, quarantine)
+        result, _, _ = _merge_batch(con, journal_dir, [name], quarantine)
         total.journals += result.journals
         total.points += result.points
         total.events += result.events
         total.killed_runs += result.killed_runs
         total.complete &= result.complete
     return total
-
-
-def _merge_named(con, journal_dir: Path, name: str, quarantine: Quarantine) -> MergeResult:
-    result = MergeResult(journals=1)
-    lock_fd = try_lock_exclusive(journal_dir / f"{name}{EVENTS_SUFFIX}")
-    try:
-        batch = _start_batch(con)
-        result.points, result.events = _read_journal(con, batch, journal_dir, name, lock_fd is not None,
-                                                     quarantine)
-        result.complete = batch.read_whole
-        if not batch.changes_anything():
-            return result
-        quarantine.flush()
-        try:
-            with transaction(con):
-                _write_batch(con, batch)
-                result.killed_runs = _mark_dead_runs(con, batch)
-        except duckdb_error() as exc:
-            if _is_storage_failure(exc):
-                raise
-            _set_aside(con, journal_dir, name, quarantine, exc)
-            return MergeResult(journals=1)
-        _forget_dead_journals(con, batch)
-    finally:
-        if lock_fd is not None:
-            os.close(lock_fd)
-    return result
 
 
 def _set_aside(con, journal_dir: Path, name: str, quarantine: Quarantine, exc: BaseException) -> None:
