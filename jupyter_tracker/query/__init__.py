@@ -1,0 +1,34 @@
+"""Reading the store: the one query layer behind the Python API, the widgets and the server.
+
+Every function opens a short session (journals merged first, so what any process has logged is
+visible), queries, and closes. Filters are compiled to parameterised SQL by ``filter.py``.
+``search`` finds runs, ``runs`` reads one run, ``snapshots`` its notebooks; ``arguments`` holds
+the argument checks they share.
+"""
+
+from .arguments import run_ids_of
+from .runs import (
+    Artifact,
+    RunRecord,
+    con_store_hint,
+    get_metric_history,
+    get_run,
+    resolve_run,
+    run_values,
+    running_run_id,
+)
+from .search import (
+    BASE_COLUMNS,
+    DEFAULT_MAX_RESULTS,
+    count_runs,
+    experiment_summaries,
+    list_experiments,
+    search_runs,
+    sql,
+)
+from .snapshots import load_snapshot, restore_snapshot, snapshot_kinds
+
+__all__ = ["BASE_COLUMNS", "DEFAULT_MAX_RESULTS", "Artifact", "RunRecord", "con_store_hint", "count_runs",
+           "experiment_summaries", "get_metric_history", "get_run", "list_experiments", "load_snapshot",
+           "resolve_run", "restore_snapshot", "run_ids_of", "run_values", "running_run_id", "search_runs",
+           "snapshot_kinds", "sql"]

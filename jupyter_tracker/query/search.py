@@ -1,0 +1,219 @@
+"""Searching runs: ``search_runs`` (MLflow's filter language over a wide DataFrame), counts and
+experiment summaries for the sidebar, and read-only ``sql`` over the public views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..clock import now_ms
+from ..errors import (
+    ExperimentNotFoundError,
+    InvalidFilterError,
+    InvalidQueryError,
+    InvalidValueError,
+)
+from ..filter import ATTRIBUTES, compile_filter, parse_order_by
+from ..store.current import resolve_store
+from .arguments import check_flag, experiment_names
+
+BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end_time", "duration_s",
+                "parent_run_id"]
+
+
+DEFAULT_MAX_RESULTS = 100_000
+
+
+_QUERY_ERRORS = ("BinderException", "ConversionException", "InvalidInputException", "OutOfRangeException",
+                 "ParserException", "TypeMismatchException")
+
+
+def _run_filtered(con, sql: str, arguments: list, filter: Any, order_by: Any, fetch: Callable[[Any], Any]):
+    """``fetch(cursor)`` of a search's SQL; a DuckDB error caused by the filter or order_by becomes
+    an InvalidFilterError (the parser refuses what it knows to fail, this catches what it does not)."""
+    import duckdb
+
+    try:
+        return fetch(con.execute(sql, arguments))
+    except tuple(getattr(duckdb, name) for name in _QUERY_ERRORS) as exc:
+        raise InvalidFilterError(
+            f"the search filter={filter!r:.200} order_by={order_by!r:.200} could not be evaluated: "
+            f"{str(exc).splitlines()[0]}. Check the values' types: metrics and times compare with numbers, "
+            f"text attributes with quoted strings") from None
+
+
+def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
+                order_by: str | list[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
+                *, include_deleted: bool = False, offset: int = 0, store=None):
+    """Runs as a pandas DataFrame: one row per run, newest first unless ``order_by`` says otherwise.
+
+    Columns: run_id, run_name, experiment, status, start_time, end_time, duration_s,
+    parent_run_id, then ``params.<k>``, ``metrics.<k>`` (latest value) and ``tags.<k>``.
+    ``experiment`` None means every experiment. ``filter`` uses the language in filter.py.
+    ``offset`` skips that many matching runs first (paging, e.g. the lab sidebar's run table).
+    """
+    import pandas as pd
+
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        raise InvalidValueError(f"max_results must be a positive integer, not {max_results!r:.80}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidValueError(f"offset must be a non-negative integer, not {offset!r:.80}")
+    check_flag(include_deleted, "include_deleted")
+    where, params, experiments = _run_conditions(filter, experiment, include_deleted)
+    order_keys = parse_order_by(order_by)
+    with resolve_store(store).session() as con:
+        _check_experiments(con, experiments)
+        joins, order_sql, order_params = _order_clauses(order_keys)
+        now = now_ms()
+        sql = f"""
+            SELECT r.run_key, r.run_id, r.run_name, e.name AS experiment, r.status,
+                   epoch_ms(r.start_time) AS start_time, epoch_ms(r.end_time) AS end_time,
+                   (coalesce(r.end_time, greatest(r.last_seen, ?::BIGINT)) - r.start_time) / 1000.0 AS duration_s,
+                   r.parent_run_id
+            FROM internal.runs r JOIN internal.experiments e USING (experiment_id) {joins}
+            WHERE {' AND '.join(where)}
+            ORDER BY {order_sql} LIMIT ? OFFSET ?"""
+        arguments = [now, *order_params, *params, *experiments, max_results, offset]
+        base = _run_filtered(con, sql, arguments, filter, order_by, lambda cursor: cursor.df())
+        if base.empty:
+            return base.drop(columns=["run_key"])
+        con.register("jt_chosen", base[["run_key"]])
+        try:
+            wide = [_pivot(con, "internal.params", "params."),
+                    _pivot(con, "internal.latest_metrics JOIN internal.metric_keys USING (key_id)", "metrics."),
+                    _pivot(con, "internal.tags", "tags.")]
+        finally:
+            con.unregister("jt_chosen")
+    frame = base
+    for part in wide:
+        if part is not None:
+            frame = frame.merge(part, on="run_key", how="left")
+    frame = frame.drop(columns=["run_key"])
+    frame["duration_s"] = frame["duration_s"].astype(float)
+    return frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame) else frame
+
+
+def _run_conditions(filter: str | None, experiment, include_deleted: bool) -> tuple[list[str], list, list[str]]:
+    """WHERE terms (over runs ``r`` joined to experiments ``e``) and their parameters for a
+    ``filter`` and ``experiment`` as search_runs and count_runs take them; the experiment names."""
+    experiments = experiment_names(experiment)
+    condition, params = compile_filter(filter)
+    where = [condition, "TRUE" if include_deleted else "NOT r.deleted"]
+    if experiments:
+        where.append(f"e.name IN ({', '.join('?' for _ in experiments)})")
+    return where, params, experiments
+
+
+def _pivot(con, table: str, prefix: str):
+    """The chosen runs' ``key``/``value`` rows of ``table`` as one column per key (sorted), one row
+    per run that has any. Long rows are fetched as NumPy arrays and placed with hashed codes: DuckDB's
+    PIVOT took ~0.5 s for 10,000 runs x 25 keys here, this ~0.1 s."""
+    import numpy as np
+    import pandas as pd
+
+    long = con.execute(f"SELECT run_key, key, value FROM {table} SEMI JOIN jt_chosen USING (run_key)").fetchnumpy()
+    if not len(long["run_key"]):
+        return None
+    key_codes, keys = pd.factorize(np.asarray(long["key"], dtype=object), sort=True)
+    run_codes, run_keys = pd.factorize(np.asarray(long["run_key"]))
+    values = np.asarray(long["value"])
+    numeric = values.dtype.kind == "f"
+    grid = np.full((len(run_keys), len(keys)), np.nan if numeric else None,
+                   dtype=np.float64 if numeric else object)
+    grid[run_codes, key_codes] = values
+    frame = pd.DataFrame(grid, columns=[prefix + str(key) for key in keys])
+    frame.insert(0, "run_key", np.asarray(run_keys))
+    return frame
+
+
+def _order_clauses(order_keys) -> tuple[str, str, list]:
+    joins, orders, params = [], [], []
+    for index, key in enumerate(order_keys):
+        direction = "DESC" if key.descending else "ASC"
+        if key.field.kind == "attribute":
+            orders.append(f"{ATTRIBUTES[key.field.name.lower()]} {direction} NULLS LAST")
+            continue
+        alias = f"o{index}"
+        if key.field.kind == "metric":
+            joins.append(f"""LEFT JOIN (SELECT run_key, value FROM internal.latest_metrics
+                WHERE key_id = (SELECT key_id FROM internal.metric_keys WHERE key = ?)) {alias} USING (run_key)""")
+            orders.append(f"CASE WHEN isnan({alias}.value) THEN NULL ELSE {alias}.value END {direction} NULLS LAST")
+        else:
+            table = "internal.params" if key.field.kind == "param" else "internal.tags"
+            joins.append(f"LEFT JOIN (SELECT run_key, value FROM {table} WHERE key = ?) {alias} USING (run_key)")
+            orders.append(f"coalesce(TRY_CAST({alias}.value AS DOUBLE), NULL) {direction} NULLS LAST, "
+                          f"{alias}.value {direction} NULLS LAST")
+        params.append(key.field.name)
+    orders.append("r.start_time DESC, r.run_key DESC")
+    return " ".join(joins), ", ".join(orders), params
+
+
+def sql(query: str, params: list | None = None, *, store=None):
+    """Run one read-only SELECT over the store's documented views; returns a DataFrame."""
+    import duckdb
+
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidQueryError("jt.sql takes one SELECT statement as a string, e.g. jt.sql('select * from runs')")
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise InvalidQueryError(f"jt.sql could not parse the query: {exc}") from None
+    if len(statements) != 1:
+        raise InvalidQueryError(f"jt.sql runs exactly one statement; this query has {len(statements)}. "
+                                f"Remove the extra ';' statements")
+    if params is not None and not isinstance(params, (list, tuple, dict)):
+        raise InvalidQueryError(f"jt.sql params must be a list of values for the query's ? placeholders (or a "
+                                f"dict for $name ones), not {type(params).__name__} {params!r:.80}")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise InvalidQueryError(f"jt.sql is read-only: only SELECT queries run, not {statements[0].type.name}. "
+                                f"Change runs through the tracking API (set_tag, end_run, ...)")
+    store = resolve_store(store)
+    with store.session(read_only=True) as con:
+        try:
+            return con.execute(query, params or []).df()
+        except duckdb.Error as exc:
+            raise InvalidQueryError(f"jt.sql: {exc}. Views: runs, params, metrics, latest_metrics, tags, "
+                                    f"artifacts, experiments, snapshots, console, inputs, environments") from None
+
+
+def list_experiments(*, store=None) -> list[str]:
+    """Names of the store's experiments."""
+    with resolve_store(store).session() as con:
+        return [n for (n,) in con.execute("SELECT name FROM internal.experiments ORDER BY name").fetchall()]
+
+
+def _check_experiments(con, experiments: list[str]) -> None:
+    known = {name for (name,) in con.execute("SELECT name FROM internal.experiments").fetchall()}
+    missing = [name for name in experiments if name not in known]
+    if missing:
+        raise ExperimentNotFoundError(
+            f"no experiment named {', '.join(map(repr, missing))} in this store; experiments are: "
+            f"{', '.join(sorted(known)) or '(none yet)'}")
+
+
+def experiment_summaries(*, store=None) -> list[dict]:
+    """Each experiment with its number of (non-deleted) runs, how many are RUNNING and the start
+    of its newest run in epoch ms (None when it has no runs); newest activity first."""
+    with resolve_store(store).session() as con:
+        rows = con.execute("""
+            SELECT e.name, count(r.run_key), count(r.run_key) FILTER (WHERE r.status = 'RUNNING'),
+                   max(r.start_time)
+            FROM internal.experiments e
+            LEFT JOIN internal.runs r ON r.experiment_id = e.experiment_id AND NOT r.deleted
+            GROUP BY e.name ORDER BY max(r.start_time) DESC NULLS LAST, e.name""").fetchall()
+    return [{"name": name, "run_count": int(total), "running_count": int(running),
+             "last_start_time": int(last) if last is not None else None} for name, total, running, last in rows]
+
+
+def count_runs(experiment: str | list[str] | None = None, filter: str | None = None, *,
+               store=None) -> tuple[int, int]:
+    """(matching runs, of which RUNNING) for the same ``experiment`` and ``filter`` as
+    ``search_runs``, so a paged table can show "51-100 of 240"."""
+    where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)
+    with resolve_store(store).session() as con:
+        _check_experiments(con, experiments)
+        total, running = _run_filtered(con, f"""
+            SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')
+            FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
+            WHERE {' AND '.join(where)}""", [*params, *experiments], filter, None, lambda cursor: cursor.fetchone())
+    return int(total), int(running)
