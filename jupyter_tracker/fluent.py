@@ -84,6 +84,6 @@ def log_model(model: Any, name: str = "model", *, signature: Any = None, input_e
 
 
 def log_input(data: Any, name: str | None = None, context: str = "training", *, source: str | None = None,
-              store_data: bool = False) -> dict:
+              store_data: bool = False) -> dict[str, Any]:
     """Record a dataset used by the active run (see ``Run.log_input``)."""
     return _active("log_input").log_input(data, name, context, source=source, store_data=store_data)

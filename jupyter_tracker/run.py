@@ -58,7 +58,7 @@ class Run:
     """
 
     def __init__(self, store, *, experiment: str, run_name: str, parent_run_id: str | None,
-                 source: dict, run_id: str | None = None) -> None:
+                 source: dict[str, Any], run_id: str | None = None) -> None:
         self.store = store
         self.run_id = run_id or uuid.uuid4().hex
         self.run_name = run_name
@@ -284,7 +284,7 @@ class Run:
                          pip_requirements=pip_requirements)
 
     def log_input(self, data: Any, name: str | None = None, context: str = "training", *,
-                  source: str | None = None, store_data: bool = False) -> dict:
+                  source: str | None = None, store_data: bool = False) -> dict[str, Any]:
         """Record a dataset this run used: digest, schema, row count, profile (see ``datasets``)."""
         from .datasets import log_input
 
@@ -300,7 +300,7 @@ class Run:
         """This run's number in its process's journal (what its compact records refer to)."""
         return self._slot
 
-    def record_input(self, record: dict) -> None:
+    def record_input(self, record: dict[str, Any]) -> None:
         """Journal a dataset record built by ``events.input_used`` (see ``datasets.log_input``)."""
         self._writer.event(record)
 
@@ -311,10 +311,10 @@ class Run:
         self._writer.event(events.console_written(self._slot, self._console_seq, stream,
                                                   validation.escaped_text(text), now_ms()))
 
-    def log_snapshot(self, fields: dict) -> None:
+    def log_snapshot(self, fields: dict[str, Any]) -> None:
         self._writer.event(events.snapshot_taken(self._slot, now_ms(), **fields))
 
-    def log_environment(self, env: dict, env_sha: str, git: dict | None, include_env: bool) -> None:
+    def log_environment(self, env: dict[str, Any], env_sha: str, git: dict[str, Any] | None, include_env: bool) -> None:
         self._writer.event(events.environment_captured(self._slot, env_sha, git, env if include_env else None,
                                                        now_ms()))
 

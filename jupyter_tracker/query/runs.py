@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
 from ..errors import (
@@ -18,6 +19,11 @@ from ..errors import (
 from ..store.current import resolve_store
 from ..store.sql import fetch_one
 from .arguments import check_run_id, check_text
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+    from ..store.database import Store
 
 
 @dataclass
@@ -50,11 +56,11 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[Artifact] = field(default_factory=list)
-    inputs: list[dict] = field(default_factory=list)
-    environment: dict | None = None
-    git: dict | None = None
-    source: dict = field(default_factory=dict)
-    error: dict | None = None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    environment: dict[str, Any] | None = None
+    git: dict[str, Any] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
     console: str = ""
     children: list[str] = field(default_factory=list)
 
@@ -67,7 +73,7 @@ class RunRecord:
                                f"{', '.join(a.path for a in self.artifacts) or '(none)'}")
 
 
-def resolve_run(con, run_id: str) -> tuple[int, str]:
+def resolve_run(con: DuckDBPyConnection, run_id: str) -> tuple[int, str]:
     """(run_key, full run_id) for a full id or a unique prefix of at least 4 characters."""
     if not isinstance(run_id, str) or not run_id.strip():
         raise RunNotFoundError(f"run ids are hex strings such as '3f2a9c1e…', not {run_id!r}")
@@ -88,14 +94,14 @@ def resolve_run(con, run_id: str) -> tuple[int, str]:
                            f"list runs with jt.search_runs()")
 
 
-def con_store_hint(con) -> str:
+def con_store_hint(con: DuckDBPyConnection) -> str:
     try:
         return fetch_one(con, "SELECT file FROM pragma_database_list WHERE name = current_database()")[0]
     except Exception:  # noqa: BLE001 - only a hint for an error message
         return ""
 
 
-def get_run(run_id: str, *, store=None) -> RunRecord:
+def get_run(run_id: str, *, store: Store | None = None) -> RunRecord:
     """Everything about one run: params, latest metrics, tags, artifacts, inputs, environment, source."""
     check_run_id(run_id)
     store = resolve_store(store)
@@ -149,7 +155,7 @@ def _datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
 
 
-def get_metric_history(run_id: str, key: str, *, max_points: int | None = None, store=None):
+def get_metric_history(run_id: str, key: str, *, max_points: int | None = None, store: Store | None = None):
     """A metric's points as a DataFrame ``step, timestamp, value`` in step order.
 
     ``max_points`` downsamples for charts with a shape-preserving method (MinMaxLTTB), keeping
@@ -182,7 +188,7 @@ def get_metric_history(run_id: str, key: str, *, max_points: int | None = None, 
     return pd.DataFrame(frame)
 
 
-def _history_frame(con, run_key: int, key_id: int):
+def _history_frame(con: DuckDBPyConnection, run_key: int, key_id: int):
     """Points in (step, timestamp, log order). Rows come back in insertion order, which is almost
     always step order already, so sort in NumPy only when needed (DuckDB's ORDER BY tripled the
     time of a 1,000,000-point read)."""
@@ -199,7 +205,7 @@ def _history_frame(con, run_key: int, key_id: int):
     return pd.DataFrame({"step": step, "timestamp": timestamp.astype("datetime64[ms]"), "value": value})
 
 
-def run_values(run_ids: list[str], *, store=None) -> dict[str, dict[str, dict]]:
+def run_values(run_ids: list[str], *, store: Store | None = None) -> dict[str, dict[str, dict]]:
     """``{run_id: {"params": {...}, "metrics": {...}, "tags": {...}}}`` for full run ids, in long
     form: unlike search_runs' wide DataFrame, a metric logged as NaN stays distinguishable from a
     metric the run never logged."""
@@ -226,7 +232,7 @@ def run_values(run_ids: list[str], *, store=None) -> dict[str, dict[str, dict]]:
     return values
 
 
-def running_run_id(pid: int | None = None, notebook_path: str | None = None, *, store=None) -> str | None:
+def running_run_id(pid: int | None = None, notebook_path: str | None = None, *, store: Store | None = None) -> str | None:
     """The newest RUNNING run logged by process ``pid`` (a kernel), else by the notebook at the
     absolute ``notebook_path``; None when there is none. With nested runs that is the innermost."""
     if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):

@@ -4,7 +4,7 @@ experiment summaries for the sidebar, and read-only ``sql`` over the public view
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import now_ms
 from ..errors import (
@@ -17,6 +17,11 @@ from ..filter import ATTRIBUTES, compile_filter, parse_order_by
 from ..store.current import resolve_store
 from .arguments import check_flag, experiment_names
 
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+    from ..store.database import Store
+
 BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end_time", "duration_s",
                 "parent_run_id"]
 
@@ -28,7 +33,7 @@ _QUERY_ERRORS = ("BinderException", "ConversionException", "InvalidInputExceptio
                  "ParserException", "TypeMismatchException")
 
 
-def _run_filtered(con, sql: str, arguments: list, filter: Any, order_by: Any, fetch: Callable[[Any], Any]):
+def _run_filtered(con: DuckDBPyConnection, sql: str, arguments: list, filter: Any, order_by: Any, fetch: Callable[[Any], Any]):
     """``fetch(cursor)`` of a search's SQL; a DuckDB error caused by the filter or order_by becomes
     an InvalidFilterError (the parser refuses what it knows to fail, this catches what it does not)."""
     import duckdb
@@ -104,7 +109,7 @@ def _run_conditions(filter: str | None, experiment, include_deleted: bool) -> tu
     return where, params, experiments
 
 
-def _pivot(con, table: str, prefix: str):
+def _pivot(con: DuckDBPyConnection, table: str, prefix: str):
     """The chosen runs' ``key``/``value`` rows of ``table`` as one column per key (sorted), one row
     per run that has any. Long rows are fetched as NumPy arrays and placed with hashed codes: DuckDB's
     PIVOT took ~0.5 s for 10,000 runs x 25 keys here, this ~0.1 s."""
@@ -148,7 +153,7 @@ def _order_clauses(order_keys) -> tuple[str, str, list]:
     return " ".join(joins), ", ".join(orders), params
 
 
-def sql(query: str, params: list | None = None, *, store=None):
+def sql(query: str, params: list | None = None, *, store: Store | None = None):
     """Run one read-only SELECT over the store's documented views; returns a DataFrame."""
     import duckdb
 
@@ -176,13 +181,13 @@ def sql(query: str, params: list | None = None, *, store=None):
                                     f"artifacts, experiments, snapshots, console, inputs, environments") from None
 
 
-def list_experiments(*, store=None) -> list[str]:
+def list_experiments(*, store: Store | None = None) -> list[str]:
     """Names of the store's experiments."""
     with resolve_store(store).session() as con:
         return [n for (n,) in con.execute("SELECT name FROM internal.experiments ORDER BY name").fetchall()]
 
 
-def _check_experiments(con, experiments: list[str]) -> None:
+def _check_experiments(con: DuckDBPyConnection, experiments: list[str]) -> None:
     known = {name for (name,) in con.execute("SELECT name FROM internal.experiments").fetchall()}
     missing = [name for name in experiments if name not in known]
     if missing:
@@ -191,7 +196,7 @@ def _check_experiments(con, experiments: list[str]) -> None:
             f"{', '.join(sorted(known)) or '(none yet)'}")
 
 
-def experiment_summaries(*, store=None) -> list[dict]:
+def experiment_summaries(*, store: Store | None = None) -> list[dict[str, Any]]:
     """Each experiment with its number of (non-deleted) runs, how many are RUNNING and the start
     of its newest run in epoch ms (None when it has no runs); newest activity first."""
     with resolve_store(store).session() as con:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import (
     InvalidValueError,
@@ -15,8 +16,11 @@ from ..store.sql import fetch_one
 from .arguments import check_flag, check_run_id
 from .runs import resolve_run
 
+if TYPE_CHECKING:
+    from ..store.database import Store
 
-def load_snapshot(run_id: str, kind: str = "executed", *, store=None):
+
+def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = None):
     """The notebook of a run as an nbformat NotebookNode.
 
     ``kind="executed"`` (default): the code that actually ran in the kernel, in execution order,
@@ -87,7 +91,7 @@ def restore_snapshot(run_id: str, path: str | Path, kind: str = "executed", over
     return target
 
 
-def snapshot_kinds(run_id: str, *, store=None) -> list[str]:
+def snapshot_kinds(run_id: str, *, store: Store | None = None) -> list[str]:
     """Which notebook snapshots (``executed``, ``saved``) the run has."""
     check_run_id(run_id)
     with resolve_store(store).session() as con:

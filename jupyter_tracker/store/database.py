@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import (
     DamagedStoreError,
@@ -42,6 +43,9 @@ from ..errors import (
 from .journal import EVENTS_SUFFIX, JournalWriter
 from .locking import StoreLock, try_lock_exclusive
 from .objects import ObjectStore
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 DB_FILENAME = "tracker.duckdb"
 
@@ -236,7 +240,7 @@ class Store:
             con = self._attach(timeout, read_only=True)
         return con, None, journals
 
-    def _close_session(self, con, failed: bool, journals: tuple | None) -> None:
+    def _close_session(self, con: DuckDBPyConnection, failed: bool, journals: tuple | None) -> None:
         """End the session's cursor. When the body failed, its error is what the caller sees, never
         a second one from DETACH; after success, a checkpoint that a full disk refused is only
         warned about (the session's commits are safe in DuckDB's write-ahead log)."""
@@ -271,7 +275,7 @@ class Store:
                     return True
         return False
 
-    def _warn_unmerged_journals(self, con) -> None:
+    def _warn_unmerged_journals(self, con: DuckDBPyConnection) -> None:
         """Say (once) how many journals hold records that a store this process cannot write leaves
         unmerged: those longer than the offsets the database has merged them up to."""
         import duckdb
@@ -427,7 +431,7 @@ class Store:
         return version
 
     @staticmethod
-    def _missing_objects(con, version: int) -> list[str]:
+    def _missing_objects(con: DuckDBPyConnection, version: int) -> list[str]:
         from . import schema
 
         reference = _attach_file(":memory:")

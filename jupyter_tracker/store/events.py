@@ -46,7 +46,7 @@ _SHAPES = {
 }
 
 
-def problem(record: dict) -> str | None:
+def problem(record: dict[str, Any]) -> str | None:
     """Why ``record`` cannot be applied (a sentence), or None when it is a well-formed event."""
     kind = record.get("t")
     fields = _FIELDS.get(kind) if isinstance(kind, str) else None
@@ -138,64 +138,64 @@ def bad_text_position(text: str) -> int | None:
 
 
 # -- writing: the one place each event's fields are named ---------------------------------------
-def key_defined(local_id: int, key: str) -> dict:
+def key_defined(local_id: int, key: str) -> dict[str, Any]:
     """Metric key ``key`` gets the journal-local id ``local_id`` (0, 1, 2, ... in order)."""
     return {"t": "key", "id": local_id, "key": key}
 
 
 def run_started(slot: int, run_id: str, experiment: str, name: str, parent: str | None, start: int,
-                user: str | None, host: str, pid: int, source: dict) -> dict:
+                user: str | None, host: str, pid: int, source: dict[str, Any]) -> dict[str, Any]:
     """A run begins and takes journal slot ``slot``; this journal owns it (a dead writer's runs end KILLED)."""
     return {"t": "run", "slot": slot, "run_id": run_id, "experiment": experiment, "name": name, "parent": parent,
             "start": start, "user": user, "host": host, "pid": pid, "source": source}
 
 
-def run_attached(slot: int, run_id: str, owned: bool) -> dict:
+def run_attached(slot: int, run_id: str, owned: bool) -> dict[str, Any]:
     """A run started elsewhere (e.g. by the parent of a forked child) logs into this journal too."""
     return {"t": "attach", "slot": slot, "run_id": run_id, "owned": owned}
 
 
-def params_logged(slot: int, items: dict[str, str], ts: int) -> dict:
+def params_logged(slot: int, items: dict[str, str], ts: int) -> dict[str, Any]:
     return {"t": "params", "slot": slot, "items": items, "ts": ts}
 
 
-def tags_set(slot: int, items: dict[str, str], ts: int) -> dict:
+def tags_set(slot: int, items: dict[str, str], ts: int) -> dict[str, Any]:
     return {"t": "tags", "slot": slot, "items": items, "ts": ts}
 
 
-def tag_deleted(slot: int, key: str, ts: int) -> dict:
+def tag_deleted(slot: int, key: str, ts: int) -> dict[str, Any]:
     return {"t": "deltag", "slot": slot, "key": key, "ts": ts}
 
 
-def run_ended(slot: int, status: str, ts: int, error: dict | None = None) -> dict:
+def run_ended(slot: int, status: str, ts: int, error: dict[str, Any] | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {"t": "end", "slot": slot, "status": status, "ts": ts}
     if error is not None:
         record["error"] = error
     return record
 
 
-def environment_captured(slot: int, env_sha: str, git: dict | None, env: dict | None, ts: int) -> dict:
+def environment_captured(slot: int, env_sha: str, git: dict[str, Any] | None, env: dict[str, Any] | None, ts: int) -> dict[str, Any]:
     return {"t": "env", "slot": slot, "env_sha": env_sha, "git": git, "env": env, "ts": ts}
 
 
-def artifact_stored(slot: int, path: str, size: int, media_type: str | None, sha256: str, ts: int) -> dict:
+def artifact_stored(slot: int, path: str, size: int, media_type: str | None, sha256: str, ts: int) -> dict[str, Any]:
     return {"t": "artifact", "slot": slot, "path": path, "size": size, "media_type": media_type, "sha256": sha256,
             "ts": ts}
 
 
 def snapshot_taken(slot: int, ts: int, kind: str, meta: str, cells: list[str],
-                   notebook_path: str | None = None) -> dict:
+                   notebook_path: str | None = None) -> dict[str, Any]:
     record = {"t": "snapshot", "slot": slot, "ts": ts, "kind": kind, "meta": meta, "cells": cells}
     if notebook_path is not None:
         record["notebook_path"] = notebook_path
     return record
 
 
-def console_written(slot: int, seq: int, stream: str, text: str, ts: int) -> dict:
+def console_written(slot: int, seq: int, stream: str, text: str, ts: int) -> dict[str, Any]:
     return {"t": "console", "slot": slot, "seq": seq, "stream": stream, "text": text, "ts": ts}
 
 
 def input_used(slot: int, name: str, digest: str, source: str | None, context: str, schema: str, profile: str,
-               num_rows: int | None, ts: int) -> dict:
+               num_rows: int | None, ts: int) -> dict[str, Any]:
     return {"t": "input", "slot": slot, "name": name, "digest": digest, "source": source, "context": context,
             "schema": schema, "profile": profile, "num_rows": num_rows, "ts": ts}

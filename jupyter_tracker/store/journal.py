@@ -347,7 +347,7 @@ def _head(path: Path) -> bytes:
         return reader.read(64)
 
 
-def _decode_line(line: bytes, salt: int, version: int) -> tuple[dict | None, str]:
+def _decode_line(line: bytes, salt: int, version: int) -> tuple[dict[str, Any] | None, str]:
     if version >= 2:
         if len(line) < 10 or line[8:9] != b" ":
             return None, "no checksum frame"

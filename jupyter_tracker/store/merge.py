@@ -14,7 +14,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from .journal import (
 from .locking import try_lock_exclusive
 from .quarantine import QUARANTINE_DIR, Quarantine
 from .sql import fetch_one, transaction
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 
 @dataclass
@@ -91,7 +94,7 @@ class MergeResult:
 MAX_PASSES = 256
 
 
-def merge_journals(con, journal_dir: Path) -> MergeResult:
+def merge_journals(con: DuckDBPyConnection, journal_dir: Path) -> MergeResult:
     """Merge every journal in ``journal_dir`` into the open store connection ``con``.
 
     Journals are read in bounded chunks, one transaction per chunk, until every journal was read
@@ -117,7 +120,7 @@ def merge_journals(con, journal_dir: Path) -> MergeResult:
     return total
 
 
-def _merge_pass(con, journal_dir: Path) -> tuple[MergeResult, int, bool]:
+def _merge_pass(con: DuckDBPyConnection, journal_dir: Path) -> tuple[MergeResult, int, bool]:
     """One chunk of every journal: (what was merged, records set aside, whether any offset moved)."""
     if not journal_dir.is_dir():
         return MergeResult(), 0, False
@@ -127,7 +130,7 @@ def _merge_pass(con, journal_dir: Path) -> tuple[MergeResult, int, bool]:
     return _merge_batch(con, journal_dir, names, Quarantine(journal_dir.parent / QUARANTINE_DIR))
 
 
-def _merge_batch(con, journal_dir: Path, names: list[str], quarantine: Quarantine) -> tuple[MergeResult, int, bool]:
+def _merge_batch(con: DuckDBPyConnection, journal_dir: Path, names: list[str], quarantine: Quarantine) -> tuple[MergeResult, int, bool]:
     """One chunk of each journal in ``names``, written in one transaction."""
     result = MergeResult()
     locks: list[int] = []
@@ -168,7 +171,7 @@ def _merge_batch(con, journal_dir: Path, names: list[str], quarantine: Quarantin
     return result, batch.damaged, True
 
 
-def _merge_one_by_one(con, journal_dir: Path, names: list[str], quarantine: Quarantine) -> MergeResult:
+def _merge_one_by_one(con: DuckDBPyConnection, journal_dir: Path, names: list[str], quarantine: Quarantine) -> MergeResult:
     total = MergeResult()
     for name in names:
         result, _, _ = _merge_batch(con, journal_dir, [name], quarantine)
@@ -180,7 +183,7 @@ def _merge_one_by_one(con, journal_dir: Path, names: list[str], quarantine: Quar
     return total
 
 
-def _set_aside(con, journal_dir: Path, name: str, quarantine: Quarantine, exc: BaseException) -> None:
+def _set_aside(con: DuckDBPyConnection, journal_dir: Path, name: str, quarantine: Quarantine, exc: BaseException) -> None:
     """The database refused a journal as a whole (none of its records failed a check, yet the
     insert did): move its files into the quarantine, intact, so the store keeps merging."""
     quarantine.set_aside(journal_dir, name, f"the database refused this journal: {exc}")
@@ -203,7 +206,7 @@ def _is_storage_failure(exc: BaseException) -> bool:
                                          "could not write", "could not open", "invalidated"))
 
 
-def _start_batch(con) -> _Batch:
+def _start_batch(con: DuckDBPyConnection) -> _Batch:
     (max_run_key,) = fetch_one(con, "SELECT coalesce(max(run_key), 0) FROM internal.runs")
     (max_key_id,) = fetch_one(con, "SELECT coalesce(max(key_id), 0) FROM internal.metric_keys")
     experiments = dict(con.execute("SELECT name, experiment_id FROM internal.experiments").fetchall())
@@ -213,7 +216,7 @@ def _start_batch(con) -> _Batch:
                   experiments=experiments, metric_keys=metric_keys)
 
 
-def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone: bool,
+def _read_journal(con: DuckDBPyConnection, batch: _Batch, journal_dir: Path, name: str, writer_gone: bool,
                   quarantine: Quarantine) -> tuple[int, int]:
     events_path = journal_dir / f"{name}{EVENTS_SUFFIX}"
     metrics_path = journal_dir / f"{name}{METRICS_SUFFIX}"
@@ -260,7 +263,7 @@ def _read_journal(con, batch: _Batch, journal_dir: Path, name: str, writer_gone:
     return points, events
 
 
-def _apply_event(con, batch: _Batch, journal: str, record: dict, slots: dict, local_keys: dict) -> str | None:
+def _apply_event(con: DuckDBPyConnection, batch: _Batch, journal: str, record: dict[str, Any], slots: dict[str, Any], local_keys: dict[str, Any]) -> str | None:
     """Add one checked event to the batch; returns why it cannot be applied, or None."""
     kind = record["t"]
     if kind == "key":
@@ -345,7 +348,7 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _new_run(batch: _Batch, record: dict) -> int:
+def _new_run(batch: _Batch, record: dict[str, Any]) -> int:
     experiment = record["experiment"]
     experiment_id = batch.experiments.get(experiment)
     if experiment_id is None:
@@ -370,7 +373,7 @@ def _new_run(batch: _Batch, record: dict) -> int:
     return run_key
 
 
-def _run_key_for_id(con, batch: _Batch, run_id: str) -> int | None:
+def _run_key_for_id(con: DuckDBPyConnection, batch: _Batch, run_id: str) -> int | None:
     run_key = batch.run_keys_by_id.get(run_id)
     if run_key is None:
         row = fetch_one(con, "SELECT run_key FROM internal.runs WHERE run_id = ?", [run_id])
@@ -378,7 +381,7 @@ def _run_key_for_id(con, batch: _Batch, run_id: str) -> int | None:
     return run_key
 
 
-def _apply_metrics(batch: _Batch, chunk: MetricChunk, slots: dict, local_keys: dict, events_complete: bool,
+def _apply_metrics(batch: _Batch, chunk: MetricChunk, slots: dict[str, Any], local_keys: dict[str, Any], events_complete: bool,
                    journal: str, quarantine: Quarantine) -> tuple[int, int]:
     """Add the checked metric records to the batch; returns (points, offset consumed up to).
 
@@ -451,7 +454,7 @@ def _columns(rows: list[tuple], names: list[str]) -> dict[str, np.ndarray]:
     return columns
 
 
-def _with_rows(con, rows: list[tuple], names: list[str], *statements: str) -> None:
+def _with_rows(con: DuckDBPyConnection, rows: list[tuple], names: list[str], *statements: str) -> None:
     """Run ``statements`` with ``rows`` visible as the table ``jt_rows`` (columns ``names``)."""
     con.register("jt_rows", _columns(rows, names))
     try:
@@ -461,7 +464,7 @@ def _with_rows(con, rows: list[tuple], names: list[str], *statements: str) -> No
         con.unregister("jt_rows")
 
 
-def _insert(con, table: str, rows: list[tuple], names: list[str], where: str = "") -> None:
+def _insert(con: DuckDBPyConnection, table: str, rows: list[tuple], names: list[str], where: str = "") -> None:
     """Bulk-insert ``rows`` into ``table``; ``where`` filters the batch (alias ``b``)."""
     if rows:
         _with_rows(con, rows, names, f"INSERT INTO {table} SELECT b.* FROM jt_rows b {where}")
@@ -472,7 +475,7 @@ _RUN_COLUMNS = ["run_key", "run_id", "experiment_id", "run_name", "parent_run_id
                 "execution_count", "notebook_path", "script_path", "cell_key", "origin"]
 
 
-def _write_batch(con, batch: _Batch) -> None:
+def _write_batch(con: DuckDBPyConnection, batch: _Batch) -> None:
     _insert(con, "internal.experiments", batch.new_experiments, ["experiment_id", "name", "created_time"])
     _insert(con, "internal.metric_keys", batch.new_keys, ["key_id", "key"])
     if batch.runs:
@@ -516,7 +519,7 @@ def _write_batch(con, batch: _Batch) -> None:
         _insert(con, "internal.journals", batch.offsets, ["name", "events_offset", "metrics_offset"])
 
 
-def _write_metrics(con, batch: _Batch) -> None:
+def _write_metrics(con: DuckDBPyConnection, batch: _Batch) -> None:
     if not batch.metric_arrays:
         return
     merged = {name: np.concatenate([part[name] for part in batch.metric_arrays])
@@ -549,7 +552,7 @@ def _write_metrics(con, batch: _Batch) -> None:
         con.unregister("jt_metric_rows")
 
 
-def _update_runs(con, batch: _Batch) -> None:
+def _update_runs(con: DuckDBPyConnection, batch: _Batch) -> None:
     if batch.run_updates:
         names = ["run_key", "env_sha", "git_commit", "git_branch", "git_remote", "git_dirty"]
         rows = [(k, u.get("env_sha"), u.get("commit"), u.get("branch"), u.get("remote"), u.get("dirty"))
@@ -573,7 +576,7 @@ def _update_runs(con, batch: _Batch) -> None:
                    FROM jt_rows u WHERE r.run_key = u.run_key""")
 
 
-def _mark_dead_runs(con, batch: _Batch) -> int:
+def _mark_dead_runs(con: DuckDBPyConnection, batch: _Batch) -> int:
     """Runs owned by a journal whose writer is gone, and still RUNNING, become KILLED."""
     if not batch.dead:
         return 0
@@ -588,7 +591,7 @@ def _mark_dead_runs(con, batch: _Batch) -> int:
     return len(killed)
 
 
-def _forget_dead_journals(con, batch: _Batch) -> None:
+def _forget_dead_journals(con: DuckDBPyConnection, batch: _Batch) -> None:
     """Remove the files of merged dead journals, then their bookkeeping rows (in that order)."""
     if not batch.dead:
         return

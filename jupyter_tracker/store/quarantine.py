@@ -37,7 +37,7 @@ class Quarantine:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._pending: dict[str, list[dict]] = {}
+        self._pending: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, journal: str, file: str, offset: int, reason: str, record: Any) -> None:
         """Keep ``record`` (bytes or a decoded JSON object) of ``journal`` aside with ``reason``."""

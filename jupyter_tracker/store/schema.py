@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import DamagedStoreError, NotAStoreError
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 APP_ID = "jupyter_tracker"
 
@@ -120,7 +124,7 @@ class SqlMigration:
 
         return [statement.query for script in self.scripts for statement in duckdb.extract_statements(script)]
 
-    def __call__(self, con) -> None:
+    def __call__(self, con: DuckDBPyConnection) -> None:
         for script in self.scripts:
             con.execute(script)
 
@@ -165,7 +169,7 @@ MIGRATIONS: list[tuple[int, str, Callable]] = [
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def read_version(con) -> int | None:
+def read_version(con: DuckDBPyConnection) -> int | None:
     """The store's schema version, or None when the database has none of our tables.
 
     Raises ``NotAStoreError`` when the database holds tables but is not a jupyter_tracker store, and
@@ -185,13 +189,13 @@ def read_version(con) -> int | None:
     return int(text)
 
 
-def database_objects(con) -> set[tuple[str, str]]:
+def database_objects(con: DuckDBPyConnection) -> set[tuple[str, str]]:
     """(schema, name) of every table and view in the current database of ``con``."""
     return set(con.execute("SELECT table_schema, table_name FROM information_schema.tables "
                            "WHERE table_catalog = current_database()").fetchall())
 
 
-def missing_objects(con, version: int, reference) -> list[str]:
+def missing_objects(con: DuckDBPyConnection, version: int, reference) -> list[str]:
     """Tables and views that schema ``version`` has and the database of ``con`` lacks (a store half
     migrated, or damaged). ``reference`` is an empty database to build that schema in; deriving it
     from the migrations themselves keeps it from drifting from them."""
@@ -202,7 +206,7 @@ def missing_objects(con, version: int, reference) -> list[str]:
     return sorted(f"{schema}.{name}" for schema, name in expected - database_objects(con))
 
 
-def migrate(con, current: int | None) -> None:
+def migrate(con: DuckDBPyConnection, current: int | None) -> None:
     """Apply every migration newer than ``current`` in one transaction. Running it again, or after
     a migration was cut short, ends in the same schema: every statement may run twice, and a
     migration already recorded in internal.migrations is not recorded again."""

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
 
 
-def fetch_one(con, query: str, parameters: list | None = None) -> tuple | None:
+def fetch_one(con: DuckDBPyConnection, query: str, parameters: list | None = None) -> tuple | None:
     """The first row of ``query`` or None, with the result fully consumed (DuckDB 2.0 refuses new
     work on a connection while a result is unfinished)."""
     rows = con.execute(query, parameters or []).fetchall()
@@ -14,7 +18,7 @@ def fetch_one(con, query: str, parameters: list | None = None) -> tuple | None:
 
 
 @contextmanager
-def transaction(con) -> Iterator[None]:
+def transaction(con: DuckDBPyConnection) -> Iterator[None]:
     """BEGIN … COMMIT around the ``with`` body, rolled back on any exception (the one place
     transactions are written, like sqlite-utils' ``Database.atomic()``). A failed ROLLBACK (the
     connection may already be gone, e.g. on a full disk) never replaces the error that caused it."""
