@@ -45,7 +45,17 @@ from .locking import StoreLock, try_lock_exclusive
 from .objects import ObjectStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeAlias
+
     from duckdb import DuckDBPyConnection
+
+    #: (name, size, mtime_ns) of each journal file, sorted.
+    JournalFiles: TypeAlias = tuple[tuple[str, int, int], ...]
+    #: (inode, size, mtime_ns) of the database file and of its WAL, None for a file that is absent.
+    FileState: TypeAlias = tuple[tuple[int, int, int] | None, ...]
+    #: (device, inode, emptied) of the database file.
+    FileIdentity: TypeAlias = tuple[int, int, bool]
 
 DB_FILENAME = "tracker.duckdb"
 
@@ -58,7 +68,7 @@ _DAMAGE_FIX = ("it was left untouched. Restore it from a backup, or run `jupyter
                "what the journals and objects still hold")
 
 
-def connect_duckdb(path: Path | str, read_only: bool = False):
+def connect_duckdb(path: Path | str, read_only: bool = False) -> DuckDBPyConnection:
     """``duckdb.connect`` with :data:`DUCKDB_CONFIG`: the one way jupyter_tracker opens a DuckDB instance."""
     import duckdb
 
@@ -75,12 +85,12 @@ class Store:
         self.objects = ObjectStore(self.root / "objects")
         self._lock: StoreLock | None = None
         self._schema_checked = False
-        self._checked_file: tuple | None = None  # _file_identity of the database when its schema was checked
+        self._checked_file: FileIdentity | None = None  # _file_identity of the database when its schema was checked
         self._writer: JournalWriter | None = None
         self._writer_lock = threading.Lock()
         # (journal files, database file) as this process's last merge left them: while both are
         # unchanged and every journal's writer is alive, there is nothing new to merge.
-        self._merged_state: tuple[tuple, tuple] | None = None
+        self._merged_state: tuple[JournalFiles, FileState] | None = None
         self._warned: set[str] = set()  # warnings already given by this process for this store
 
     def __repr__(self) -> str:
@@ -150,7 +160,7 @@ class Store:
     # -- read side ---------------------------------------------------------------------------
     @contextmanager
     def session(self, merge: bool = True, timeout: float | None = None, read_only: bool = False,
-                query_timeout: float | None = None) -> Iterator:
+                query_timeout: float | None = None) -> Iterator[DuckDBPyConnection]:
         """A short-lived DuckDB connection under the store lock, with journals merged first.
 
         ``read_only=True`` hands out a read-only connection, so the caller cannot change the
@@ -205,7 +215,8 @@ class Store:
         with self.session(merge=False, query_timeout=0) as con:  # a large backlog may take long
             return merge_journals(con, self.journal_dir)
 
-    def _open_session(self, merge: bool, read_only: bool, writable: bool, timeout: float):
+    def _open_session(self, merge: bool, read_only: bool, writable: bool, timeout: float
+                      ) -> tuple[DuckDBPyConnection, StoreError | None, JournalFiles | None]:
         """The session's cursor; the error a write through it must raise (the store is read-only
         here, or its disk is full), or None; the journal files it found merged (or None)."""
         if not writable:
@@ -240,7 +251,7 @@ class Store:
             con = self._attach(timeout, read_only=True)
         return con, None, journals
 
-    def _close_session(self, con: DuckDBPyConnection, failed: bool, journals: tuple | None) -> None:
+    def _close_session(self, con: DuckDBPyConnection, failed: bool, journals: JournalFiles | None) -> None:
         """End the session's cursor. When the body failed, its error is what the caller sees, never
         a second one from DETACH; after success, a checkpoint that a full disk refused is only
         warned about (the session's commits are safe in DuckDB's write-ahead log)."""
@@ -259,7 +270,7 @@ class Store:
         if journals is not None and not failed:
             self._merged_state = (journals, _file_state(self.db_path))
 
-    def _merge_pending(self, journals: tuple) -> bool:
+    def _merge_pending(self, journals: JournalFiles | None) -> bool:
         """Whether a merge could find something new: journal files exist and either changed since
         this process last merged them, or the database changed, or a journal's writer is gone
         (its runs must be marked KILLED and its files removed)."""
@@ -323,7 +334,7 @@ class Store:
                 return StoreFormatError(f"{self.db_path} is damaged ({str(link).splitlines()[0]}); {_DAMAGE_FIX}")
         return None
 
-    def _attach(self, timeout: float, read_only: bool = False, writable: bool = True):
+    def _attach(self, timeout: float, read_only: bool = False, writable: bool = True) -> DuckDBPyConnection:
         """A cursor of this process's in-memory DuckDB with the store's file ATTACHed as its default
         catalog. Creating a DuckDB database instance costs 16-30 ms in DuckDB 2.0, attaching a
         file to a live one about 3 ms, and sessions are many and short (every read, every merge),
@@ -457,7 +468,7 @@ class _Watchdog:
     """Interrupts the query of ``cursor`` once ``limit`` seconds have passed (0: never), so one slow
     query cannot hold the store's lock for long; ``stop()`` says whether it had to."""
 
-    def __init__(self, cursor, limit: float) -> None:
+    def __init__(self, cursor: DuckDBPyConnection, limit: float) -> None:
         self._cursor = cursor
         self._guard = threading.Lock()
         self._done = False
@@ -481,7 +492,7 @@ class _Watchdog:
         return self.fired
 
 
-def _journal_files(journal_dir: Path) -> tuple[tuple[str, int, int], ...]:
+def _journal_files(journal_dir: Path) -> JournalFiles:
     """(name, size, mtime) of every journal file, hidden ones (a journal being born) left out."""
     try:
         entries = list(os.scandir(journal_dir))
@@ -498,7 +509,7 @@ def _journal_files(journal_dir: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted(files))
 
 
-def _file_identity(db_path: Path) -> tuple | None:
+def _file_identity(db_path: Path) -> FileIdentity | None:
     """Which file the database is (None: there is none; size 0: it was emptied): a file deleted,
     replaced (a restore, a copy) or emptied since its schema was checked is checked again."""
     try:
@@ -508,9 +519,9 @@ def _file_identity(db_path: Path) -> tuple | None:
     return facts.st_dev, facts.st_ino, facts.st_size == 0
 
 
-def _file_state(db_path: Path) -> tuple:
+def _file_state(db_path: Path) -> FileState:
     """What identifies the database's content without reading it: inode, size, mtime (and its WAL's)."""
-    state = []
+    state: list[tuple[int, int, int] | None] = []
     for path in (db_path, db_path.with_name(db_path.name + ".wal")):
         try:
             facts = path.stat()
@@ -552,7 +563,7 @@ def _refused_as_read_only(exc: BaseException) -> bool:
     return any(isinstance(link, duckdb.Error) and "read-only" in str(link) for link in _chain(exc))
 
 
-def _size(count: int) -> str:
+def _size(count: float) -> str:
     for unit in ("bytes", "kB", "MB", "GB"):
         if count < 1000 or unit == "GB":
             return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
@@ -560,7 +571,8 @@ def _size(count: int) -> str:
     return f"{count:.1f} TB"
 
 
-def _retry_locked(db_path: Path, timeout: float, open_database):
+def _retry_locked(db_path: Path, timeout: float,
+                  open_database: Callable[[], DuckDBPyConnection]) -> DuckDBPyConnection:
     """``open_database()``, retried while a program outside jupyter_tracker holds the file."""
     import duckdb
 
@@ -581,14 +593,14 @@ def _retry_locked(db_path: Path, timeout: float, open_database):
             pause = min(pause * 2, 0.1)
 
 
-_instance: tuple[int, object] | None = None
+_instance: tuple[int, DuckDBPyConnection] | None = None
 _instance_lock = threading.Lock()
 _aliases = iter(range(1, 1 << 62))
-_closed_at_exit: list = []  # not empty once _close_instance is registered with atexit
-_session_aliases: dict[int, tuple[str, object]] = {}  # id(cursor) -> (alias of its file, its instance)
+_closed_at_exit: list[Callable[[], None]] = []  # not empty once _close_instance is registered with atexit
+_session_aliases: dict[int, tuple[str, DuckDBPyConnection]] = {}  # id(cursor) -> (alias of its file, its instance)
 
 
-def _base_connection():
+def _base_connection() -> DuckDBPyConnection:
     """This process's in-memory DuckDB instance (a forked child, or a retired instance, gets a new one)."""
     global _instance
     with _instance_lock:
@@ -599,7 +611,7 @@ def _base_connection():
         return _instance[1]
 
 
-def _retire_instance(base) -> None:
+def _retire_instance(base: DuckDBPyConnection) -> None:
     """Stop handing out ``base`` (a failed DETACH or an invalidated database leaves it in doubt):
     the next session makes a fresh instance. Cursors still open on it keep it alive until they close."""
     global _instance
@@ -608,7 +620,7 @@ def _retire_instance(base) -> None:
             _instance = None
 
 
-def _attach_file(db_path: Path | str, read_only: bool = False):
+def _attach_file(db_path: Path | str, read_only: bool = False) -> DuckDBPyConnection:
     """A new cursor of the process's in-memory DuckDB, with ``db_path`` attached and in use."""
     base = _base_connection()
     with _instance_lock:
@@ -636,7 +648,7 @@ def _close_instance() -> None:
         _instance = None
 
 
-def _end_cursor(cursor, failing: bool = False) -> None:
+def _end_cursor(cursor: DuckDBPyConnection, failing: bool = False) -> None:
     """End a session cursor: roll back what it left open, DETACH the file (checkpointing it and
     releasing DuckDB's file lock), close the cursor. A DETACH that fails (a checkpoint refused by a
     full disk, an invalidated database) retires the instance so the next session starts afresh; with

@@ -56,11 +56,11 @@ class _Batch:
     tags: dict[tuple[int, str], str | None] = field(default_factory=dict)
     ends: dict[int, dict[str, Any]] = field(default_factory=dict)
     run_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
-    artifacts: list[tuple] = field(default_factory=list)
-    snapshots: list[tuple] = field(default_factory=list)
-    console: list[tuple] = field(default_factory=list)
-    inputs: list[tuple] = field(default_factory=list)
-    environments: dict[str, tuple] = field(default_factory=dict)
+    artifacts: list[tuple[Any, ...]] = field(default_factory=list)
+    snapshots: list[tuple[Any, ...]] = field(default_factory=list)
+    console: list[tuple[Any, ...]] = field(default_factory=list)
+    inputs: list[tuple[Any, ...]] = field(default_factory=list)
+    environments: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     last_seen: dict[int, int] = field(default_factory=dict)
     metric_arrays: list[dict[str, np.ndarray]] = field(default_factory=list)
     offsets: list[tuple[str, int, int]] = field(default_factory=list)
@@ -207,8 +207,9 @@ def _is_storage_failure(exc: BaseException) -> bool:
 
 
 def _start_batch(con: DuckDBPyConnection) -> _Batch:
-    (max_run_key,) = fetch_one(con, "SELECT coalesce(max(run_key), 0) FROM internal.runs")
-    (max_key_id,) = fetch_one(con, "SELECT coalesce(max(key_id), 0) FROM internal.metric_keys")
+    # An aggregate without GROUP BY always returns one row.
+    (max_run_key,) = fetch_one(con, "SELECT coalesce(max(run_key), 0) FROM internal.runs")  # type: ignore[misc]
+    (max_key_id,) = fetch_one(con, "SELECT coalesce(max(key_id), 0) FROM internal.metric_keys")  # type: ignore[misc]
     experiments = dict(con.execute("SELECT name, experiment_id FROM internal.experiments").fetchall())
     metric_keys = dict(con.execute("SELECT key, key_id FROM internal.metric_keys").fetchall())
     return _Batch(next_run_key=max_run_key + 1, next_key_id=max_key_id + 1,
@@ -232,6 +233,7 @@ def _read_journal(con: DuckDBPyConnection, batch: _Batch, journal_dir: Path, nam
                              [name]).fetchall())
     local_keys = dict(con.execute("SELECT local_id, key_id FROM internal.journal_keys WHERE journal = ?",
                                   [name]).fetchall())
+    reason: str | None
     for offset, reason, raw in event_chunk.damaged:
         quarantine.add(name, "events", offset, reason, raw)
         batch.damaged += reason != TORN
@@ -263,9 +265,10 @@ def _read_journal(con: DuckDBPyConnection, batch: _Batch, journal_dir: Path, nam
     return points, events
 
 
-def _apply_event(con: DuckDBPyConnection, batch: _Batch, journal: str, record: dict[str, Any], slots: dict[str, Any], local_keys: dict[str, Any]) -> str | None:
+def _apply_event(con: DuckDBPyConnection, batch: _Batch, journal: str, record: dict[str, Any], slots: dict[int, int], local_keys: dict[int, int]) -> str | None:
     """Add one checked event to the batch; returns why it cannot be applied, or None."""
     kind = record["t"]
+    run_key: int | None
     if kind == "key":
         local_id, key = record["id"], record["key"]
         if local_id in local_keys:
@@ -381,7 +384,7 @@ def _run_key_for_id(con: DuckDBPyConnection, batch: _Batch, run_id: str) -> int 
     return run_key
 
 
-def _apply_metrics(batch: _Batch, chunk: MetricChunk, slots: dict[str, Any], local_keys: dict[str, Any], events_complete: bool,
+def _apply_metrics(batch: _Batch, chunk: MetricChunk, slots: dict[int, int], local_keys: dict[int, int], events_complete: bool,
                    journal: str, quarantine: Quarantine) -> tuple[int, int]:
     """Add the checked metric records to the batch; returns (points, offset consumed up to).
 
@@ -443,7 +446,7 @@ def _map_ids(ids: np.ndarray, defined: dict[int, int]) -> np.ndarray:
     return np.where(local[index] == wanted, target[index], -1)
 
 
-def _columns(rows: list[tuple], names: list[str]) -> dict[str, np.ndarray]:
+def _columns(rows: list[tuple[Any, ...]], names: list[str]) -> dict[str, np.ndarray]:
     """Rows → a dict of 1-D NumPy object columns that DuckDB can scan (lists stay whole cells)."""
     columns = {}
     for index, name in enumerate(names):
@@ -454,7 +457,7 @@ def _columns(rows: list[tuple], names: list[str]) -> dict[str, np.ndarray]:
     return columns
 
 
-def _with_rows(con: DuckDBPyConnection, rows: list[tuple], names: list[str], *statements: str) -> None:
+def _with_rows(con: DuckDBPyConnection, rows: list[tuple[Any, ...]], names: list[str], *statements: str) -> None:
     """Run ``statements`` with ``rows`` visible as the table ``jt_rows`` (columns ``names``)."""
     con.register("jt_rows", _columns(rows, names))
     try:
@@ -464,7 +467,7 @@ def _with_rows(con: DuckDBPyConnection, rows: list[tuple], names: list[str], *st
         con.unregister("jt_rows")
 
 
-def _insert(con: DuckDBPyConnection, table: str, rows: list[tuple], names: list[str], where: str = "") -> None:
+def _insert(con: DuckDBPyConnection, table: str, rows: list[tuple[Any, ...]], names: list[str], where: str = "") -> None:
     """Bulk-insert ``rows`` into ``table``; ``where`` filters the batch (alias ``b``)."""
     if rows:
         _with_rows(con, rows, names, f"INSERT INTO {table} SELECT b.* FROM jt_rows b {where}")
