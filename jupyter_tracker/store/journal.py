@@ -37,10 +37,14 @@ import weakref
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError, StoreFullError, StoreReadOnlyError
 from .events import key_defined
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 FORMAT_VERSION = 2
 EVENTS_SUFFIX = ".events"
@@ -275,7 +279,7 @@ class EventChunk:
     """Event records read from one events file: ``(end offset, record)`` pairs, the damaged lines
     (offset, reason, raw bytes), and the offset the next read starts at."""
 
-    records: list[tuple[int, dict]] = field(default_factory=list)
+    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     damaged: list[tuple[int, str, bytes]] = field(default_factory=list)
     more_damaged: int = 0  # damaged lines beyond the first MAX_DAMAGE_REPORTS, only counted
     end: int = 0
@@ -406,8 +410,8 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
     if version < 2:
         chunk.complete = len(raw) < max_bytes
         return _legacy_metrics(raw, offset, writer_alive or not chunk.complete, chunk)
-    good: list = []
-    ends: list = []
+    good: list[NDArray[np.void]] = []
+    ends: list[NDArray[np.int64]] = []
     position = 0
     limit = len(raw)
     while position + RECORD_SIZE <= limit:
@@ -486,10 +490,10 @@ def _end_of_data(raw: bytes, start: int, stop: int) -> int:
     return start
 
 
-_crc_tables = None
+_crc_tables: list[NDArray[np.uint32]] | None = None
 
 
-def _valid_records(raw: bytes, position: int, count: int, view, salt: int):
+def _valid_records(raw: bytes, position: int, count: int, view: NDArray[np.void], salt: int) -> NDArray[np.bool_]:
     """Which of ``count`` records from ``position`` have the marker and a right checksum. CRC32 is
     affine over GF(2), so the checksum of a fixed-length payload is the XOR of one table entry
     per 16-bit word: vectorised, ~15x faster than calling zlib per record."""
@@ -504,10 +508,10 @@ def _valid_records(raw: bytes, position: int, count: int, view, salt: int):
     checksum = np.full(count, zero_crc, dtype=np.uint32)
     for index in range(16):
         checksum ^= _crc_tables[index][words[:, index]]
-    return (view["marker"] == RECORD_MARKER) & (view["crc"] == checksum)
+    return (view["marker"] == RECORD_MARKER) & (view["crc"] == checksum)  # type: ignore[no-any-return]  # numpy types a structured field as Any
 
 
-def _build_crc_tables():
+def _build_crc_tables() -> list[NDArray[np.uint32]]:
     import numpy as np
 
     base = zlib.crc32(bytes(32))

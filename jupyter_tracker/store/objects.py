@@ -14,8 +14,13 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import StoreFormatError
+
+if TYPE_CHECKING:
+    from io import BufferedWriter
+    from types import TracebackType
 
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -78,7 +83,7 @@ class ObjectStore:
     def read_bytes(self, sha256: str) -> bytes:
         return self.path(sha256).read_bytes()
 
-    def _temporary(self):
+    def _temporary(self) -> _TempWriter:
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         return _TempWriter(tmp_dir)
@@ -94,13 +99,14 @@ class _TempWriter:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def __enter__(self):
+    def __enter__(self) -> tuple[BufferedWriter, Path]:
         fd, name = tempfile.mkstemp(dir=self.directory, prefix="put-")
         self.path = Path(name)
         self.handle = os.fdopen(fd, "wb")
         return self.handle, self.path
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.handle.close()
         if exc_type is not None:
             self.path.unlink(missing_ok=True)

@@ -79,7 +79,7 @@ class Quarantine:
 def quarantined_records(store_root: Path) -> list[QuarantinedRecord]:
     """Every record the store's merges set aside, oldest first, each listed once."""
     folder = Path(store_root) / QUARANTINE_DIR
-    seen: set[tuple] = set()
+    seen: set[tuple[str, str, int, str]] = set()
     records: list[QuarantinedRecord] = []
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         with open(path, "rb") as reader:

@@ -162,7 +162,7 @@ _v2_registry = SqlMigration(_V2_REGISTRY)
 
 #: Ordered migrations: (version, name, function). Append; never change what a released one creates
 #: (making its statements safe to run twice, as ``IF NOT EXISTS`` does, changes nothing it creates).
-MIGRATIONS: list[tuple[int, str, Callable]] = [
+MIGRATIONS: list[tuple[int, str, Callable[[DuckDBPyConnection], None]]] = [
     (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
     (2, "model registry: registered models, versions, stage transitions, aliases", _v2_registry),
 ]
@@ -195,7 +195,7 @@ def database_objects(con: DuckDBPyConnection) -> set[tuple[str, str]]:
                            "WHERE table_catalog = current_database()").fetchall())
 
 
-def missing_objects(con: DuckDBPyConnection, version: int, reference) -> list[str]:
+def missing_objects(con: DuckDBPyConnection, version: int, reference: DuckDBPyConnection) -> list[str]:
     """Tables and views that schema ``version`` has and the database of ``con`` lacks (a store half
     migrated, or damaged). ``reference`` is an empty database to build that schema in; deriving it
     from the migrations themselves keeps it from drifting from them."""

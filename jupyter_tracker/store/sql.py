@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
 
-def fetch_one(con: DuckDBPyConnection, query: str, parameters: list | None = None) -> tuple | None:
+def fetch_one(con: DuckDBPyConnection, query: str, parameters: list[Any] | None = None) -> tuple[Any, ...] | None:
     """The first row of ``query`` or None, with the result fully consumed (DuckDB 2.0 refuses new
     work on a connection while a result is unfinished)."""
     rows = con.execute(query, parameters or []).fetchall()
