@@ -18,8 +18,10 @@ from ..store.current import resolve_store
 from .arguments import check_flag, experiment_names
 
 if TYPE_CHECKING:
+    import pandas as pd
     from duckdb import DuckDBPyConnection
 
+    from ..filter import OrderKey
     from ..store.database import Store
 
 BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end_time", "duration_s",
@@ -33,7 +35,8 @@ _QUERY_ERRORS = ("BinderException", "ConversionException", "InvalidInputExceptio
                  "ParserException", "TypeMismatchException")
 
 
-def _run_filtered(con: DuckDBPyConnection, sql: str, arguments: list, filter: Any, order_by: Any, fetch: Callable[[Any], Any]):
+def _run_filtered(con: DuckDBPyConnection, sql: str, arguments: list[Any], filter: Any, order_by: Any,
+                  fetch: Callable[[DuckDBPyConnection], Any]) -> Any:
     """``fetch(cursor)`` of a search's SQL; a DuckDB error caused by the filter or order_by becomes
     an InvalidFilterError (the parser refuses what it knows to fail, this catches what it does not)."""
     import duckdb
@@ -49,7 +52,8 @@ def _run_filtered(con: DuckDBPyConnection, sql: str, arguments: list, filter: An
 
 def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
                 order_by: str | list[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
-                *, include_deleted: bool = False, offset: int = 0, store=None):
+                *, include_deleted: bool = False, offset: int = 0,
+                store: Store | None = None) -> pd.DataFrame:
     """Runs as a pandas DataFrame: one row per run, newest first unless ``order_by`` says otherwise.
 
     Columns: run_id, run_name, experiment, status, start_time, end_time, duration_s,
@@ -98,7 +102,8 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
     return frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame) else frame
 
 
-def _run_conditions(filter: str | None, experiment, include_deleted: bool) -> tuple[list[str], list, list[str]]:
+def _run_conditions(filter: str | None, experiment: str | list[str] | None,
+                    include_deleted: bool) -> tuple[list[str], list[Any], list[str]]:
     """WHERE terms (over runs ``r`` joined to experiments ``e``) and their parameters for a
     ``filter`` and ``experiment`` as search_runs and count_runs take them; the experiment names."""
     experiments = experiment_names(experiment)
@@ -109,7 +114,7 @@ def _run_conditions(filter: str | None, experiment, include_deleted: bool) -> tu
     return where, params, experiments
 
 
-def _pivot(con: DuckDBPyConnection, table: str, prefix: str):
+def _pivot(con: DuckDBPyConnection, table: str, prefix: str) -> pd.DataFrame | None:
     """The chosen runs' ``key``/``value`` rows of ``table`` as one column per key (sorted), one row
     per run that has any. Long rows are fetched as NumPy arrays and placed with hashed codes: DuckDB's
     PIVOT took ~0.5 s for 10,000 runs x 25 keys here, this ~0.1 s."""
@@ -131,7 +136,7 @@ def _pivot(con: DuckDBPyConnection, table: str, prefix: str):
     return frame
 
 
-def _order_clauses(order_keys) -> tuple[str, str, list]:
+def _order_clauses(order_keys: list[OrderKey]) -> tuple[str, str, list[str]]:
     joins, orders, params = [], [], []
     for index, key in enumerate(order_keys):
         direction = "DESC" if key.descending else "ASC"
@@ -153,7 +158,7 @@ def _order_clauses(order_keys) -> tuple[str, str, list]:
     return " ".join(joins), ", ".join(orders), params
 
 
-def sql(query: str, params: list | None = None, *, store: Store | None = None):
+def sql(query: str, params: list[Any] | None = None, *, store: Store | None = None) -> pd.DataFrame:
     """Run one read-only SELECT over the store's documented views; returns a DataFrame."""
     import duckdb
 
@@ -211,7 +216,7 @@ def experiment_summaries(*, store: Store | None = None) -> list[dict[str, Any]]:
 
 
 def count_runs(experiment: str | list[str] | None = None, filter: str | None = None, *,
-               store=None) -> tuple[int, int]:
+               store: Store | None = None) -> tuple[int, int]:
     """(matching runs, of which RUNNING) for the same ``experiment`` and ``filter`` as
     ``search_runs``, so a paged table can show "51-100 of 240"."""
     where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)

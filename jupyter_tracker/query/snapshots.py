@@ -66,7 +66,7 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = 
 
 
 def restore_snapshot(run_id: str, path: str | Path, kind: str = "executed", overwrite: bool = False,
-                     *, store=None) -> Path:
+                     *, store: Store | None = None) -> Path:
     """Write a run's notebook snapshot to ``path`` as a runnable .ipynb; never overwrites by default."""
     import os
 
