@@ -21,6 +21,7 @@ from ..store.sql import fetch_one
 from .arguments import check_run_id, check_text
 
 if TYPE_CHECKING:
+    import pandas as pd
     from duckdb import DuckDBPyConnection
 
     from ..store.database import Store
@@ -96,7 +97,8 @@ def resolve_run(con: DuckDBPyConnection, run_id: str) -> tuple[int, str]:
 
 def con_store_hint(con: DuckDBPyConnection) -> str:
     try:
-        return fetch_one(con, "SELECT file FROM pragma_database_list WHERE name = current_database()")[0]
+        # No row raises TypeError, which the except below answers.
+        return fetch_one(con, "SELECT file FROM pragma_database_list WHERE name = current_database()")[0]  # type: ignore[index,no-any-return]
     except Exception:  # noqa: BLE001 - only a hint for an error message
         return ""
 
@@ -116,7 +118,7 @@ def get_run(run_id: str, *, store: Store | None = None) -> RunRecord:
                           [run_key])
         (run_id_, name, experiment, status, start, end, last_seen, parent, user, host, pid, kind, code,
          cell_id, count, nb_path, script_path, env_sha, commit, branch, remote, dirty, err_type, err_msg,
-         err_tb) = row
+         err_tb) = row  # type: ignore[misc]  # resolve_run just found this run, so its row exists
         params = dict(con.execute("SELECT key, value FROM internal.params WHERE run_key = ? ORDER BY key",
                                   [run_key]).fetchall())
         metrics = dict(con.execute("""SELECT k.key, m.value FROM internal.latest_metrics m
@@ -155,7 +157,8 @@ def _datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
 
 
-def get_metric_history(run_id: str, key: str, *, max_points: int | None = None, store: Store | None = None):
+def get_metric_history(run_id: str, key: str, *, max_points: int | None = None,
+                       store: Store | None = None) -> pd.DataFrame:
     """A metric's points as a DataFrame ``step, timestamp, value`` in step order.
 
     ``max_points`` downsamples for charts with a shape-preserving method (MinMaxLTTB), keeping
@@ -188,7 +191,7 @@ def get_metric_history(run_id: str, key: str, *, max_points: int | None = None, 
     return pd.DataFrame(frame)
 
 
-def _history_frame(con: DuckDBPyConnection, run_key: int, key_id: int):
+def _history_frame(con: DuckDBPyConnection, run_key: int, key_id: int) -> pd.DataFrame:
     """Points in (step, timestamp, log order). Rows come back in insertion order, which is almost
     always step order already, so sort in NumPy only when needed (DuckDB's ORDER BY tripled the
     time of a 1,000,000-point read)."""
@@ -205,7 +208,7 @@ def _history_frame(con: DuckDBPyConnection, run_key: int, key_id: int):
     return pd.DataFrame({"step": step, "timestamp": timestamp.astype("datetime64[ms]"), "value": value})
 
 
-def run_values(run_ids: list[str], *, store: Store | None = None) -> dict[str, dict[str, dict]]:
+def run_values(run_ids: list[str], *, store: Store | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """``{run_id: {"params": {...}, "metrics": {...}, "tags": {...}}}`` for full run ids, in long
     form: unlike search_runs' wide DataFrame, a metric logged as NaN stays distinguishable from a
     metric the run never logged."""
@@ -214,7 +217,7 @@ def run_values(run_ids: list[str], *, store: Store | None = None) -> dict[str, d
                                 f"{run_ids!r:.80}")
     for run_id in run_ids:
         check_run_id(run_id, "each of run_ids")
-    values: dict[str, dict[str, dict]] = {run_id: {"params": {}, "metrics": {}, "tags": {}} for run_id in run_ids}
+    values: dict[str, dict[str, dict[str, Any]]] = {run_id: {"params": {}, "metrics": {}, "tags": {}} for run_id in run_ids}
     if not run_ids:
         return values
     with resolve_store(store).session() as con:
@@ -244,7 +247,7 @@ def running_run_id(pid: int | None = None, notebook_path: str | None = None, *, 
         for column, value in (("pid", pid), ("notebook_path", notebook_path)):
             if not value:
                 continue
-            row = fetch_one(con, f"""SELECT run_id FROM internal.runs WHERE status = 'RUNNING' AND NOT deleted
+            row: tuple[str] | None = fetch_one(con, f"""SELECT run_id FROM internal.runs WHERE status = 'RUNNING' AND NOT deleted
                                      AND {column} = ? ORDER BY start_time DESC, run_key DESC LIMIT 1""", [value])
             if row:
                 return row[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     InvalidValueError,
@@ -17,10 +17,12 @@ from .arguments import check_flag, check_run_id
 from .runs import resolve_run
 
 if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
     from ..store.database import Store
 
 
-def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = None):
+def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = None) -> NotebookNode:
     """The notebook of a run as an nbformat NotebookNode.
 
     ``kind="executed"`` (default): the code that actually ran in the kernel, in execution order,
@@ -41,8 +43,9 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = 
                               WHERE run_key = ? ORDER BY created_time DESC""", [run_key]).fetchall()
         console = con.execute("SELECT stream, text FROM internal.console WHERE run_key = ? ORDER BY seq",
                               [run_key]).fetchall()
-        error = fetch_one(con, "SELECT error_type, error_message, error_traceback, status FROM internal.runs "
-                            "WHERE run_key = ?", [run_key])
+        # resolve_run just found this run, so its row exists.
+        error: tuple[Any, ...] = fetch_one(con, "SELECT error_type, error_message, error_traceback, status FROM internal.runs "
+                            "WHERE run_key = ?", [run_key])  # type: ignore[assignment]
     chosen = next((r for r in rows if r[0] == kind), None)
     if chosen is None:
         kinds = sorted({r[0] for r in rows})
@@ -62,7 +65,7 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = 
             tracked["outputs"].append({"output_type": "error", "ename": error[0], "evalue": error[1] or "",
                                        "traceback": (error[2] or "").splitlines()})
     # reads() also joins the line lists of on-disk notebooks back into strings.
-    return nbformat.reads(json.dumps(notebook), as_version=4)
+    return nbformat.reads(json.dumps(notebook), as_version=4)  # type: ignore[no-any-return]  # reads is unannotated
 
 
 def restore_snapshot(run_id: str, path: str | Path, kind: str = "executed", overwrite: bool = False,
