@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import NoActiveRunError
 from .run import Run, _stack
+
+if TYPE_CHECKING:
+    import os
+
+    from .models import ModelInfo
 
 
 def _active(call: str) -> Run:
@@ -46,12 +51,12 @@ def set_tags(tags: dict[str, Any]) -> None:
     _active("set_tags").set_tags(tags)
 
 
-def log_artifact(local_path, artifact_path: str | None = None) -> str:
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> str:
     """Store a file as an artifact of the active run."""
     return _active("log_artifact").log_artifact(local_path, artifact_path)
 
 
-def log_artifacts(local_dir, artifact_path: str | None = None) -> list[str]:
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[str]:
     """Store a directory's files as artifacts of the active run."""
     return _active("log_artifacts").log_artifacts(local_dir, artifact_path)
 
@@ -77,7 +82,7 @@ def log_table(data: Any, artifact_file: str) -> str:
 
 
 def log_model(model: Any, name: str = "model", *, signature: Any = None, input_example: Any = None,
-              pip_requirements: list[str] | None = None):
+              pip_requirements: list[str] | None = None) -> ModelInfo:
     """Store a trained model in the active run (see ``Run.log_model``)."""
     return _active("log_model").log_model(model, name, signature=signature, input_example=input_example,
                                            pip_requirements=pip_requirements)

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import validation
 from .capture.user import current_user
@@ -36,6 +36,12 @@ from .errors import (
 )
 from .store import events
 from .store.journal import METRIC_PAYLOAD, METRIC_RECORD, RECORD_MARKER, RECORD_SIZE, storage_error
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from .models import ModelInfo
+    from .store.database import Store
 
 RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
 #: A journal bigger than this is retired when no run of the process is writing to it.
@@ -57,7 +63,7 @@ class Run:
     ``latest_metrics`` (the last value of each metric logged by this process).
     """
 
-    def __init__(self, store, *, experiment: str, run_name: str, parent_run_id: str | None,
+    def __init__(self, store: Store, *, experiment: str, run_name: str, parent_run_id: str | None,
                  source: dict[str, Any], run_id: str | None = None) -> None:
         self.store = store
         self.run_id = run_id or uuid.uuid4().hex
@@ -208,7 +214,7 @@ class Run:
         self.tags.pop(key, None)
 
     # -- artifacts ---------------------------------------------------------------------------
-    def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> str:
+    def log_artifact(self, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> str:
         """Store a file under ``artifact_path/<file name>``; returns the artifact's path in the run."""
         source = Path(local_path)
         prefix = validation.artifact_path(artifact_path)
@@ -222,7 +228,7 @@ class Run:
         self._record_artifact(path, sha256, size)
         return path
 
-    def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str | None = None) -> list[str]:
+    def log_artifacts(self, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[str]:
         """Store every file below ``local_dir``, keeping relative paths; returns their run paths."""
         folder = Path(local_dir)
         prefix = validation.artifact_path(artifact_path)
@@ -275,7 +281,7 @@ class Run:
         return self.log_bytes(table_bytes(data, artifact_file), artifact_file)
 
     def log_model(self, model: Any, name: str = "model", *, signature: Any = None, input_example: Any = None,
-                  pip_requirements: list[str] | None = None):
+                  pip_requirements: list[str] | None = None) -> ModelInfo:
         """Store a trained model as the artifact folder ``name/`` (see ``jupyter_tracker.models``);
         returns a ModelInfo whose ``model_uri`` (``runs:/<run_id>/<name>``) loads it back."""
         from .models import log_model
@@ -360,7 +366,8 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None:
             self.end(FINISHED)
         elif isinstance(exc, KeyboardInterrupt):
