@@ -90,7 +90,7 @@ def tokenize(text: str, what: str = "filter") -> list[Token]:
             raise _error(text, position, f"unexpected character {text[position]!r}", what)
         kind = match.lastgroup
         if kind != "space":
-            tokens.append(Token(kind, match.group(), position))
+            tokens.append(Token(kind, match.group(), position))  # type: ignore[arg-type]  # every alternative of _TOKEN is a named group
         position = match.end()
     tokens.append(Token("end", "", len(text)))
     return tokens
@@ -314,7 +314,7 @@ class _Parser:
             condition = f"NOT isnan({column}) AND {condition}"
         return f"r.run_key IN (SELECT run_key FROM {table} WHERE {key_filter} AND {condition})"
 
-    def dataset_condition(self, field: Field, op: str, values) -> str:
+    def dataset_condition(self, field: Field, op: str, values: list[tuple[str, Any, int]]) -> str:
         column = DATASET_FIELDS.get(field.name.lower())
         if column is None:
             raise self.error(field.position, f"unknown dataset field {field.name!r}; datasets.<field> takes "
@@ -324,7 +324,7 @@ class _Parser:
                              f"datasets.{field.name} = '{_plain_number(values[0][1])}'")
         return f"r.run_key IN (SELECT run_key FROM internal.inputs WHERE {self.operand(column, op, values)})"
 
-    def attribute_condition(self, field: Field, op: str, values, numeric: bool) -> str:
+    def attribute_condition(self, field: Field, op: str, values: list[tuple[str, Any, int]], numeric: bool) -> str:
         name = field.name.lower()
         column = ATTRIBUTES.get(name)
         if column is None:
@@ -361,7 +361,7 @@ class _Parser:
                              f"'2026-12-01' or '2026-12-01 08:30:00', or with epoch "
                              f"milliseconds (no quotes)") from None
 
-    def operand(self, column: str, op: str, values) -> str:
+    def operand(self, column: str, op: str, values: list[tuple[str, Any, int]]) -> str:
         self.params.extend(value for _, value, _ in values)
         if "IN" in op:
             return f"{column} {op} ({', '.join('?' for _ in values)})"
