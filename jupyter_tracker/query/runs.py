@@ -217,7 +217,8 @@ def run_values(run_ids: list[str], *, store: Store | None = None) -> dict[str, d
                                 f"{run_ids!r:.80}")
     for run_id in run_ids:
         check_run_id(run_id, "each of run_ids")
-    values: dict[str, dict[str, dict[str, Any]]] = {run_id: {"params": {}, "metrics": {}, "tags": {}} for run_id in run_ids}
+    values: dict[str, dict[str, dict[str, Any]]] = {run_id: {"params": {}, "metrics": {}, "tags": {}}
+                                                    for run_id in run_ids}
     if not run_ids:
         return values
     with resolve_store(store).session() as con:
@@ -235,7 +236,8 @@ def run_values(run_ids: list[str], *, store: Store | None = None) -> dict[str, d
     return values
 
 
-def running_run_id(pid: int | None = None, notebook_path: str | None = None, *, store: Store | None = None) -> str | None:
+def running_run_id(pid: int | None = None, notebook_path: str | None = None, *,
+                   store: Store | None = None) -> str | None:
     """The newest RUNNING run logged by process ``pid`` (a kernel), else by the notebook at the
     absolute ``notebook_path``; None when there is none. With nested runs that is the innermost."""
     if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int)):
@@ -243,11 +245,12 @@ def running_run_id(pid: int | None = None, notebook_path: str | None = None, *, 
     check_text(notebook_path, "notebook_path", "/home/me/project/train.ipynb", optional=True)
     if pid is None and not notebook_path:
         return None
+    row: tuple[str] | None
     with resolve_store(store).session() as con:
         for column, value in (("pid", pid), ("notebook_path", notebook_path)):
             if not value:
                 continue
-            row: tuple[str] | None = fetch_one(con, f"""SELECT run_id FROM internal.runs WHERE status = 'RUNNING' AND NOT deleted
+            row = fetch_one(con, f"""SELECT run_id FROM internal.runs WHERE status = 'RUNNING' AND NOT deleted
                                      AND {column} = ? ORDER BY start_time DESC, run_key DESC LIMIT 1""", [value])
             if row:
                 return row[0]

@@ -44,7 +44,8 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = 
         console = con.execute("SELECT stream, text FROM internal.console WHERE run_key = ? ORDER BY seq",
                               [run_key]).fetchall()
         # resolve_run just found this run, so its row exists.
-        error: tuple[Any, ...] = fetch_one(con, "SELECT error_type, error_message, error_traceback, status FROM internal.runs "
+        error: tuple[Any, ...]
+        error = fetch_one(con, "SELECT error_type, error_message, error_traceback, status FROM internal.runs "
                             "WHERE run_key = ?", [run_key])  # type: ignore[assignment]
     chosen = next((r for r in rows if r[0] == kind), None)
     if chosen is None:

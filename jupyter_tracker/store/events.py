@@ -174,7 +174,8 @@ def run_ended(slot: int, status: str, ts: int, error: dict[str, Any] | None = No
     return record
 
 
-def environment_captured(slot: int, env_sha: str, git: dict[str, Any] | None, env: dict[str, Any] | None, ts: int) -> dict[str, Any]:
+def environment_captured(slot: int, env_sha: str, git: dict[str, Any] | None, env: dict[str, Any] | None,
+                         ts: int) -> dict[str, Any]:
     return {"t": "env", "slot": slot, "env_sha": env_sha, "git": git, "env": env, "ts": ts}
 
 

@@ -130,7 +130,8 @@ def _merge_pass(con: DuckDBPyConnection, journal_dir: Path) -> tuple[MergeResult
     return _merge_batch(con, journal_dir, names, Quarantine(journal_dir.parent / QUARANTINE_DIR))
 
 
-def _merge_batch(con: DuckDBPyConnection, journal_dir: Path, names: list[str], quarantine: Quarantine) -> tuple[MergeResult, int, bool]:
+def _merge_batch(con: DuckDBPyConnection, journal_dir: Path, names: list[str],
+                 quarantine: Quarantine) -> tuple[MergeResult, int, bool]:
     """One chunk of each journal in ``names``, written in one transaction."""
     result = MergeResult()
     locks: list[int] = []
@@ -171,7 +172,8 @@ def _merge_batch(con: DuckDBPyConnection, journal_dir: Path, names: list[str], q
     return result, batch.damaged, True
 
 
-def _merge_one_by_one(con: DuckDBPyConnection, journal_dir: Path, names: list[str], quarantine: Quarantine) -> MergeResult:
+def _merge_one_by_one(con: DuckDBPyConnection, journal_dir: Path, names: list[str],
+                      quarantine: Quarantine) -> MergeResult:
     total = MergeResult()
     for name in names:
         result, _, _ = _merge_batch(con, journal_dir, [name], quarantine)
@@ -183,7 +185,8 @@ def _merge_one_by_one(con: DuckDBPyConnection, journal_dir: Path, names: list[st
     return total
 
 
-def _set_aside(con: DuckDBPyConnection, journal_dir: Path, name: str, quarantine: Quarantine, exc: BaseException) -> None:
+def _set_aside(con: DuckDBPyConnection, journal_dir: Path, name: str, quarantine: Quarantine,
+               exc: BaseException) -> None:
     """The database refused a journal as a whole (none of its records failed a check, yet the
     insert did): move its files into the quarantine, intact, so the store keeps merging."""
     quarantine.set_aside(journal_dir, name, f"the database refused this journal: {exc}")
@@ -265,7 +268,8 @@ def _read_journal(con: DuckDBPyConnection, batch: _Batch, journal_dir: Path, nam
     return points, events
 
 
-def _apply_event(con: DuckDBPyConnection, batch: _Batch, journal: str, record: dict[str, Any], slots: dict[int, int], local_keys: dict[int, int]) -> str | None:
+def _apply_event(con: DuckDBPyConnection, batch: _Batch, journal: str, record: dict[str, Any],
+                 slots: dict[int, int], local_keys: dict[int, int]) -> str | None:
     """Add one checked event to the batch; returns why it cannot be applied, or None."""
     kind = record["t"]
     run_key: int | None
@@ -384,7 +388,8 @@ def _run_key_for_id(con: DuckDBPyConnection, batch: _Batch, run_id: str) -> int 
     return run_key
 
 
-def _apply_metrics(batch: _Batch, chunk: MetricChunk, slots: dict[int, int], local_keys: dict[int, int], events_complete: bool,
+def _apply_metrics(batch: _Batch, chunk: MetricChunk, slots: dict[int, int], local_keys: dict[int, int],
+                   events_complete: bool,
                    journal: str, quarantine: Quarantine) -> tuple[int, int]:
     """Add the checked metric records to the batch; returns (points, offset consumed up to).
 
@@ -467,7 +472,8 @@ def _with_rows(con: DuckDBPyConnection, rows: list[tuple[Any, ...]], names: list
         con.unregister("jt_rows")
 
 
-def _insert(con: DuckDBPyConnection, table: str, rows: list[tuple[Any, ...]], names: list[str], where: str = "") -> None:
+def _insert(con: DuckDBPyConnection, table: str, rows: list[tuple[Any, ...]], names: list[str],
+            where: str = "") -> None:
     """Bulk-insert ``rows`` into ``table``; ``where`` filters the batch (alias ``b``)."""
     if rows:
         _with_rows(con, rows, names, f"INSERT INTO {table} SELECT b.* FROM jt_rows b {where}")
