@@ -13,6 +13,7 @@ import jupyter_tracker as jt
 from jupyter_tracker import config
 from jupyter_tracker.errors import StoreError, StoreFormatError, StoreVersionError
 from jupyter_tracker.store import get_store
+from jupyter_tracker.store.database import connect_duckdb
 from jupyter_tracker.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -142,25 +143,29 @@ def test_a_program_holding_the_database_gets_a_clear_error(store_dir):
     del duckdb
 
 
-def test_an_older_store_is_migrated_on_open(store_dir, monkeypatch):
+def test_a_real_version_1_store_is_migrated_to_the_registry_on_open(store_dir, monkeypatch):
+    """A store written before the model registry existed (schema 1) opens, keeps its runs, and
+    gains the registry tables (the real 1 -> 2 migration, not an invented one)."""
     from jupyter_tracker.store import schema
 
-    with jt.start_run(run_name="old"):
-        pass
-    assert jt.search_runs().run_name.item() == "old"
-
-    def add_notes(con):
-        con.execute("ALTER TABLE internal.runs ADD COLUMN notes VARCHAR")
-
-    next_version = schema.SCHEMA_VERSION + 1
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (next_version, "run notes", add_notes)])
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", next_version)
-    fresh = type(get_store(store_dir))(store_dir)
-    assert jt.search_runs(store=fresh).run_name.item() == "old"
-    with fresh.session() as con:
-        assert con.execute("select version, name from internal.migrations order by version").fetchall()[-1] == (
-            next_version, "run notes")
-        assert con.execute("select notes from internal.runs").fetchall() == [(None,)]
+    with monkeypatch.context() as old_version:  # this process writes schema 1, as a 2026 release did
+        old_version.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        old_version.setattr(schema, "SCHEMA_VERSION", 1)
+        with jt.start_run(run_name="old") as run:
+            run.log_metric("loss", 0.5)
+            run.log_text("weights", "model/MLmodel.json")
+        assert jt.search_runs().run_name.item() == "old"
+    with connect_duckdb(store_dir / "tracker.duckdb", read_only=True) as con:
+        assert con.execute("select value from internal.meta where key = 'schema_version'").fetchall() == [("1",)]
+        assert not con.execute("select 1 from information_schema.tables where table_name = 'model_versions'"
+                               ).fetchall()
+    reopened = type(get_store(store_dir))(store_dir)
+    assert jt.search_runs(store=reopened).run_name.item() == "old"
+    with reopened.session() as con:
+        assert [v for (v,) in con.execute("select version from internal.migrations order by version").fetchall()] \
+            == [1, 2]
+    version = jt.register_model(f"runs:/{run.run_id}/model", "churn", store=reopened)
+    assert version.version == 1
 
 
 def test_a_deleted_database_is_recreated_by_a_running_process(store_dir):

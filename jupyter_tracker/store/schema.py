@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import DamagedStoreError, NotAStoreError
+from .sql import transaction
 
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
@@ -210,8 +211,7 @@ def migrate(con: DuckDBPyConnection, current: int | None) -> None:
     """Apply every migration newer than ``current`` in one transaction. Running it again, or after
     a migration was cut short, ends in the same schema: every statement may run twice, and a
     migration already recorded in internal.migrations is not recorded again."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for version, name, apply in MIGRATIONS:
             if current is None or version > current:
                 apply(con)
@@ -219,12 +219,3 @@ def migrate(con: DuckDBPyConnection, current: int | None) -> None:
                             "(SELECT 1 FROM internal.migrations WHERE version = ?)",
                             [version, name, int(time.time() * 1000), version])
         con.execute("INSERT OR REPLACE INTO internal.meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        con.execute("COMMIT")
-    except BaseException:
-        import duckdb
-
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.TransactionException:
-            pass  # the failed COMMIT already rolled back; the error raised below is the one that counts
-        raise
