@@ -35,6 +35,7 @@ from .errors import (
     RunNotActiveError,
 )
 from .store import events
+from .store.events import END_STATUSES
 from .store.journal import METRIC_PAYLOAD, METRIC_RECORD, RECORD_MARKER, RECORD_SIZE, storage_error
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
 #: A journal bigger than this is retired when no run of the process is writing to it.
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
-END_STATUSES = (FINISHED, FAILED, KILLED)
 
 _payload = METRIC_PAYLOAD.pack
 _frame = METRIC_RECORD.pack

@@ -204,3 +204,13 @@ def test_curves_and_table_follow_a_run_logging_in_another_kernel(store_dir):
             trainer.wait()
         trainer.stdin.close()
         trainer.stdout.close()
+
+
+def test_a_static_chart_of_values_near_the_float64_limit_draws_every_point():
+    """Coordinates and ticks are computed without overflowing (a range of 1.7e308 and 5e-324 made
+    every coordinate but the lowest -inf, so the saved chart showed an empty box)."""
+    from jupyter_tracker.widgets.static import line_chart
+
+    svg = line_chart([("extreme", [0, 1, 5], [1e-300, 1.7e308, 5e-324])], title="extreme")
+    assert "inf" not in svg and "polyline" in svg
+    assert svg.count('text-anchor="end">') == 5  # five y ticks, each at a finite position

@@ -376,11 +376,10 @@ def _decode_line(line: bytes, salt: int, version: int) -> tuple[dict[str, Any] |
 @dataclass
 class MetricChunk:
     """Metric records read from one metrics file: a NumPy structured array of the good records
-    (in file order, with their end offsets), damaged byte count, where the next read starts."""
+    (in file order, with their end offsets), the damaged byte ranges, where the next read starts."""
 
     records: Any = None
     ends: Any = None
-    damaged_bytes: int = 0
     damaged_ranges: list[tuple[int, int, str]] = field(default_factory=list)
     end: int = 0
     record_size: int = RECORD_SIZE
@@ -402,7 +401,6 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
                 offset = chunk.end = METRICS_HEADER.size
                 if header[:8] != METRICS_MAGIC:
                     chunk.damaged_ranges.append((0, len(header), "damaged file header"))
-                    chunk.damaged_bytes += len(header)
             reader.seek(offset)
             raw = reader.read(max_bytes)
     except FileNotFoundError:
@@ -462,7 +460,6 @@ def _note_damage(chunk: MetricChunk, raw: bytes, offset: int, start: int, stop: 
         reason = "zeroed bytes"
     else:
         reason = "bytes that are no metric record (damaged, torn or foreign)"
-    chunk.damaged_bytes += stop - start
     if len(chunk.damaged_ranges) < MAX_DAMAGE_REPORTS:
         chunk.damaged_ranges.append((offset + start, offset + stop, reason))
     else:  # widen the last reported range instead of keeping one entry per damaged spot
@@ -548,7 +545,6 @@ def _legacy_metrics(raw: bytes, offset: int, writer_alive: bool, chunk: MetricCh
     view = np.frombuffer(raw, dtype=LEGACY_METRIC_DTYPE, count=count)
     zero = (view["slot"] == 0) & (view["key"] == 0) & (view["step"] == 0) & (view["timestamp"] == 0)
     keep = np.flatnonzero(~zero)
-    chunk.damaged_bytes += int(zero.sum()) * size
     records = np.zeros(len(keep), dtype=METRIC_DTYPE)
     for name in ("slot", "key", "step", "timestamp", "value"):
         records[name] = view[name][keep]
@@ -556,6 +552,5 @@ def _legacy_metrics(raw: bytes, offset: int, writer_alive: bool, chunk: MetricCh
     chunk.ends = offset + (keep.astype(np.int64) + 1) * size
     chunk.end = offset + count * size
     if not writer_alive and len(raw) % size:
-        chunk.damaged_bytes += len(raw) % size
         chunk.end = offset + len(raw)
     return chunk

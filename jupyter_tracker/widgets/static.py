@@ -83,23 +83,24 @@ def line_chart(series: Sequence[tuple[str, Sequence, Sequence[float]]], *, title
         return "".join(parts)
     x_low, x_high = min(all_x), max(all_x)
     y_low, y_high = min(all_y), max(all_y)
-    x_span, y_span = (x_high - x_low) or 1.0, (y_high - y_low) or 1.0
+    # Halves, so a range near the float64 limit (1.7e308 and -1.7e308) does not overflow to inf.
+    x_half, y_half = (x_high / 2 - x_low / 2) or 0.5, (y_high / 2 - y_low / 2) or 0.5
 
     def px(x: float) -> float:
-        return margin_left + plot_w * (x - x_low) / x_span
+        return margin_left + plot_w * ((x / 2 - x_low / 2) / x_half)
 
     def py(y: float) -> float:
-        return margin_top + plot_h - plot_h * (y - y_low) / y_span
+        return margin_top + plot_h - plot_h * ((y / 2 - y_low / 2) / y_half)
 
     parts.append(f'<rect x="{margin_left}" y="{margin_top}" width="{plot_w}" height="{plot_h}" fill="none" '
                  f'stroke="#ccc"/>')
     for i in range(5):
-        y = y_low + y_span * i / 4
+        y = 2 * (y_low / 2 + y_half * (i / 4))
         shown = 10 ** y if log_y else y
         parts.append(f'<line x1="{margin_left}" x2="{margin_left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" '
                      f'stroke="#eee"/><text x="{margin_left - 4}" y="{py(y) + 3:.1f}" text-anchor="end">'
                      f'{escape(format_value(shown))}</text>')
-        x = x_low + x_span * i / 4
+        x = 2 * (x_low / 2 + x_half * (i / 4))
         parts.append(f'<text x="{px(x):.1f}" y="{height - 12}" text-anchor="middle">{escape(format_value(x))}</text>')
     for index, (label, pairs) in enumerate(prepared):
         color = PALETTE[index % len(PALETTE)]
