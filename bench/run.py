@@ -22,39 +22,37 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from . import report
-from .rows import Figure, Table
+from .rows import READERS, SEARCHERS, VISIBLE, Figure, Table
 from .servers import REPO, mlflow_server, process_env
 from .tools import IMPORTS, TOOLS
 
 OURS = "jupyter_tracker"
 
+# Every row runs every tool at the same N; where a peer is slow it gets fewer repetitions, never a
+# smaller N (``mlflow_reps``). Sizes are capped so that a full run stays near 30 min on 2 busy cores.
 FULL = {
-    "reps": 5, "proc_reps": 3, "import_reps": 5,
-    "log_n": {"jupyter_tracker": 10_000, "mlflow": 1_000, "wandb": 10_000, "aim": 10_000, "trackio": 10_000},
-    "visible_n": 10_000, "visible_n_mlflow": 1_000,
-    "create_n": 500, "create_n_mlflow": 200,
-    "search_n": (10_000, 100_000), "search_reps": 3, "search_reps_mlflow_large": 1,
-    "mlflow_large_search": False,
-    "history_big": 1_000_000, "history_peer": 100_000,
-    "disk_n_wandb": 10_000,
+    "reps": 5, "proc_reps": 3, "mlflow_reps": 1, "import_reps": 5,
+    "log_n": 10_000,
+    "visible_n": 1_000,
+    "create_n": 200, "create_visible_n": 30,
+    "search_n": (10_000, 100_000), "search_reps": 3,
+    "history_big": 1_000_000, "history_n": 100_000, "disk_n": 10_000,
     "crash_n": 5_000,
-    "writers": (1, 2, 4, 8), "writer_n": 20_000, "writer_n_mlflow": 500,
+    "writers": (1, 2, 4, 8), "writer_n": 500, "writer_n_large": 50_000,
     "track_reps": 30,
-    "share_runs": 100, "share_points": 10_000, "push_points": 1_000_000, "push_server_per_tool": True,
+    "share_runs": 100, "share_points": 10_000, "push_points": 100_000, "push_server_per_tool": True,
 }
 QUICK = {
-    "reps": 2, "proc_reps": 1, "import_reps": 2,
-    "log_n": {"jupyter_tracker": 1_000, "mlflow": 50, "wandb": 200, "aim": 200, "trackio": 500},
-    "visible_n": 1_000, "visible_n_mlflow": 50,
-    "create_n": 20, "create_n_mlflow": 5,
-    "search_n": (300, 1_000), "search_reps": 1, "search_reps_mlflow_large": 1,
-    "mlflow_large_search": True,
-    "history_big": 20_000, "history_peer": 2_000,
-    "disk_n_wandb": 200,
+    "reps": 2, "proc_reps": 1, "mlflow_reps": 1, "import_reps": 1,
+    "log_n": 1_000,
+    "visible_n": 100,
+    "create_n": 10, "create_visible_n": 3,
+    "search_n": (100, 300), "search_reps": 1,
+    "history_big": 20_000, "history_n": 2_000, "disk_n": 1_000,
     "crash_n": 300,
-    "writers": (1, 2, 4, 8), "writer_n": 1_000, "writer_n_mlflow": 20,   # every row of the table, small N
-    "track_reps": 3,
-    "share_runs": 5, "share_points": 1_000, "push_points": 10_000, "push_server_per_tool": False,
+    "writers": (1, 2), "writer_n": 200, "writer_n_large": 2_000,
+    "track_reps": 2,
+    "share_runs": 3, "share_points": 500, "push_points": 2_000, "push_server_per_tool": False,
 }
 
 
@@ -72,6 +70,46 @@ def call(tool: str, task: str, timeout: float = 3600, worker: str = "bench.worke
             return json.loads(line[len("BENCH-RESULT "):])
     tail = (process.stderr or process.stdout).strip().splitlines()[-6:]
     raise WorkerError(f"{tool}.{task} exited {process.returncode}: " + " | ".join(tail))
+
+
+def worker_process(tool: str, task: str, arguments: dict) -> subprocess.Popen:
+    """``task`` of ``tool`` started in its own process (``bench.worker``), not waited for."""
+    return subprocess.Popen([sys.executable, "-m", "bench.worker", tool, task, json.dumps(arguments)], cwd=REPO,
+                            env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def result_of(out: str, err: str, what: str) -> dict:
+    lines = [x for x in out.splitlines() if x.startswith("BENCH-RESULT ")]
+    if not lines:
+        raise WorkerError(f"{what} failed: {err.strip().splitlines()[-3:]}")
+    return json.loads(lines[-1][len("BENCH-RESULT "):])
+
+
+def pair(tool: str, reader_task: str, writer_task: str, arguments: dict) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """A reader and a writer process of the same tool, the reader started first."""
+    return worker_process(tool, reader_task, arguments), worker_process(tool, writer_task, arguments)
+
+
+def finish_pair(reader: subprocess.Popen, writers: list[subprocess.Popen], what: str) -> dict:
+    """Wait for the reader's result, then end the writers (they stay alive until the reader is done)."""
+    try:
+        out, err = reader.communicate(timeout=600)
+    finally:
+        for writer in writers:
+            writer.kill()
+            writer.wait()
+    return result_of(out, err, what)
+
+
+def _not_yet_text(names: dict[str, int]) -> str | None:
+    """The reader's expected "not there yet" answers, by name (None when there were none)."""
+    if not names:
+        return None
+    return "not there yet: " + ", ".join(f"{name} ×{count:,}" for name, count in names.items())
+
+
+def _number(value: float | None) -> str:
+    return "?" if value is None else report._number(value, "")
 
 
 def median_of(results: list[dict], key: str) -> float | None:
@@ -97,6 +135,10 @@ class Bench:
         if prepared:
             call(tool, "prepare", root=str(path))
         return str(path)
+
+    def reps_for(self, tool: str, key: str = "proc_reps") -> int:
+        """Repetitions of a process-level figure: MLflow's slow rows run once, at the same N."""
+        return min(self.settings[key], self.settings["mlflow_reps"]) if tool == "mlflow" else self.settings[key]
 
     def each(self, tools: list[str], what: str, function) -> None:
         """Run ``function(tool)`` for every available tool; a failure becomes an error cell."""
@@ -141,55 +183,72 @@ class Bench:
         self.each(TOOLS, "import", one)
 
     def log_loop(self) -> None:
-        reps = self.settings["proc_reps"]
+        n = self.settings["log_n"]
 
         def one(tool: str) -> None:
-            n = self.settings["log_n"][tool]
+            reps = self.reps_for(tool)
             root = self.root(tool, "log_loop")
             results = [call(tool, "log_loop", root=root, n=n) for _ in range(reps)]
-            self.table.set("log_metric", tool, Figure(median_of(results, "us_per_call"), n=n, reps=reps))
+            first = median_of(results, "first_us_per_call")
+            self.table.set("log_metric", tool, Figure(median_of(results, "us_per_call"), n=n, reps=reps,
+                                                      detail=f"first 1,000 calls: {_number(first)} µs each"))
             self.table.set("run_init", tool, Figure(median_of(results, "init_s") * 1e3, n=1, reps=reps))
             self.table.set("run_finish", tool, Figure(median_of(results, "finish_s") * 1e3, n=1, reps=reps))
+            if tool == OURS:
+                ours = self.table.cells["log_metric"][OURS]
+                self.table.set("log_metric_async", OURS, Figure(ours.value, n=n, reps=reps,
+                                                                detail="the loop above: one mode"))
+            if tool == "mlflow":
+                root = self.root(tool, "log_loop_async")
+                results = [call(tool, "log_loop", root=root, n=n, synchronous=False) for _ in range(reps)]
+                per_call, finish = median_of(results, "us_per_call"), median_of(results, "finish_s")
+                self.table.set("log_metric_async", tool, Figure(
+                    per_call, n=n, reps=reps, detail=f"end_run waits {finish:.1f} s for the queue: "
+                    f"{_number(per_call + finish / n * 1e6)} µs per point written"))
 
         self.each(TOOLS, "log_metric loop", one)
 
     def visible(self) -> None:
-        reps = self.settings["proc_reps"]
+        n = self.settings["visible_n"]
 
         def one(tool: str) -> None:
-            n = self.settings["visible_n_mlflow" if tool == "mlflow" else "visible_n"]
-            latencies = []
+            reps = self.settings["proc_reps"]
+            latencies, not_yet = [], {}
             for rep in range(reps):
                 root = self.root(tool, f"visible{rep}")
                 signal_file = os.path.join(root, "written")
-                arguments = json.dumps({"root": root, "n": n, "signal_file": signal_file})
-                reader = subprocess.Popen([sys.executable, "-m", "bench.worker", tool, "visible_reader", arguments],
-                                          cwd=REPO, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          text=True)
-                writer = subprocess.Popen([sys.executable, "-m", "bench.worker", tool, "visible_writer", arguments],
-                                          cwd=REPO, env=process_env(), stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL)
-                try:
-                    out, err = reader.communicate(timeout=600)
-                finally:
-                    writer.kill()
-                    writer.wait()
-                line = [x for x in out.splitlines() if x.startswith("BENCH-RESULT ")]
-                if not line:
-                    raise WorkerError(f"visibility reader failed: {err.strip().splitlines()[-3:]}")
-                latencies.append(json.loads(line[-1][13:])["visible_after_s"])
-            self.table.set("visible", tool, Figure(statistics.median(latencies) * 1e3, n=n, reps=reps))
+                reader, writer = pair(tool, "visible_reader", "visible_writer",
+                                      {"root": root, "n": n, "signal_file": signal_file})
+                result = finish_pair(reader, [writer], "visibility reader")
+                latencies.append(result["visible_after_s"])
+                if result["errors"]:
+                    raise WorkerError(f"the reader met {result['errors']} errors: {result['error_names']}")
+                for name, count in result["not_yet_names"].items():
+                    not_yet[name] = not_yet.get(name, 0) + count
+            self.table.set("visible", tool, Figure(statistics.median(latencies) * 1e3, n=n, reps=reps,
+                                                   detail=_not_yet_text(not_yet)))
 
-        self.each(["jupyter_tracker", "mlflow"], "visible to a reader", one)
+        self.each(list(VISIBLE), "visible to a reader", one)
 
     def create_runs(self) -> None:
-        reps = self.settings["proc_reps"]
-
         def one(tool: str) -> None:
-            n = self.settings["create_n_mlflow" if tool == "mlflow" else "create_n"]
+            n, reps = self.settings["create_n"], self.reps_for(tool)
             root = self.root(tool, "create")
             results = [call(tool, "create_runs", root=root, n=n) for _ in range(reps)]
             self.table.set("run_create", tool, Figure(median_of(results, "ms_per_run"), n=n, reps=reps))
+            n = self.settings["create_visible_n"]
+            root = self.root(tool, "create_visible")
+            ack = Path(root) / "ack"
+            ack.mkdir()
+            reader, writer = pair(tool, "create_visible_reader", "create_visible_writer",
+                                  {"root": root, "n": n, "ack_dir": str(ack)})
+            result = finish_pair(reader, [], "create-visible reader")
+            out, err = writer.communicate(timeout=600)
+            written = result_of(out, err, "create-visible writer")
+            if result["errors"]:
+                raise WorkerError(f"the reader met {result['errors']} errors: {result['error_names']}")
+            self.table.set("run_create_visible", tool, Figure(written["ms_per_run"], n=n, reps=1,
+                                                              detail=_not_yet_text(result["not_yet_names"])))
 
         self.each(["jupyter_tracker", "mlflow"], "run creation", one)
 
@@ -216,61 +275,59 @@ class Bench:
         self.each([OURS], "%%track overhead", one)
 
     def search(self) -> None:
-        for n in self.settings["search_n"]:
+        small, large = self.settings["search_n"]
+        for n in (small, large):
             def one(tool: str, n: int = n) -> None:
                 root = self.root(tool, f"search{n}")
                 seeded = call(tool, "seed_runs", root=root, n=n)
-                large = n >= 100_000 and tool == "mlflow"
-                reps = self.settings["search_reps_mlflow_large" if large else "search_reps"]
+                reps = self.reps_for(tool, "search_reps")
                 result = call(tool, "search", root=root, n=n, reps=reps)
-                suffix = "" if n == self.settings["search_n"][0] else "_large"
+                suffix = "" if n == small else "_large"
                 for key, row in (("all_s", "search_all"), ("filter_s", "search_filter"), ("order_s", "search_order")):
                     if result.get(key) is not None:
                         self.table.set(row + suffix, tool, Figure(result[key] * 1e3, n=n, reps=reps))
                 per_run = (call(tool, "store_bytes", root=root)["bytes"] - seeded["empty_bytes"]) / n
-                self.table.set("disk_runs", tool, Figure(per_run * 10_000 / 1e6, n=n, reps=1))
+                self.table.set("disk_runs" + suffix, tool, Figure(per_run * 10_000 / 1e6, n=n, reps=1))
 
-            tools = ["jupyter_tracker", "mlflow", "trackio"]
-            if n != self.settings["search_n"][0]:
-                tools.remove("trackio")  # the large-store rows are ours and MLflow's (Trackio has no filter)
-            if n != self.settings["search_n"][0] and not self.settings["mlflow_large_search"]:
-                tools.remove("mlflow")
-                for row in ("search_all_large", "search_filter_large", "search_order_large"):
-                    self.table.note(row, f"MLflow is not run at {n:,} runs in the full benchmark: here its "
-                                    "listing of 100,000 runs ran over 35 minutes and the filtered search over 14 "
-                                    "minutes without finishing (SQLite store, seeded with SQL in seconds). Compare "
-                                    "it at 10,000 runs in the rows above.")
-            self.each(tools, f"search {n:,} runs", one)
+            if n == small:
+                self.each(list(SEARCHERS), f"search {n:,} runs", one)
+            else:
+                self.table.note("search_all_large", f"{n:,} runs: ours only. MLflow's listing of 100,000 runs ran "
+                                "over 35 minutes here (and its filtered search over 14 minutes) without finishing; "
+                                "seeding 100,000 Trackio runs took 20 minutes. The scaling section "
+                                "(bench/results/scaling.md) has every tool at 4+ sizes up to its cap.")
+                self.each([OURS], f"search {n:,} runs", one)
 
     def history(self) -> None:
-        reps = self.settings["reps"]
-        big, peer = self.settings["history_big"], self.settings["history_peer"]
+        """Every tool at the same N: the disk rows at ``disk_n`` and ``history_n`` points (every tool),
+        history reads at ``history_n`` (every tool with a local reader), ours also at ``history_big``."""
+        disk_n, n, big = self.settings["disk_n"], self.settings["history_n"], self.settings["history_big"]
+
+        def seeded_store(tool: str, size: int) -> tuple[str, dict]:
+            root = self.root(tool, f"history{size}")
+            seeded = call(tool, "seed_history", root=root, n=size)
+            seeded["per_point"] = (call(tool, "store_bytes", root=root)["bytes"] - seeded["empty_bytes"]) / size
+            return root, seeded
 
         def one(tool: str) -> None:
-            sizes = [peer, big] if tool == OURS else [peer]
-            for n in sizes:
-                root = self.root(tool, f"history{n}")
-                seeded = call(tool, "seed_history", root=root, n=n)
-                result = call(tool, "read_history", root=root, n=n, reps=reps, run_id=seeded["run_id"])
-                suffix = "_big" if n == big else ""
-                self.table.set("history_full" + suffix, tool, Figure(result["full_s"] * 1e3, n=n, reps=reps))
+            _root, seeded = seeded_store(tool, disk_n)
+            self.table.set("disk_points", tool, Figure(seeded["per_point"], n=disk_n, reps=1))
+            sizes = [n, big] if tool == OURS else [n]
+            for size in sizes:
+                root, seeded = seeded_store(tool, size)
+                if size == n:
+                    self.table.set("disk_points_large", tool, Figure(seeded["per_point"], n=size, reps=1))
+                if tool not in READERS:
+                    continue
+                tool_reps = self.reps_for(tool, "reps")
+                result = call(tool, "read_history", root=root, n=size, reps=tool_reps, run_id=seeded["run_id"])
+                suffix = "_big" if size == big else ""
+                self.table.set("history_full" + suffix, tool, Figure(result["full_s"] * 1e3, n=size, reps=tool_reps))
                 if result.get("downsampled_s") is not None:
                     self.table.set("history_sampled" + suffix, tool,
-                                   Figure(result["downsampled_s"] * 1e3, n=n, reps=reps))
-                if n == max(sizes):
-                    per_point = (call(tool, "store_bytes", root=root)["bytes"] - seeded["empty_bytes"]) / n
-                    self.table.set("disk_points", tool, Figure(per_point, n=n, reps=1))
+                                   Figure(result["downsampled_s"] * 1e3, n=size, reps=tool_reps))
 
-        self.each(["jupyter_tracker", "mlflow", "aim", "trackio"], "metric history", one)
-
-        def wandb_disk(tool: str) -> None:
-            n = self.settings["disk_n_wandb"]
-            root = self.root(tool, "disk")
-            seeded = call(tool, "seed_history", root=root, n=n)
-            per_point = (call(tool, "store_bytes", root=root)["bytes"] - seeded["empty_bytes"]) / n
-            self.table.set("disk_points", tool, Figure(per_point, n=n, reps=1))
-
-        self.each(["wandb"], "disk per point", wandb_disk)
+        self.each(list(TOOLS), "metric history + disk", one)
 
     def crash(self) -> None:
         n = self.settings["crash_n"]
@@ -292,41 +349,58 @@ class Bench:
         self.each(TOOLS, "crash safety", one)
 
     def concurrency(self) -> None:
+        """Writers and one polling reader, each in its own process, the same N for every tool. Every
+        exception of writers and reader counts as an error, the same way for every tool; the reader's
+        expected "not there yet" answers (its poll came before the experiment or run existed) are
+        listed by name beside the count. Two figures: points/s until the log calls returned, and
+        until the reader in another process saw every point (end-to-end)."""
+        def run_writers(tool: str, writers: int, n: int, suffix: str) -> None:
+            root = self.root(tool, f"writers{writers}{suffix}")
+            stop_file = os.path.join(root, "stop")
+            reader = worker_process(tool, "reader", {"root": root, "stop_file": stop_file, "writers": writers,
+                                                     "n": n})
+            start_at = time.time() + 3.0 + (2.5 if tool == "mlflow" else 0.5) * writers
+            processes = [worker_process(tool, "writer", {"root": root, "n": n, "start_at": start_at, "index": index})
+                         for index in range(writers)]
+            results, failures = [], 0
+            for process in processes:
+                out, err = process.communicate(timeout=1800)
+                try:
+                    results.append(result_of(out, err, "writer"))
+                except WorkerError:
+                    failures += 1
+            deadline = time.time() + 120
+            while reader.poll() is None and time.time() < deadline:
+                time.sleep(0.05)
+            Path(stop_file).touch()
+            out, err = reader.communicate(timeout=600)
+            seen = result_of(out, err, "reader")
+            if not results:
+                raise WorkerError(f"every writer failed ({writers} writers)")
+            begin = min(r["begin"] for r in results)
+            errors = sum(r["errors"] for r in results) + failures * n + seen["errors"]
+            names: dict[str, int] = {}
+            for part in [*results, seen]:
+                for name, count in part["error_names"].items():
+                    names[name] = names.get(name, 0) + count
+            points = sum(n - r["errors"] for r in results)
+            total = n * writers
+            row = f"writers_{writers}{suffix}"
+            self.table.set(row, tool, Figure(points / (max(r["end"] for r in results) - begin), n=total, reps=1))
+            if seen["visible_at"] is not None:
+                self.table.set(row + "_visible", tool, Figure(points / (seen["visible_at"] - begin), n=total, reps=1))
+            else:
+                self.table.set(row + "_visible", tool, Figure(None, n=total, reps=1, text="not all seen in 120 s"))
+            detail = "; ".join(f"{name} ×{count}" for name, count in names.items())
+            not_yet = _not_yet_text(seen["not_yet_names"])
+            self.table.set(row + "_errors", tool, Figure(float(errors), n=total, reps=1,
+                                                         detail="; ".join(x for x in (detail, not_yet) if x) or None))
+
         def one(tool: str) -> None:
-            n = self.settings["writer_n_mlflow" if tool == "mlflow" else "writer_n"]
             for writers in self.settings["writers"]:
-                root = self.root(tool, f"writers{writers}")
-                stop_file = os.path.join(root, "stop")
-                reader = subprocess.Popen(
-                    [sys.executable, "-m", "bench.worker", tool, "reader",
-                     json.dumps({"root": root, "stop_file": stop_file})],
-                    cwd=REPO, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                start_at = time.time() + 3.0 + (2.5 if tool == "mlflow" else 0.5) * writers
-                processes = [subprocess.Popen(
-                    [sys.executable, "-m", "bench.worker", tool, "writer",
-                     json.dumps({"root": root, "n": n, "start_at": start_at, "index": index})],
-                    cwd=REPO, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                    for index in range(writers)]
-                results, failures = [], 0
-                for process in processes:
-                    out, err = process.communicate(timeout=1800)
-                    lines = [x for x in out.splitlines() if x.startswith("BENCH-RESULT ")]
-                    if lines:
-                        results.append(json.loads(lines[-1][13:]))
-                    else:
-                        failures += 1
-                Path(stop_file).touch()
-                out, _err = reader.communicate(timeout=600)
-                reader_lines = [x for x in out.splitlines() if x.startswith("BENCH-RESULT ")]
-                reader_errors = json.loads(reader_lines[-1][13:])["errors"] if reader_lines else 1
-                if not results:
-                    raise WorkerError(f"every writer failed ({writers} writers)")
-                elapsed = max(r["end"] for r in results) - min(r["begin"] for r in results)
-                errors = sum(r["errors"] for r in results) + failures * n + reader_errors
-                points = sum(n - r["errors"] for r in results)
-                self.table.set(f"writers_{writers}", tool, Figure(points / elapsed, n=n * writers, reps=1,
-                                                                  detail=f"{errors:,} errors"))
-                self.table.set(f"writers_{writers}_errors", tool, Figure(float(errors), n=n * writers, reps=1))
+                run_writers(tool, writers, self.settings["writer_n"], "")
+            if tool == OURS and 4 in self.settings["writers"]:
+                run_writers(tool, 4, self.settings["writer_n_large"], "_large")
 
         self.each(["jupyter_tracker", "mlflow"], "concurrent writers", one)
 
@@ -376,6 +450,13 @@ def versions(tools: list[str]) -> dict:
     return found
 
 
+def package_count() -> int:
+    """Distributions installed in the benchmark's environment (its size is what start_run's capture pays)."""
+    from importlib.metadata import distributions
+
+    return len({dist.metadata["Name"] for dist in distributions()})
+
+
 def machine() -> dict:
     cpu = platform.processor()
     try:
@@ -419,13 +500,15 @@ def main(argv: list[str] | None = None) -> int:
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
                  "concurrency", "sharing"]
     started = time.time()
+    load_at_start = list(os.getloadavg())
     for name in args.only or workloads:
         log(f"{name}:")
         getattr(bench, name)()
     result = {
         "mode": "quick" if args.quick else "full", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "wall_s": round(time.time() - started, 1), "machine": machine(), "versions": versions(tools),
-        "settings": settings, "table": bench.table.to_json(),
+        "settings": settings, "table": bench.table.to_json(), "packages": package_count(),
+        "load": {"start": load_at_start, "end": list(os.getloadavg())},
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

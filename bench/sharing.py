@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .tools import jt as jt_tool
 from .tools import mlflow_ as mlflow_tool
+from .tools.common import training_curve
 
 
 def jt_seed_sharing(root: str, runs: int, points: int) -> dict:
@@ -29,8 +30,9 @@ def jt_seed_sharing(root: str, runs: int, points: int) -> dict:
         with jt.start_run(run_name=f"share{index}", experiment="sharing") as run:
             run.log_params({f"p{j}": j for j in range(5)})
             log_metric = run.log_metric
+            values = training_curve(points, seed=index)
             for step in range(points):
-                log_metric("loss", 1.0 / (step + 1), step=step)
+                log_metric("loss", values[step], step=step)
             run.log_text(f"run {index}", "notes.txt")
     jt.search_runs(max_results=1)  # journals merged before anything is timed
     return {}

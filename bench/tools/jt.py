@@ -6,7 +6,23 @@ import os
 import time
 from pathlib import Path
 
-from .common import announce_and_die, dir_size, median_time, run_values, stop_requested, wait_until
+from .common import (
+    ErrorTally,
+    announce_and_die,
+    announce_done,
+    dir_size,
+    done_writers,
+    median_time,
+    poll_pause,
+    run_values,
+    stop_requested,
+    training_curve,
+    wait_until,
+)
+
+#: What a reader polling for a run that is still being written may be told, by name: "not there yet".
+NOT_YET = ("ExperimentNotFoundError", "RunNotFoundError", "MetricNotFoundError")
+FIRST_CALLS = 1_000
 
 
 def _jt(root: str):
@@ -30,15 +46,18 @@ def log_loop(root: str, n: int) -> dict:
     imported = time.perf_counter()
     run = jt.start_run(run_name="loop", experiment="bench")
     started = time.perf_counter()
-    log_metric = jt.log_metric
-    for step in range(n):
-        log_metric("loss", step * 0.001, step=step)
+    first = min(FIRST_CALLS, n)
+    for step in range(first):            # timed from the run's first call: nothing warms the loop
+        jt.log_metric("loss", step * 0.001, step=step)
+    first_done = time.perf_counter()
+    for step in range(first, n):
+        jt.log_metric("loss", step * 0.001, step=step)
     looped = time.perf_counter()
     run_id = run.run_id
     jt.end_run()
     ended = time.perf_counter()
     return {"import_s": imported - start, "init_s": started - imported, "us_per_call": (looped - started) / n * 1e6,
-            "finish_s": ended - looped, "run_id": run_id}
+            "first_us_per_call": (first_done - started) / first * 1e6, "finish_s": ended - looped, "run_id": run_id}
 
 
 def visible_writer(root: str, n: int, signal_file: str) -> dict:
@@ -63,14 +82,15 @@ def visible_reader(root: str, n: int, signal_file: str) -> dict:
     while not os.path.exists(signal_file):
         time.sleep(0.001)
     run_id, written = Path(signal_file).read_text().split()
+    tally = ErrorTally(NOT_YET)
     while True:
         try:
             if len(jt.get_metric_history(run_id, "loss")) >= n:
                 break
-        except jt.TrackerError:
-            pass
+        except Exception as error:  # noqa: BLE001 - every error is counted, "not there yet" by name
+            tally.add(error)
         time.sleep(0.001)
-    return {"visible_after_s": time.time() - float(written)}
+    return {"visible_after_s": time.time() - float(written), **tally.to_json()}
 
 
 def create_runs(root: str, n: int) -> dict:
@@ -85,15 +105,81 @@ def create_runs(root: str, n: int) -> dict:
     return {"ms_per_run": elapsed / n * 1e3}
 
 
+def create_visible_writer(root: str, n: int, ack_dir: str) -> dict:
+    """``n`` runs one after another, each timed from ``start_run`` until a reader in another process
+    (``create_visible_reader``) reports it FINISHED in ``search_runs``."""
+    jt = _jt(root)
+    ack = Path(ack_dir)
+    while not (ack / "ready").exists():
+        time.sleep(0.001)
+    times = []
+    for index in range(n):
+        params, _metrics, _tags = run_values(index)
+        start = time.perf_counter()
+        with jt.start_run(run_name=f"v{index}", experiment="create_visible") as run:
+            jt.log_params(params)
+            jt.log_metric("acc", index / n)
+        (ack / f"{index}.tmp").write_text(run.run_id)
+        os.replace(ack / f"{index}.tmp", ack / f"{index}.run")
+        while not (ack / f"{index}.seen").exists():
+            time.sleep(0.0005)
+        times.append(time.perf_counter() - start)
+    return {"ms_per_run": sum(times) / n * 1e3}
+
+
+def create_visible_reader(root: str, n: int, ack_dir: str) -> dict:
+    jt = _jt(root)
+    ack = Path(ack_dir)
+    jt.search_runs(max_results=1)   # imports and the first connection happen before the writer starts
+    (ack / "ready").touch()
+    tally = ErrorTally(NOT_YET)
+    for index in range(n):
+        while not (ack / f"{index}.run").exists():
+            time.sleep(0.0005)
+        run_id = (ack / f"{index}.run").read_text()
+        while True:
+            try:
+                runs = jt.search_runs("create_visible", max_results=n + 10)
+                if list(runs.loc[runs["run_id"] == run_id, "status"]) == ["FINISHED"]:
+                    break
+            except Exception as error:  # noqa: BLE001 - every error is counted, "not there yet" by name
+                tally.add(error)
+            time.sleep(0.0005)
+        (ack / f"{index}.seen").touch()
+    return tally.to_json()
+
+
 def seed_history(root: str, n: int) -> dict:
     jt = _jt(root)
     jt.search_runs(max_results=1)
     empty = dir_size(os.path.join(root, "store"))
+    values = training_curve(n)
     with jt.start_run(run_name="history", experiment="history") as run:
         log_metric = jt.log_metric
         for step in range(n):
-            log_metric("loss", 1.0 / (step + 1), step=step)
+            log_metric("loss", values[step], step=step)
     return {"run_id": run.run_id, "empty_bytes": empty}
+
+
+def backlog_writer(root: str, n: int) -> dict:
+    """Log ``n`` points and exit without reading: the journal is left for the next reader to merge."""
+    jt = _jt(root)
+    values = training_curve(n)
+    with jt.start_run(run_name="backlog", experiment="backlog"):
+        for step in range(n):
+            jt.log_metric("loss", values[step], step=step)
+    return {}
+
+
+def first_read(root: str) -> dict:
+    """The first ``search_runs`` of a fresh process (imports done before the clock starts): with a
+    journal backlog it includes the merge, without one it is the floor the merge is measured over."""
+    jt = _jt(root)
+    import pandas  # noqa: F401 - imported before timing, as search_runs' own import
+
+    start = time.perf_counter()
+    jt.search_runs(max_results=1)
+    return {"first_s": time.perf_counter() - start}
 
 
 def read_history(root: str, n: int, reps: int, run_id: str) -> dict:
@@ -160,29 +246,38 @@ def crash_read(root: str, n: int) -> dict:
 
 def writer(root: str, n: int, start_at: float, index: int) -> dict:
     jt = _jt(root)
-    errors = 0
-    with jt.start_run(run_name=f"writer{index}", experiment="concurrency"):
+    tally = ErrorTally()
+    with jt.start_run(run_name=f"writer{index}", experiment="concurrency") as run:
         wait_until(start_at)
         begin = time.time()
         for step in range(n):
             try:
                 jt.log_metric("loss", step * 0.5, step=step)
-            except Exception:  # noqa: BLE001 - counted, the benchmark reports every error
-                errors += 1
+            except Exception as error:  # noqa: BLE001 - counted, the benchmark reports every error
+                tally.add(error)
         end = time.time()
-    return {"begin": begin, "end": end, "errors": errors}
+        announce_done(root, index, run.run_id)
+    return {"begin": begin, "end": end, **tally.to_json()}
 
 
-def reader(root: str, stop_file: str) -> dict:
+def reader(root: str, stop_file: str, writers: int, n: int) -> dict:
+    """Poll ``search_runs`` every 50 ms while the writers write; once a writer says it is done, also
+    check its points until all ``n`` are visible: ``visible_at`` is when every writer's were."""
     jt = _jt(root)
-    polls = errors = 0
-    while not stop_requested(stop_file):
+    polls = 0
+    tally = ErrorTally(NOT_YET)
+    pending = set(range(writers))
+    visible_at = None
+    while not stop_requested(stop_file) and visible_at is None:
         try:
             jt.search_runs("concurrency")
-        except jt.TrackerError:
-            pass  # the experiment may not exist yet
-        except Exception:  # noqa: BLE001 - counted
-            errors += 1
+            for index, run_id in done_writers(root, pending):
+                if len(jt.get_metric_history(run_id, "loss")) >= n:
+                    pending.discard(index)
+            if not pending:
+                visible_at = time.time()
+        except Exception as error:  # noqa: BLE001 - every error is counted, "not there yet" by name
+            tally.add(error)
         polls += 1
-        time.sleep(0.05)
-    return {"polls": polls, "errors": errors}
+        poll_pause(root, pending)
+    return {"polls": polls, "visible_at": visible_at, **tally.to_json()}

@@ -14,7 +14,26 @@ import time
 import uuid
 from pathlib import Path
 
-from .common import announce_and_die, dir_size, median_time, run_values, stop_requested, wait_until
+from .common import (
+    ErrorTally,
+    announce_and_die,
+    announce_done,
+    dir_size,
+    done_writers,
+    median_time,
+    poll_pause,
+    run_values,
+    stop_requested,
+    training_curve,
+    wait_until,
+)
+
+FIRST_CALLS = 1_000
+
+
+def _not_there_yet(error: BaseException) -> bool:
+    """MLflow's answer for a run, experiment or metric that does not exist (yet)."""
+    return getattr(error, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 def _uri(root: str) -> str:
@@ -32,7 +51,7 @@ def _mlflow(root: str):
 
 def prepare(root: str) -> dict:
     mlflow = _mlflow(root)
-    for name in ("bench", "create", "history", "search", "crash", "concurrency"):
+    for name in ("bench", "create", "create_visible", "history", "search", "crash", "concurrency"):
         if mlflow.get_experiment_by_name(name) is None:
             mlflow.create_experiment(name)
     mlflow.set_experiment("bench")
@@ -41,20 +60,30 @@ def prepare(root: str) -> dict:
     return {"bytes": dir_size(root)}
 
 
-def log_loop(root: str, n: int) -> dict:
+def log_loop(root: str, n: int, synchronous: bool = True) -> dict:
+    """``mlflow.log_metric`` from the run's first call; ``synchronous=False`` is MLflow's async
+    logging (calls queue, a background thread writes them; ``end_run`` waits for the queue)."""
     start = time.perf_counter()
     mlflow = _mlflow(root)
     imported = time.perf_counter()
     mlflow.set_experiment("bench")
     run = mlflow.start_run(run_name="loop")
     started = time.perf_counter()
-    for step in range(n):
-        mlflow.log_metric("loss", step * 0.001, step=step)
+    first = min(FIRST_CALLS, n)
+    for step in range(first):
+        mlflow.log_metric("loss", step * 0.001, step=step, synchronous=synchronous)
+    first_done = time.perf_counter()
+    for step in range(first, n):
+        mlflow.log_metric("loss", step * 0.001, step=step, synchronous=synchronous)
     looped = time.perf_counter()
     mlflow.end_run()
     ended = time.perf_counter()
+    if not synchronous:
+        kept = len(mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss"))
+        assert kept == n, f"async logging kept {kept} of {n} points"
     return {"import_s": imported - start, "init_s": started - imported, "us_per_call": (looped - started) / n * 1e6,
-            "finish_s": ended - looped, "run_id": run.info.run_id}
+            "first_us_per_call": (first_done - started) / first * 1e6, "finish_s": ended - looped,
+            "run_id": run.info.run_id}
 
 
 def visible_writer(root: str, n: int, signal_file: str) -> dict:
@@ -81,9 +110,58 @@ def visible_reader(root: str, n: int, signal_file: str) -> dict:
     while not os.path.exists(signal_file):
         time.sleep(0.001)
     run_id, written = Path(signal_file).read_text().split()
-    while len(client.get_metric_history(run_id, "loss")) < n:
+    tally = ErrorTally()
+    while True:
+        try:
+            if len(client.get_metric_history(run_id, "loss")) >= n:
+                break
+        except Exception as error:  # noqa: BLE001 - every error is counted, "not there yet" by name
+            tally.add(error, _not_there_yet(error))
         time.sleep(0.001)
-    return {"visible_after_s": time.time() - float(written)}
+    return {"visible_after_s": time.time() - float(written), **tally.to_json()}
+
+
+def create_visible_writer(root: str, n: int, ack_dir: str) -> dict:
+    mlflow = _mlflow(root)
+    mlflow.set_experiment("create_visible")
+    ack = Path(ack_dir)
+    while not (ack / "ready").exists():
+        time.sleep(0.001)
+    times = []
+    for index in range(n):
+        params, _metrics, _tags = run_values(index)
+        start = time.perf_counter()
+        with mlflow.start_run(run_name=f"v{index}") as run:
+            mlflow.log_params(params)
+            mlflow.log_metric("acc", index / n)
+        (ack / f"{index}.tmp").write_text(run.info.run_id)
+        os.replace(ack / f"{index}.tmp", ack / f"{index}.run")
+        while not (ack / f"{index}.seen").exists():
+            time.sleep(0.0005)
+        times.append(time.perf_counter() - start)
+    return {"ms_per_run": sum(times) / n * 1e3}
+
+
+def create_visible_reader(root: str, n: int, ack_dir: str) -> dict:
+    mlflow = _mlflow(root)
+    ack = Path(ack_dir)
+    mlflow.search_runs(experiment_names=["create_visible"], max_results=1)
+    (ack / "ready").touch()
+    tally = ErrorTally()
+    for index in range(n):
+        while not (ack / f"{index}.run").exists():
+            time.sleep(0.0005)
+        run_id = (ack / f"{index}.run").read_text()
+        while True:
+            try:
+                runs = mlflow.search_runs(experiment_names=["create_visible"], max_results=n + 10)
+                if not runs.empty and list(runs.loc[runs["run_id"] == run_id, "status"]) == ["FINISHED"]:
+                    break
+            except Exception as error:  # noqa: BLE001 - every error is counted, "not there yet" by name
+                tally.add(error, _not_there_yet(error))
+            time.sleep(0.0005)
+        (ack / f"{index}.seen").touch()
+    return tally.to_json()
 
 
 def create_runs(root: str, n: int) -> dict:
@@ -108,8 +186,9 @@ def seed_history(root: str, n: int) -> dict:
     experiment_id = mlflow.get_experiment_by_name("history").experiment_id
     run = client.create_run(experiment_id, run_name="history")
     now = int(time.time() * 1000)
+    values = training_curve(n)
     for first in range(0, n, 1000):
-        client.log_batch(run.info.run_id, metrics=[Metric("loss", 1.0 / (step + 1), now + step, step)
+        client.log_batch(run.info.run_id, metrics=[Metric("loss", values[step], now + step, step)
                                                    for step in range(first, min(n, first + 1000))])
     client.set_terminated(run.info.run_id)
     return {"run_id": run.info.run_id, "empty_bytes": empty}
@@ -210,27 +289,39 @@ def crash_read(root: str, n: int) -> dict:
 def writer(root: str, n: int, start_at: float, index: int) -> dict:
     mlflow = _mlflow(root)
     mlflow.set_experiment("concurrency")
-    errors = 0
-    with mlflow.start_run(run_name=f"writer{index}"):
+    tally = ErrorTally()
+    with mlflow.start_run(run_name=f"writer{index}") as run:
         wait_until(start_at)
         begin = time.time()
         for step in range(n):
             try:
                 mlflow.log_metric("loss", step * 0.5, step=step)
-            except Exception:  # noqa: BLE001 - "database is locked" and friends, counted
-                errors += 1
+            except Exception as error:  # noqa: BLE001 - "database is locked" and friends, counted
+                tally.add(error)
         end = time.time()
-    return {"begin": begin, "end": end, "errors": errors}
+        announce_done(root, index, run.info.run_id)
+    return {"begin": begin, "end": end, **tally.to_json()}
 
 
-def reader(root: str, stop_file: str) -> dict:
+def reader(root: str, stop_file: str, writers: int, n: int) -> dict:
+    """The same polling reader as jupyter_tracker's: ``search_runs`` every 50 ms, then each done
+    writer's history until all ``n`` points are visible."""
     mlflow = _mlflow(root)
-    polls = errors = 0
-    while not stop_requested(stop_file):
+    client = mlflow.MlflowClient()
+    polls = 0
+    tally = ErrorTally()
+    pending = set(range(writers))
+    visible_at = None
+    while not stop_requested(stop_file) and visible_at is None:
         try:
             mlflow.search_runs(experiment_names=["concurrency"])
-        except Exception:  # noqa: BLE001 - counted
-            errors += 1
+            for index, run_id in done_writers(root, pending):
+                if len(client.get_metric_history(run_id, "loss")) >= n:
+                    pending.discard(index)
+            if not pending:
+                visible_at = time.time()
+        except Exception as error:  # noqa: BLE001 - every error is counted, "not there yet" by name
+            tally.add(error, _not_there_yet(error))
         polls += 1
-        time.sleep(0.05)
-    return {"polls": polls, "errors": errors}
+        poll_pause(root, pending)
+    return {"polls": polls, "visible_at": visible_at, **tally.to_json()}

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
-from .common import announce_and_die, dir_size, median_time, run_values
+from .common import ErrorTally, announce_and_die, dir_size, median_time, run_values, training_curve
 
 
 def _trackio(root: str):
@@ -35,21 +36,65 @@ def log_loop(root: str, n: int) -> dict:
     imported = time.perf_counter()
     _init(trackio, "bench", "loop")
     started = time.perf_counter()
-    for step in range(n):
+    first = min(1_000, n)
+    for step in range(first):            # timed from the run's first call
+        trackio.log({"loss": step * 0.001}, step=step)
+    first_done = time.perf_counter()
+    for step in range(first, n):
         trackio.log({"loss": step * 0.001}, step=step)
     looped = time.perf_counter()
     trackio.finish()
     ended = time.perf_counter()
     return {"import_s": imported - start, "init_s": started - imported, "us_per_call": (looped - started) / n * 1e6,
-            "finish_s": ended - looped, "run_id": "loop"}
+            "first_us_per_call": (first_done - started) / first * 1e6, "finish_s": ended - looped, "run_id": "loop"}
+
+
+def visible_writer(root: str, n: int, signal_file: str) -> dict:
+    trackio = _trackio(root)
+    _init(trackio, "bench", "visible")
+    while not os.path.exists(signal_file + ".ready"):
+        time.sleep(0.001)
+    for step in range(n):
+        trackio.log({"loss": step * 0.001}, step=step)
+    with open(signal_file + ".tmp", "w") as handle:
+        handle.write(f"visible {time.time()!r}")
+    os.replace(signal_file + ".tmp", signal_file)
+    time.sleep(30)  # stay alive (run not finished) until the reader has seen the points or times out
+    trackio.finish()
+    return {}
+
+
+def visible_reader(root: str, n: int, signal_file: str) -> dict:
+    """Trackio's dashboard reader (``SQLiteStorage.get_logs``) polled until all ``n`` points are there:
+    Trackio buffers ``log`` calls and a background thread writes them to SQLite."""
+    _trackio(root)
+    from trackio.sqlite_storage import SQLiteStorage
+
+    SQLiteStorage.get_runs("bench")
+    Path(signal_file + ".ready").touch()
+    while not os.path.exists(signal_file):
+        time.sleep(0.001)
+    run_name, written = Path(signal_file).read_text().split()
+    tally = ErrorTally()
+    while True:
+        try:
+            if hasattr(SQLiteStorage, "_logs_read_cache"):
+                SQLiteStorage._logs_read_cache = {}
+            if sum(1 for row in SQLiteStorage.get_logs("bench", run_name) if "loss" in row) >= n:
+                break
+        except Exception as error:  # noqa: BLE001 - every error is counted
+            tally.add(error)
+        time.sleep(0.001)
+    return {"visible_after_s": time.time() - float(written), **tally.to_json()}
 
 
 def seed_history(root: str, n: int) -> dict:
     trackio = _trackio(root)
     _init(trackio, "history", "history")
     empty = dir_size(os.path.join(root, "trackio"))
+    values = training_curve(n)
     for step in range(n):
-        trackio.log({"loss": 1.0 / (step + 1)}, step=step)
+        trackio.log({"loss": values[step]}, step=step)
     trackio.finish()
     return {"run_id": "history", "empty_bytes": empty}
 
