@@ -38,7 +38,7 @@ FULL = {
     "search_n": (10_000, 100_000), "search_reps": 3,
     "history_big": 1_000_000, "history_n": 100_000, "disk_n": 10_000,
     "crash_n": 5_000,
-    "writers": (1, 2, 4, 8), "writer_n": 500, "writer_n_large": 50_000,
+    "writers": (1, 2, 4, 8), "writer_n": 500, "writer_n_large": 50_000, "start_delay": (3.0, 0.5),
     "track_reps": 30,
     "share_runs": 100, "share_points": 10_000, "push_points": 100_000, "push_server_per_tool": True,
 }
@@ -50,7 +50,7 @@ QUICK = {
     "search_n": (100, 300), "search_reps": 1,
     "history_big": 20_000, "history_n": 2_000, "disk_n": 1_000,
     "crash_n": 300,
-    "writers": (1, 2), "writer_n": 200, "writer_n_large": 2_000,
+    "writers": (1, 2), "writer_n": 200, "writer_n_large": 2_000, "start_delay": (1.0, 0.3),
     "track_reps": 2,
     "share_runs": 3, "share_points": 500, "push_points": 2_000, "push_server_per_tool": False,
 }
@@ -359,7 +359,8 @@ class Bench:
             stop_file = os.path.join(root, "stop")
             reader = worker_process(tool, "reader", {"root": root, "stop_file": stop_file, "writers": writers,
                                                      "n": n})
-            start_at = time.time() + 3.0 + (2.5 if tool == "mlflow" else 0.5) * writers
+            delay, per_writer = self.settings["start_delay"]
+            start_at = time.time() + delay + (2.5 if tool == "mlflow" else per_writer) * writers
             processes = [worker_process(tool, "writer", {"root": root, "n": n, "start_at": start_at, "index": index})
                          for index in range(writers)]
             results, failures = [], 0
@@ -399,7 +400,7 @@ class Bench:
         def one(tool: str) -> None:
             for writers in self.settings["writers"]:
                 run_writers(tool, writers, self.settings["writer_n"], "")
-            if tool == OURS and 4 in self.settings["writers"]:
+            if tool == OURS:
                 run_writers(tool, 4, self.settings["writer_n_large"], "_large")
 
         self.each(["jupyter_tracker", "mlflow"], "concurrent writers", one)

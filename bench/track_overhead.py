@@ -56,3 +56,33 @@ def _execute(client, code: str) -> float:
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"cell failed in the kernel: {reply['content'].get('evalue')}\n{code}")
     return elapsed
+
+
+def measure_notebook_size(root: str, cells: int, reps: int) -> dict:
+    """``%%track`` on an empty cell of a saved notebook of ``cells`` code cells (a few lines each), so
+    the snapshot each tracked execution takes grows with the notebook: median ms added over ``pass``."""
+    import nbformat
+    from jupyter_client.manager import start_new_kernel
+
+    notebook_path = os.path.join(root, f"cells{cells}.ipynb")
+    body = [nbformat.v4.new_code_cell(f"# cell {index}\nx{index} = {index} * 2\nfor i in range(3):\n"
+                                      f"    x{index} += i\nprint(x{index})") for index in range(cells)]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP), *body])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, notebook_path)
+    env = {**os.environ, "JUPYTER_TRACKER_DIR": os.path.join(root, "store"), "JPY_SESSION_NAME": notebook_path}
+    manager, client = start_new_kernel(kernel_name="python3", cwd=root, env=env)
+    try:
+        _execute(client, SETUP)
+        plain, tracked = [], []
+        for round_number in range(reps + 2):
+            elapsed_plain = _execute(client, CELLS["empty_plain"])
+            elapsed_tracked = _execute(client, CELLS["empty_tracked"])
+            if round_number >= 2:  # the first rounds warm imports and caches
+                plain.append(elapsed_plain * 1e3)
+                tracked.append(elapsed_tracked * 1e3)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    return {"added_ms": statistics.median(tracked) - statistics.median(plain),
+            "notebook_bytes": os.path.getsize(notebook_path)}
