@@ -111,6 +111,8 @@ def markdown(result: dict) -> str:
     lines = [
         f"# Benchmark: jupyter_tracker side by side with its peers ({result['mode']} run, {result['date']})",
         "",
+        *([f"**Partial run**: only these workloads finished: {', '.join(result.get('workloads', []))}.", ""]
+          if result.get("partial") else []),
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, {machine['platform']}; "
         f"Python {machine['python']}. Versions: "
         + ", ".join(f"{name} {version}" for name, version in versions.items() if version) + ".",

@@ -108,6 +108,22 @@ def _not_yet_text(names: dict[str, int]) -> str | None:
     return "not there yet: " + ", ".join(f"{name} ×{count:,}" for name, count in names.items())
 
 
+def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
+    for name, count in counts.items():
+        total[name] = total.get(name, 0) + count
+
+
+def _counts_text(errors: dict[str, int], not_yet: dict[str, int]) -> str | None:
+    """A reader's errors (every exception but the expected ones) and its "not there yet" answers."""
+    parts = []
+    if errors:
+        parts.append(f"{sum(errors.values()):,} errors: " + ", ".join(f"{name} ×{count:,}"
+                                                                  for name, count in errors.items()))
+    if not_yet:
+        parts.append(_not_yet_text(not_yet) or "")
+    return "; ".join(parts) or None
+
+
 def _number(value: float | None) -> str:
     return "?" if value is None else report._number(value, "")
 
@@ -213,7 +229,7 @@ class Bench:
 
         def one(tool: str) -> None:
             reps = self.settings["proc_reps"]
-            latencies, not_yet = [], {}
+            latencies, not_yet, errors = [], {}, {}
             for rep in range(reps):
                 root = self.root(tool, f"visible{rep}")
                 signal_file = os.path.join(root, "written")
@@ -221,12 +237,10 @@ class Bench:
                                       {"root": root, "n": n, "signal_file": signal_file})
                 result = finish_pair(reader, [writer], "visibility reader")
                 latencies.append(result["visible_after_s"])
-                if result["errors"]:
-                    raise WorkerError(f"the reader met {result['errors']} errors: {result['error_names']}")
-                for name, count in result["not_yet_names"].items():
-                    not_yet[name] = not_yet.get(name, 0) + count
+                _add_counts(errors, result["error_names"])
+                _add_counts(not_yet, result["not_yet_names"])
             self.table.set("visible", tool, Figure(statistics.median(latencies) * 1e3, n=n, reps=reps,
-                                                   detail=_not_yet_text(not_yet)))
+                                                   detail=_counts_text(errors, not_yet)))
 
         self.each(list(VISIBLE), "visible to a reader", one)
 
@@ -245,10 +259,9 @@ class Bench:
             result = finish_pair(reader, [], "create-visible reader")
             out, err = writer.communicate(timeout=600)
             written = result_of(out, err, "create-visible writer")
-            if result["errors"]:
-                raise WorkerError(f"the reader met {result['errors']} errors: {result['error_names']}")
-            self.table.set("run_create_visible", tool, Figure(written["ms_per_run"], n=n, reps=1,
-                                                              detail=_not_yet_text(result["not_yet_names"])))
+            self.table.set("run_create_visible", tool, Figure(
+                written["ms_per_run"], n=n, reps=1, detail=_counts_text(result["error_names"],
+                                                                         result["not_yet_names"])))
 
         self.each(["jupyter_tracker", "mlflow"], "run creation", one)
 
@@ -439,6 +452,20 @@ class Bench:
                           lambda tool: push(tool, uri))
 
 
+def merged(previous: dict, result: dict) -> dict:
+    """``previous`` with every cell, note and failure this run measured replaced by this run's."""
+    table = previous["table"]
+    for row, by_tool in result["table"]["cells"].items():
+        table["cells"].setdefault(row, {}).update(by_tool)
+    table["notes"].update(result["table"]["notes"])
+    table["tool_notes"].update(result["table"]["tool_notes"])
+    reran = ", ".join(result["workloads"])
+    table["notes"]["rerun"] = (table["notes"].get("rerun", "") + f" {result['date']}: reran {reran} (`--only "
+                               f"{' '.join(result['workloads'])} --update`, load average "
+                               f"{result['load']['start'][0]:.1f}).").strip()
+    return {**previous, "table": table, "partial": previous.get("partial", False) or result["partial"]}
+
+
 def versions(tools: list[str]) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -487,11 +514,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="workloads to run: imports log_loop visible create_runs track_overhead search "
                              "history crash concurrency sharing")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other rows of DIR/latest.json and replace only those this run measures "
+                             "(to rerun a noisy workload with --only)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
     tools = [OURS] + [t for t in args.tools if t != OURS]
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="jt-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -500,21 +532,27 @@ def main(argv: list[str] | None = None) -> int:
     bench.check_installed()
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
                  "concurrency", "sharing"]
+    chosen = args.only or workloads
+    previous = json.loads((out / "latest.json").read_text()) if args.update and (out / "latest.json").exists() \
+        else None
     started = time.time()
     load_at_start = list(os.getloadavg())
-    for name in args.only or workloads:
+    for index, name in enumerate(chosen):
         log(f"{name}:")
         getattr(bench, name)()
-    result = {
-        "mode": "quick" if args.quick else "full", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "wall_s": round(time.time() - started, 1), "machine": machine(), "versions": versions(tools),
-        "settings": settings, "table": bench.table.to_json(), "packages": package_count(),
-        "load": {"start": load_at_start, "end": list(os.getloadavg())},
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    (out / "latest.md").write_text(report.markdown(result))
+        # written after every workload, so an interrupted run still leaves what it measured
+        result = {
+            "mode": "quick" if args.quick else "full",
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "wall_s": round(time.time() - started, 1), "machine": machine(), "versions": versions(tools),
+            "settings": settings, "table": bench.table.to_json(), "packages": package_count(),
+            "load": {"start": load_at_start, "end": list(os.getloadavg())},
+            "workloads": chosen[:index + 1], "partial": index + 1 < len(chosen),
+        }
+        if previous is not None:
+            result = merged(previous, result)
+        (out / "latest.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+        (out / "latest.md").write_text(report.markdown(result))
     print(report.markdown(result))
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -53,7 +53,7 @@ QUICK_SIZES = {
     "merge": {"jupyter_tracker": [1_000, 10_000]},
     "track": {"jupyter_tracker": [10, 30]},
 }
-WORKLOADS = ("search", "history", "merge", "track")
+WORKLOADS = ("history", "merge", "track", "search")
 NAMES = {"jupyter_tracker": "jupyter_tracker", "mlflow": "MLflow", "wandb": "W&B (offline)", "aim": "Aim",
          "trackio": "Trackio"}
 
@@ -257,6 +257,8 @@ def markdown(result: dict) -> str:
              f"(median of {result['reps']} reads where a read is timed). Slope = least-squares slope of log(cost) "
              "on log(size): 1 is linear. Sizes are capped per tool so the whole run stays near 30 min: "
              "`bench/scaling.py` `SIZES` says each cap and why.", ""]
+    if result.get("partial"):
+        lines += [f"**Partial run**: only these workloads finished: {', '.join(result['workloads'])}.", ""]
     for chart, measures in CHARTS.items():
         present = [(m, label) for m, label in measures if series.get(m)]
         if not present:
@@ -304,18 +306,21 @@ def main(argv: list[str] | None = None) -> int:
     scaling = Scaling(QUICK_SIZES if args.quick else SIZES, [OURS] + [t for t in args.tools if t != OURS], workdir,
                       reps)
     started, load = time.time(), list(os.getloadavg())
-    for name in args.only:
-        print(f"{name}:", flush=True)
-        getattr(scaling, name)()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result = {"mode": "quick" if args.quick else "full", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "wall_s": round(time.time() - started, 1), "load": load, "load_end": list(os.getloadavg()),
-              "reps": reps, "series": scaling.series, "failures": scaling.failures,
-              "sizes": QUICK_SIZES if args.quick else SIZES}
-    result["charts"] = charts(scaling.series, out)
-    (out / "scaling.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / "scaling.md").write_text(markdown(result))
+    for index, name in enumerate(args.only):
+        print(f"{name}:", flush=True)
+        getattr(scaling, name)()
+        # written after every workload, so an interrupted run still leaves what it measured
+        result = {"mode": "quick" if args.quick else "full",
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "wall_s": round(time.time() - started, 1), "load": load, "load_end": list(os.getloadavg()),
+                  "reps": reps, "series": scaling.series, "failures": scaling.failures,
+                  "sizes": QUICK_SIZES if args.quick else SIZES, "workloads": args.only[:index + 1],
+                  "partial": index + 1 < len(args.only)}
+        result["charts"] = charts(scaling.series, out)
+        (out / "scaling.json").write_text(json.dumps(result, indent=1) + "\n")
+        (out / "scaling.md").write_text(markdown(result))
     print(markdown(result))
     if args.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
