@@ -23,6 +23,7 @@ from .common import (
 #: What a reader polling for a run that is still being written may be told, by name: "not there yet".
 NOT_YET = ("ExperimentNotFoundError", "RunNotFoundError", "MetricNotFoundError")
 FIRST_CALLS = 1_000
+ACK_TIMEOUT_S = 300  # a run not seen FINISHED in this long fails the row instead of hanging the benchmark
 
 
 def _jt(root: str):
@@ -121,7 +122,10 @@ def create_visible_writer(root: str, n: int, ack_dir: str) -> dict:
             jt.log_metric("acc", index / n)
         (ack / f"{index}.tmp").write_text(run.run_id)
         os.replace(ack / f"{index}.tmp", ack / f"{index}.run")
+        give_up = time.monotonic() + ACK_TIMEOUT_S
         while not (ack / f"{index}.seen").exists():
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"run {index} not reported FINISHED by the reader in {ACK_TIMEOUT_S} s")
             time.sleep(0.0005)
         times.append(time.perf_counter() - start)
     return {"ms_per_run": sum(times) / n * 1e3}
@@ -137,7 +141,8 @@ def create_visible_reader(root: str, n: int, ack_dir: str) -> dict:
         while not (ack / f"{index}.run").exists():
             time.sleep(0.0005)
         run_id = (ack / f"{index}.run").read_text()
-        while True:
+        give_up = time.monotonic() + ACK_TIMEOUT_S
+        while time.monotonic() < give_up:
             try:
                 runs = jt.search_runs("create_visible", max_results=n + 10)
                 if list(runs.loc[runs["run_id"] == run_id, "status"]) == ["FINISHED"]:
@@ -145,6 +150,8 @@ def create_visible_reader(root: str, n: int, ack_dir: str) -> dict:
             except Exception as error:  # noqa: BLE001 - every error is counted, "not there yet" by name
                 tally.add(error)
             time.sleep(0.0005)
+        else:
+            tally.errors[f"run not shown FINISHED within {ACK_TIMEOUT_S} s"] += 1
         (ack / f"{index}.seen").touch()
     return tally.to_json()
 

@@ -29,6 +29,7 @@ from .common import (
 )
 
 FIRST_CALLS = 1_000
+ACK_TIMEOUT_S = 300  # a run not seen FINISHED in this long fails the row instead of hanging the benchmark
 
 
 def _not_there_yet(error: BaseException) -> bool:
@@ -136,7 +137,10 @@ def create_visible_writer(root: str, n: int, ack_dir: str) -> dict:
             mlflow.log_metric("acc", index / n)
         (ack / f"{index}.tmp").write_text(run.info.run_id)
         os.replace(ack / f"{index}.tmp", ack / f"{index}.run")
+        give_up = time.monotonic() + ACK_TIMEOUT_S
         while not (ack / f"{index}.seen").exists():
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"run {index} not reported FINISHED by the reader in {ACK_TIMEOUT_S} s")
             time.sleep(0.0005)
         times.append(time.perf_counter() - start)
     return {"ms_per_run": sum(times) / n * 1e3}
@@ -152,7 +156,8 @@ def create_visible_reader(root: str, n: int, ack_dir: str) -> dict:
         while not (ack / f"{index}.run").exists():
             time.sleep(0.0005)
         run_id = (ack / f"{index}.run").read_text()
-        while True:
+        give_up = time.monotonic() + ACK_TIMEOUT_S
+        while time.monotonic() < give_up:
             try:
                 runs = mlflow.search_runs(experiment_names=["create_visible"], max_results=n + 10)
                 if not runs.empty and list(runs.loc[runs["run_id"] == run_id, "status"]) == ["FINISHED"]:
@@ -160,6 +165,8 @@ def create_visible_reader(root: str, n: int, ack_dir: str) -> dict:
             except Exception as error:  # noqa: BLE001 - every error is counted, "not there yet" by name
                 tally.add(error, _not_there_yet(error))
             time.sleep(0.0005)
+        else:
+            tally.errors[f"run not shown FINISHED within {ACK_TIMEOUT_S} s"] += 1
         (ack / f"{index}.seen").touch()
     return tally.to_json()
 
