@@ -92,8 +92,9 @@ def test_installing_a_checkout_without_node_stops_with_one_line_naming_the_fix(t
     module, _, function = hook["build-function"].rpartition(".")
     empty_path = tmp_path / "bin"
     empty_path.mkdir()
+    build = f"from {module} import {function} as build; build('wheel', 'standard', path='labextension')"
     result = subprocess.run(
-        [sys.executable, "-c", f"from {module} import {function} as build; build('wheel', 'standard', path='labextension')"],
+        [sys.executable, "-c", build],
         cwd=REPO, capture_output=True, text=True, timeout=60, env={"PATH": str(empty_path)})
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr   # one line, no traceback
