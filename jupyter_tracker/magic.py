@@ -10,6 +10,7 @@ with FINISHED, FAILED (the error is re-raised by IPython as usual, so "Run All" 
 from __future__ import annotations
 
 import shlex
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -125,6 +126,7 @@ def _usage() -> str:
 # -- starting and ending a tracked cell ----------------------------------------------------------
 def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
     """Start the run of a %%track cell (called by the first line of the transformed cell)."""
+    _show_user_code_in_tracebacks(sys._getframe(1), line)
     if _state.tracked is not None:
         _finish(shell, None)
     options = _parse_options(TrackMagics.track, line)
@@ -272,6 +274,24 @@ def _duration(seconds: float) -> str:
 
 
 # -- IPython hooks ----------------------------------------------------------------------------------
+_CALL_PREFIX = "__import__('jupyter_tracker.magic').magic.begin_cell("
+
+
+def _show_user_code_in_tracebacks(cell_frame, line: str) -> None:
+    """Put the user's ``%%track ...`` line back as line 1 of the cell's source that tracebacks show.
+
+    IPython keeps the *transformed* cell in linecache, where line 1 is our call; the line count is
+    the same, so every other line and line number is already the user's own."""
+    import linecache
+
+    entry = linecache.cache.get(cell_frame.f_code.co_filename)
+    if entry is None or not entry[2] or not entry[2][0].startswith(_CALL_PREFIX):
+        return
+    lines = list(entry[2])
+    lines[0] = f"%%track {line}".rstrip() + "\n"
+    linecache.cache[cell_frame.f_code.co_filename] = (entry[0], entry[1], lines, entry[3])
+
+
 def _rewrite_track_cell(lines: list[str]) -> list[str]:
     """Input transformer: '%%track ARGS' first line → a call that starts the run (same line count)."""
     if not lines:
@@ -280,7 +300,7 @@ def _rewrite_track_cell(lines: list[str]) -> list[str]:
     if not first.startswith("%%track") or (len(first) > 7 and first[7] not in " \t\r\n"):
         return lines
     args = first[7:].strip()
-    call = f"__import__('jupyter_tracker.magic').magic.begin_cell(get_ipython(), {args!r})\n"
+    call = f"{_CALL_PREFIX}get_ipython(), {args!r})\n"
     return [call, *lines[1:]]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import nbformat
@@ -63,8 +64,11 @@ def test_a_tracked_cell_becomes_a_complete_run(store_dir, tmp_path):
 
 def test_a_failing_cell_is_failed_and_still_stops_run_all(store_dir, tmp_path):
     cells = [SETUP, "%%track -n broken\nx = 1\nraise ValueError('bad column')", "print('never runs')"]
-    with pytest.raises(CellExecutionError, match="bad column"):
+    with pytest.raises(CellExecutionError, match="bad column") as failure:
         run_notebook(cells, tmp_path, store_dir)
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", failure.value.traceback)   # the traceback the notebook shows
+    assert "1 %%track -n broken" in shown and "----> 3 raise ValueError" in shown
+    assert "jupyter_tracker.magic" not in shown                           # the user's code, not our rewrite
     run = jt.get_run(jt.search_runs().run_id.item())
     assert run.status == "FAILED"
     assert run.error["type"] == "ValueError" and run.error["message"] == "bad column"
