@@ -238,7 +238,16 @@ def run_details(root_dir: str | Path, relative_dir: str | None, run_id: str) -> 
         "console": record.console[-CONSOLE_LIMIT:], "console_truncated": len(record.console) > CONSOLE_LIMIT,
         "children": record.children, "metric_keys": sorted(record.metrics),
         "has_snapshot": bool(kinds), "snapshot_kinds": kinds,
+        "run_names": _run_names([*([record.parent_run_id] if record.parent_run_id else []), *record.children], store),
     })
+
+
+def _run_names(run_ids: list[str], store: Store) -> dict[str, str]:
+    """Names of the parent and child runs a details panel links to, so links read as names."""
+    if not run_ids:
+        return {}
+    frame = query.sql("SELECT run_id, run_name FROM runs WHERE list_contains(?, run_id)", [run_ids], store=store)
+    return dict(zip(frame["run_id"], frame["run_name"]))
 
 
 def _parsed_input(item: dict) -> dict:

@@ -103,6 +103,8 @@ export interface IRunDetails extends IRunSummary {
   console: string;
   console_truncated: boolean;
   children: string[];
+  /** Names of the parent and child runs, by run id: links show names. */
+  run_names: Record<string, string>;
   metric_keys: string[];
   has_snapshot: boolean;
   snapshot_kinds: string[];

@@ -142,10 +142,11 @@ export class RunDetails extends Widget {
     ];
     const links: HTMLElement[] = [];
     if (run.parent_run_id) {
-      links.push(h('span', {}, 'Parent: '), this._runLink(run.parent_run_id));
+      links.push(h('span', {}, 'Parent: '), this._runLink(run.parent_run_id, run.run_names));
     }
     if (run.children.length) {
-      links.push(h('span', {}, ' Children: '), ...run.children.map(id => this._runLink(id)));
+      const children = h('ul', { class: 'jp-tracker-child-runs' }, run.children.map(id => h('li', {}, this._runLink(id, run.run_names))));
+      links.push(h('div', {}, `Child runs (${run.children.length}):`, children));
     }
     return h(
       'header',
@@ -156,8 +157,14 @@ export class RunDetails extends Widget {
     );
   }
 
-  private _runLink(runId: string): HTMLElement {
-    return h('a', { class: 'jp-tracker-run-link', href: '#', 'data-run-id': runId, 'data-dir': this.dir }, runId.slice(0, 8));
+  /** A link to a run, by name (its short id in the tooltip), or by short id when the name is unknown. */
+  private _runLink(runId: string, names: Record<string, string> = {}): HTMLElement {
+    const name = names[runId];
+    return h(
+      'a',
+      { class: 'jp-tracker-run-link', href: '#', 'data-run-id': runId, 'data-dir': this.dir, title: `run ${runId}` },
+      name ? `${name} (${runId.slice(0, 8)})` : runId.slice(0, 8)
+    );
   }
 
   private _tagsTable(run: IRunDetails): HTMLElement {
