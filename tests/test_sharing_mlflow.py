@@ -157,7 +157,9 @@ def test_an_interrupted_push_resumes_with_only_what_is_missing(store_dir, tracki
     assert report["mlflow_run_ids"] == {run.run_id: remote.info.run_id}
     history = client.get_metric_history(remote.info.run_id, "loss")
     assert sorted((m.step, m.value) for m in history) == [(s, 1.0 / (s + 1)) for s in range(8_000)]
-    assert [f.path for f in client.list_artifacts(remote.info.run_id)] == ["notes.txt"]
+    assert [f.path for f in client.list_artifacts(remote.info.run_id)] == ["jt_snapshot", "notes.txt"]
+    assert [f.path for f in client.list_artifacts(remote.info.run_id, "jt_snapshot")] == [
+        "jt_snapshot/environment.json"]                       # the run's environment rides along
     assert jt.get_run(run.run_id).tags["jt.pushed_to"] == tracking_uri
 
 
