@@ -90,6 +90,7 @@ def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: i
         for mlflow_run in iterator:
             _collect_run(client, mlflow_run, ours, tables, work_dir, experiment)
             _collect_versions(client, mlflow_run.info.run_id, ours, tables)
+        _collect_aliases(tables)
         tables.write(work_dir / "tables")
         origin = f"{ORIGIN_PREFIX}{tracking_uri}#{found.experiment_id}"
         imported = import_tables(work_dir, origin, store=store, label=f"pull from {tracking_uri}")
@@ -121,6 +122,9 @@ class _Tables:
     model_versions: list[tuple] = field(default_factory=list)
     stage_transitions: list[tuple] = field(default_factory=list)
     model_aliases: list[tuple] = field(default_factory=list)
+    #: (model name, MLflow's version number) -> our number, and each model's aliases on the server.
+    version_numbers: dict[tuple[str, str], int] = field(default_factory=dict)
+    remote_aliases: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def write(self, directory: Path) -> None:
         import pyarrow as pa
@@ -283,7 +287,7 @@ def _restore_environment(file: Path, run_row: dict, tables: _Tables, mlflow_run_
 
 def _collect_versions(client, mlflow_run_id: str, ours: dict[str, str], tables: _Tables) -> None:
     """The registered versions made from one pulled run, numbered as ``push`` numbered them (the
-    tag ``jt.version``) or as MLflow did; with stage, aliases, stage history and the model's row."""
+    tag ``jt.version``) or as MLflow did; with stage, stage history and the model's row."""
     run_id = ours[mlflow_run_id]
     for version in client.search_model_versions(f"run_id = '{mlflow_run_id}'"):
         tags = version.tags or {}
@@ -306,11 +310,20 @@ def _collect_versions(client, mlflow_run_id: str, ours: dict[str, str], tables: 
             version.description or None, tags.get(VERSION_USER_TAG) or version.user_id or None, created,
             version.last_updated_timestamp or created))
         tables.stage_transitions.extend(transitions)
-        tables.model_aliases.extend((version.name, alias, number) for alias in version.aliases or [])
+        tables.version_numbers[(version.name, str(version.version))] = number
         if version.name not in tables.registered_models:
             model = client.get_registered_model(version.name)
             tables.registered_models[version.name] = (version.name, model.description or None,
                                                       model.creation_timestamp, model.last_updated_timestamp)
+            tables.remote_aliases[version.name] = dict(model.aliases or {})
+
+
+def _collect_aliases(tables: _Tables) -> None:
+    """The aliases (MLflow keeps them on the registered model) that point at a pulled version."""
+    for name, aliases in tables.remote_aliases.items():
+        tables.model_aliases.extend((name, alias, tables.version_numbers[(name, str(mlflow_version))])
+                                    for alias, mlflow_version in sorted(aliases.items())
+                                    if (name, str(mlflow_version)) in tables.version_numbers)
 
 
 def _snapshot_objects(objects, notebook_file: Path) -> tuple[str, list[str]]:
