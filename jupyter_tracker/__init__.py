@@ -115,9 +115,10 @@ def diff_snapshots(run_a, run_b, kind="executed", **options):
 
 
 def push(run_ids, tracking_uri, **options):
-    """Send runs (params, metric histories, tags, artifacts, nesting, snapshot, registered versions)
-    to an MLflow tracking server; idempotent and resumable (see ``jupyter_tracker.sharing.mlflow_sync``)."""
-    from .sharing.mlflow_sync import push as send
+    """Send runs (params, metric histories, tags, artifacts, nesting, snapshot, console output, environment,
+    registered versions with stages and aliases) to an MLflow tracking server; idempotent and resumable (see
+    ``jupyter_tracker.sharing.mlflow_push``)."""
+    from .sharing.mlflow_push import push as send
 
     return send(run_ids, tracking_uri, **options)
 
@@ -125,7 +126,7 @@ def push(run_ids, tracking_uri, **options):
 def pull(tracking_uri, experiment, filter=None, **options):
     """Bring the runs of an MLflow experiment (optionally filtered) into the local store; pulling
     twice adds nothing."""
-    from .sharing.mlflow_sync import pull as fetch
+    from .sharing.mlflow_pull import pull as fetch
 
     return fetch(tracking_uri, experiment, filter, **options)
 

@@ -340,7 +340,7 @@ def _require_uri(arguments) -> str:
 
 
 def _push(arguments, store) -> int:
-    from .sharing.mlflow_sync import push
+    from .sharing.mlflow_push import push
 
     uri = _require_uri(arguments)
     result = push(_selected_runs(arguments, store), uri, experiment=arguments.mlflow_experiment, store=store,
@@ -354,7 +354,7 @@ def _push(arguments, store) -> int:
 
 
 def _pull(arguments, store) -> int:
-    from .sharing.mlflow_sync import pull
+    from .sharing.mlflow_pull import pull
 
     uri = _require_uri(arguments)
     result = pull(uri, arguments.experiment, arguments.filter, max_results=arguments.max_results, store=store,

@@ -75,6 +75,9 @@ export interface IInputInfo {
   source?: string | null;
   context: string | null;
   num_rows: number | null;
+  /** The dataset's schema and profile (parsed JSON, or the stored text when it is not JSON). */
+  schema: unknown;
+  profile: unknown;
 }
 
 export interface IGitInfo {
