@@ -125,15 +125,18 @@ jt.search_runs(max_results=1)
 """
 
 WRITER = """
-import sys, time
+import os, sys, time
 import jupyter_tracker as jt
 with jt.start_run(run_name="writer", experiment="live") as run:
-    for step in range(int(sys.argv[1])):
+    step = 0
+    while step < 200 or not os.path.exists(sys.argv[1]):   # logs until told to stop
         run.log_metric("loss", float(step), step=step)
+        step += 1
         if step == 100:
             print("LOGGING", flush=True)
         if step % 100 == 0:
-            time.sleep(0.01)
+            time.sleep(0.02)
+print(f"LOGGED {step}", flush=True)
 """
 
 
@@ -154,10 +157,13 @@ def test_compaction_while_another_process_logs_loses_nothing_and_shrinks_the_fil
     assert jt.gc().purged_metric_points == 30_000
     assert database_bytes(store) >= before * 0.9   # purged rows free blocks inside the file, not on disk
 
-    writer = _python(WRITER, 10_000, stdout=subprocess.PIPE)
+    stop = store_dir.parent / "stop"
+    writer = _python(WRITER, stop, stdout=subprocess.PIPE)
     assert writer.stdout.readline().strip() == "LOGGING"
     first = json.loads(_cli("compact", "--json").stdout)
     second = jt.compact()           # and once more while it goes on logging
+    stop.touch()
+    logged_steps = int(writer.stdout.readline().split()[1])
     assert writer.wait(timeout=300) == 0
     writer.stdout.close()
 
@@ -165,7 +171,7 @@ def test_compaction_while_another_process_logs_loses_nothing_and_shrinks_the_fil
     assert "compacted" in str(second)
     assert database_bytes(store) < before
     logged = jt.search_runs(experiment="live").iloc[0]
-    assert logged["status"] == "FINISHED" and _points(logged["run_id"]) == [float(s) for s in range(10_000)]
+    assert logged["status"] == "FINISHED" and _points(logged["run_id"]) == [float(s) for s in range(logged_steps)]
     kept = jt.search_runs(experiment="seed")
     assert kept["run_name"].tolist() == ["seed0"]
     assert _points(kept.iloc[0]["run_id"]) == [1 / (step + 1) for step in range(10_000)]
