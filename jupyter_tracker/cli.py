@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import InvalidValueError, SyncError, TrackerError
+from .errors import InvalidValueError, StoreNotFoundError, SyncError, TrackerError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SYNC = 0, 1, 2, 3
 
@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("run")
     restore.add_argument("path")
     restore.add_argument("--kind", choices=("executed", "saved"), default="executed")
+    restore.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     subcommands = [ls, show, doctor, restore]
     subcommands += _sharing_commands(commands)
     for sub in subcommands:
@@ -170,15 +171,51 @@ def main(argv: list[str] | None = None) -> int:
             from .store import get_store
 
             store = get_store(Path(arguments.store))
+        if arguments.command in _READS:
+            _require_existing_store(store, named=bool(arguments.store))
         return _COMMANDS[arguments.command](arguments, store)
     except _UsageError as exc:
         parser.error(str(exc))
     except SyncError as exc:
-        print(f"jupyter-tracker: {exc}", file=sys.stderr)
+        print(f"jupyter-tracker: {_in_cli_words(str(exc))}", file=sys.stderr)
         return EXIT_SYNC
     except TrackerError as exc:
-        print(f"jupyter-tracker: {exc}", file=sys.stderr)
+        print(f"jupyter-tracker: {_in_cli_words(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
+
+
+_READS = {"ls", "show", "restore", "export", "share", "diff", "push"}
+"""Commands that only read the store: they must never create one where none is."""
+
+_CLI_WORDS = [
+    ("choose another path or pass overwrite=True", "choose another path or add --overwrite"),
+    ("pass overwrite=True", "add --overwrite"),
+    ("list runs with jt.search_runs()", "list runs with `jupyter-tracker ls`"),
+    ("jt.search_runs()", "`jupyter-tracker ls`"),
+    ("jt.set_store('/path/to/your/store') or JUPYTER_TRACKER_DIR",
+     "--store /path/to/your/store or JUPYTER_TRACKER_DIR"),
+    ("jt.set_store()", "--store"),
+    ("jt.sql()", "`jupyter-tracker ls --json`"),
+]
+"""The library's messages name Python calls as fixes; in a terminal the fix is a flag or a command."""
+
+
+def _in_cli_words(message: str) -> str:
+    for python, cli in _CLI_WORDS:
+        message = message.replace(python, cli)
+    return message
+
+
+def _require_existing_store(store, named: bool) -> None:
+    """A read of a store that does not exist says so instead of creating an empty one."""
+    from .store.current import resolve_store
+
+    store = resolve_store(store)
+    if store.db_path.exists() or store.journal_dir.is_dir():
+        return
+    where = "at" if named else "for this folder: the nearest would be"
+    raise StoreNotFoundError(f"no store {where} {store.root}; nothing has been logged there. Check the path "
+                             f"(--store DIR or $JUPYTER_TRACKER_DIR), or log a run there first")
 
 
 class _UsageError(Exception):
@@ -196,11 +233,54 @@ def _ls(arguments, store) -> int:
     elif frame.empty:
         print("no runs")
     else:
-        columns = ["run_id", "run_name", "experiment", "status", "start_time", "duration_s"]
-        shown = frame[columns + [c for c in frame.columns if c.startswith("metrics.")][:4]].copy()
-        shown["run_id"] = shown["run_id"].str[:8]
-        print(shown.to_string(index=False))
+        print(_runs_table(frame))
     return 0
+
+
+def _runs_table(frame) -> str:
+    """The runs as a table that fits the terminal: id, name, experiment, status, start, duration, then
+    the metrics and params these runs have (columns that are empty for every shown run are left out),
+    as many as fit; the rest are named in a last line."""
+    import shutil
+
+    base = ["run_id", "run_name", "experiment", "status", "start_time", "duration_s"]
+    extra = [c for c in frame.columns if c.startswith(("metrics.", "params.")) and frame[c].notna().any()]
+    extra.sort(key=lambda c: (not c.startswith("metrics."), c))
+    shown = frame[base + extra].copy()
+    shown["run_id"] = shown["run_id"].str[:8]
+    shown["start_time"] = shown["start_time"].dt.strftime("%Y-%m-%d %H:%M")
+    shown["duration_s"] = shown["duration_s"].map(lambda v: "" if v != v else f"{v:.1f}")
+    for column in extra:
+        shown[column] = shown[column].map(_format_value)
+    width = shutil.get_terminal_size((120, 24)).columns
+    columns = list(base)
+    for column in extra:
+        if len(shown[columns + [column]].to_string(index=False).splitlines()[0]) > width:
+            break
+        columns.append(column)
+    text = shown[columns].to_string(index=False)
+    left_out = extra[len(columns) - len(base):]
+    if left_out:
+        text += f"\n(+{len(left_out)} more column(s): {', '.join(left_out[:6])}{' …' if len(left_out) > 6 else ''}; " \
+                f"see them with `jupyter-tracker show RUN` or --json)"
+    return text
+
+
+def _format_value(value) -> str:
+    """A value as a person reads it: floats to 10 significant digits (0.30000000000000004 → 0.3), missing as
+    blank; the stored value stays exact (--json prints it)."""
+    if value is None or isinstance(value, float) and value != value:
+        return ""
+    if isinstance(value, float):
+        return format(value, ".10g")
+    if isinstance(value, str) and any(mark in value for mark in ".eE") and len(value) > 12:
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if repr(number) == value:   # a float logged as a param: str(0.1 * 3) is 0.30000000000000004
+            return format(number, ".10g")
+    return str(value)
 
 
 def _show(arguments, store) -> int:
@@ -217,7 +297,7 @@ def _show(arguments, store) -> int:
         if values:
             print(f"\n{title}:")
             for key, value in values.items():
-                print(f"  {key} = {value}")
+                print(f"  {key} = {_format_value(value)}")
     if record.artifacts:
         print("\nartifacts:")
         for artifact in record.artifacts:
@@ -252,7 +332,8 @@ def _doctor(arguments, store) -> int:
 def _restore(arguments, store) -> int:
     from .query import restore_snapshot
 
-    print(restore_snapshot(arguments.run, arguments.path, kind=arguments.kind, store=store))
+    print(restore_snapshot(arguments.run, arguments.path, kind=arguments.kind, overwrite=arguments.overwrite,
+                           store=store))
     return 0
 
 

@@ -9,7 +9,6 @@ with FINISHED, FAILED (the error is re-raised by IPython as usual, so "Run All" 
 
 from __future__ import annotations
 
-import ast
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from . import tracking
 from .capture import source as source_capture
+from .capture.auto_params import literal_assignments
 from .config import TrackerConfig, get_config, install_config
 from .errors import TrackerError
 from .run import FAILED, FINISHED, KILLED, Run, active_run, active_runs, runs_set_aside
@@ -78,7 +78,7 @@ def _parse_options(magic_function, line: str):
     try:
         options = parse_argstring(magic_function, line)
     except UsageError as exc:
-        raise UsageError(f"{exc}\nusage: {_usage()}") from None
+        raise UsageError(f"{exc}{_did_you_mean(line)}\nusage: {_usage()}") from None
     tags = {}
     for item in options.tag:
         key, sep, value = item.partition("=")
@@ -97,33 +97,29 @@ def _parse_options(magic_function, line: str):
     return options
 
 
+def _did_you_mean(line: str) -> str:
+    """`` (did you mean --experiment?)`` for each misspelt option of a %%track line."""
+    import difflib
+
+    known = [name for option in _TRACK_OPTIONS for name in option.args if name.startswith("--")]
+    try:
+        words = shlex.split(line, posix=True)
+    except ValueError:
+        return ""
+    hints = []
+    for word in words:
+        name = word.split("=", 1)[0]
+        if name.startswith("--") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{name}: did you mean {close[0]}?")
+    return "".join(f"\n{hint}" for hint in hints)
+
+
 def _usage() -> str:
     return ("%%track [-e EXPERIMENT] [-n NAME] [-t KEY=VALUE]... [-p VAR,VAR] [--nested] "
             "[--no-snapshot] [--no-capture] [--no-auto-params] [-q] [--autolog] [--system] "
             "[--system-interval SECONDS]")
-
-
-def literal_assignments(code: str) -> dict:
-    """Top-level ``name = <literal>`` assignments of a cell: the automatic params."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return {}
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        else:
-            continue
-        if not isinstance(target, ast.Name) or target.id.startswith("_"):
-            continue
-        try:
-            found[target.id] = ast.literal_eval(value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            continue
-    return found
 
 
 # -- starting and ending a tracked cell ----------------------------------------------------------
@@ -365,8 +361,9 @@ class TrackMagics(Magics):
         parts = shlex.split(line)
         config = get_config()
         if not parts:
+            # store and experiment as in effect (a setting, the environment or the default), once each
             print(f"store: {tracking.current_store().root}\nexperiment: {tracking.current_experiment()}")
-            for name in sorted(config.trait_names(config=True)):
+            for name in sorted(set(config.trait_names(config=True)) - {"store_dir", "experiment"}):
                 print(f"{name}: {getattr(config, name)!r}")
             return
         if parts[0] == "store" and len(parts) == 2:
@@ -378,8 +375,12 @@ class TrackMagics(Magics):
             for part in parts:
                 name, _, value = part.partition("=")
                 if name not in config.trait_names(config=True):
-                    raise UsageError(f"%tracker: unknown setting {name!r}; settings are "
-                                     f"{', '.join(sorted(config.trait_names(config=True)))}")
+                    import difflib
+
+                    settings = sorted(config.trait_names(config=True))
+                    close = difflib.get_close_matches(name, settings, n=1)
+                    hint = f" (did you mean {close[0]}?)" if close else ""
+                    raise UsageError(f"%tracker: unknown setting {name!r}{hint}; settings are {', '.join(settings)}")
                 trait = config.traits()[name]
                 try:
                     setattr(config, name, trait.from_string(value))

@@ -20,8 +20,14 @@ layers: int = 3
 name = "forest"
 _private = 1
 computed = lr * 2
+results = {}             # accumulators and throwaway state are not params
+losses = []
+seen = 0
 for epoch in range(20):
     jt.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
+    losses.append(1.0 / (epoch + 1))
+    seen += 1
+results["final"] = losses[-1]
 print("training done")
 lr * 100"""
 
@@ -101,6 +107,7 @@ def test_options_params_nested_and_opt_outs(store_dir, tmp_path):
 
 @pytest.mark.parametrize("line, message", [
     ("%%track --bogus", "unrecognized arguments"),
+    ("%%track --experimnt x", "--experimnt: did you mean --experiment?"),
     ("%%track -t notakeyvalue", "KEY=VALUE"),
     ("%%track -p 'a b'", "variable names"),
     ("%%track -e 'bad;name'", "may only use"),
@@ -110,7 +117,6 @@ def test_malformed_options_get_a_usage_error_and_no_run(store_dir, tmp_path, lin
     with pytest.raises(CellExecutionError) as excinfo:
         run_notebook([SETUP, f"{line}\nprint('body')"], tmp_path, store_dir)
     assert message in str(excinfo.value)
-    assert "body" not in str(excinfo.value).split("Traceback")[0] or True
     assert jt.search_runs().empty
 
 
@@ -186,6 +192,8 @@ def test_cell_id_sent_by_the_front_end_is_recorded(store_dir, tmp_path):
                 "allow_stdin": False, "stop_on_error": True}, metadata={"cellId": cell_id})
             client.shell_channel.send(message)
             reply = client.get_shell_msg(timeout=60)
+            while reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:
+                reply = client.get_shell_msg(timeout=60)   # start_new_kernel may leave kernel_info replies
             assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         client.stop_channels()
@@ -209,7 +217,9 @@ def test_tracker_magic_shows_and_changes_settings(store_dir, tmp_path):
     cells = [SETUP, "%tracker", f"%tracker store {other}", "%tracker experiment demo",
              "%tracker auto_params=False quiet=True", "%%track\nlr = 0.1\njt.log_metric('m', 1)"]
     notebook = run_notebook(cells, tmp_path, store_dir)
-    assert "auto_params" in _texts(notebook.cells[1]) and str(store_dir) in _texts(notebook.cells[1])
+    shown = _texts(notebook.cells[1])
+    assert "auto_params" in shown and f"store: {store_dir}" in shown
+    assert shown.count(str(store_dir)) == 1 and shown.count("experiment:") == 1   # each setting once
     assert _texts(notebook.cells[5]) == ""
     other_run = jt.search_runs(store=__import__("jupyter_tracker.store", fromlist=["get_store"]).get_store(other))
     assert other_run.experiment.item() == "demo"

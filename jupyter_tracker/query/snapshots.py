@@ -61,7 +61,11 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = 
         tracked.setdefault("metadata", {})["jupyter_tracker"] = {"tracked": True, "run_id": full_id,
                                                                  "status": error[3]}
         for stream, text in console:
-            tracked["outputs"].append({"output_type": "stream", "name": stream, "text": text})
+            outputs = tracked["outputs"]
+            if outputs and outputs[-1].get("output_type") == "stream" and outputs[-1].get("name") == stream:
+                outputs[-1]["text"] += text   # chunks flushed apart are one output, as a front end shows them
+            else:
+                outputs.append({"output_type": "stream", "name": stream, "text": text})
         if error[0]:
             tracked["outputs"].append({"output_type": "error", "ename": error[0], "evalue": error[1] or "",
                                        "traceback": (error[2] or "").splitlines()})
