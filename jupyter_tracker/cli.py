@@ -127,6 +127,7 @@ def _rm(arguments, store) -> int:
 
     if not arguments.experiment and not arguments.filter:
         raise _UsageError("rm: select runs with -e EXPERIMENT and/or -f FILTER")
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
     experiment = arguments.experiment[0] if arguments.experiment and len(arguments.experiment) == 1 \
         else arguments.experiment
     report = delete_runs(experiment, arguments.filter, dry_run=arguments.dry_run,
@@ -137,6 +138,7 @@ def _rm(arguments, store) -> int:
 def _undelete(arguments, store) -> int:
     from .cleanup import restore_run
 
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
     restored = restore_run(arguments.run, store=store)
     return _print_result(arguments, {"restored": restored}, [f"restored {len(restored)} run(s): "
                                                              f"{', '.join(restored)}"])
@@ -157,6 +159,7 @@ def _gc(arguments, store) -> int:
 def _compact(arguments, store) -> int:
     from .cleanup import compact
 
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
     report = compact(store=store)
     return _print_result(arguments, {**dataclasses.asdict(report), "reclaimed_bytes": report.reclaimed_bytes},
                          [str(report)])

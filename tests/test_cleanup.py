@@ -82,6 +82,9 @@ def test_delete_by_filter_says_what_goes_keeps_registered_runs_and_restores(stor
     assert champion.run_id in everything.run_ids and not everything.kept_registered
     usage = _cli("rm", check=False)
     assert usage.returncode == 2 and "-e EXPERIMENT and/or -f FILTER" in usage.stderr
+    nowhere = _cli("compact", "--store", store_dir.parent / "nowhere", check=False)
+    assert nowhere.returncode == 1 and "no store at" in nowhere.stderr
+    assert not (store_dir.parent / "nowhere").exists()
 
 
 def test_retention_rule_deletes_old_runs_except_those_kept(store_dir):
