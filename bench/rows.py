@@ -75,6 +75,10 @@ for _writers in (1, 2, 4, 8):
                         f"points/s in total", "points/s", "higher", OURS_MLFLOW))
     ROWS.append(RowSpec(f"writers_{_writers}_errors", "Concurrency", f"{_writers} writers: errors "
                         "(writers and reader)", "", "lower", OURS_MLFLOW))
+ROWS.append(RowSpec("cleanup_size", "Clean-up", "store on disk after deleting 90% of its runs, gc and compact, "
+                    "share of before", "share", "lower", ("jupyter_tracker",)))
+ROWS.append(RowSpec("cleanup_time", "Clean-up", "delete 90% of the runs by filter, gc and compact", "s", "lower",
+                    ("jupyter_tracker",)))
 ROW_BY_ID = {row.row_id: row for row in ROWS}
 
 

@@ -330,6 +330,11 @@ class Bench:
 
         self.each(["jupyter_tracker", "mlflow"], "concurrent writers", one)
 
+    def cleanup(self) -> None:
+        from .cleanup import measure
+
+        measure(self)
+
     def sharing(self) -> None:
         runs, points, reps = self.settings["share_runs"], self.settings["share_points"], self.settings["proc_reps"]
 
@@ -403,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
                         help="workloads to run: imports log_loop visible create_runs track_overhead search "
-                             "history crash concurrency sharing")
+                             "history crash concurrency sharing cleanup")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
@@ -417,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
-                 "concurrency", "sharing"]
+                 "concurrency", "sharing", "cleanup"]
     started = time.time()
     for name in args.only or workloads:
         log(f"{name}:")

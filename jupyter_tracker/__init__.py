@@ -9,6 +9,8 @@ Importing this package is cheap: pandas, plotly and IPython load only when used.
 from __future__ import annotations
 
 from .autologging import autolog
+from .cleanup import collect_garbage as gc
+from .cleanup import compact, delete_runs, restore_run
 from .errors import TrackerError
 from .fluent import (
     log_artifact,
@@ -53,6 +55,7 @@ __all__ = [
     "list_registered_models", "load_model", "log_input", "log_model", "register_model", "search_model_versions",
     "set_model_alias", "transition_model_version_stage",
     "compare", "plot_metrics", "runs",
+    "compact", "delete_runs", "gc", "restore_run",
     "diff_snapshots", "export_runs", "import_runs", "pull", "push", "share_snapshot",
 ]
 

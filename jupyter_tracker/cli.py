@@ -89,15 +89,80 @@ def _sharing_commands(commands) -> list[argparse.ArgumentParser]:
         sub.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                          help="the MLflow server, e.g. http://mlflow.example:5000 (default: $MLFLOW_TRACKING_URI)")
     push.add_argument("--mlflow-experiment", help="MLflow experiment to push into (default: each run's own)")
-    gc = commands.add_parser("gc", help="purge deleted runs and remove files no run refers to")
-    gc.add_argument("--dry-run", action="store_true", help="only report what would be removed")
-    gc.add_argument("--grace", type=float, default=3600, metavar="SECONDS",
-                    help="keep files younger than this, which a running run may be about to refer to (default 3600)")
-    subcommands = [export, load, share, diff, push, pull, gc]
+    subcommands = [export, load, share, diff, push, pull, *_cleanup_commands(commands)]
     for sub in subcommands:
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return subcommands
+
+
+def _cleanup_commands(commands) -> list[argparse.ArgumentParser]:
+    """rm, undelete, gc and compact (see ``cleanup``)."""
+    rm = commands.add_parser("rm", help="delete the runs an experiment and/or filter selects, with their nested "
+                             "runs (restorable with undelete until gc)")
+    rm.add_argument("-e", "--experiment", action="append", help="runs of this experiment (repeatable)")
+    rm.add_argument("-f", "--filter", help="runs matching this filter, e.g. \"metrics.acc < 0.5\"")
+    rm.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
+    rm.add_argument("--include-registered", action="store_true",
+                    help="also delete runs that registered model versions point at (kept otherwise)")
+    undelete = commands.add_parser("undelete", help="bring back a deleted run and its nested runs (until gc)")
+    undelete.add_argument("run", help="the deleted run's id or a unique prefix of it")
+    gc = commands.add_parser("gc", help="purge deleted runs and remove files no run refers to")
+    gc.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    gc.add_argument("--grace", type=float, default=3600, metavar="SECONDS",
+                    help="keep files younger than this, which a running run may be about to refer to (default 3600)")
+    gc.add_argument("--older-than", metavar="AGE", help="retention: also delete runs started more than AGE ago "
+                    "(e.g. 90d, 12h, 2w)")
+    gc.add_argument("--keep", metavar="FILTER", help="retention: never delete runs matching this filter, e.g. "
+                    "\"tags.keep = 'true'\"")
+    gc.add_argument("--compact", action="store_true", help="then rewrite the database file so its size follows "
+                    "what is left")
+    compact = commands.add_parser("compact", help="rewrite the database file so its size follows what it stores "
+                                  "(safe while other processes log)")
+    return [rm, undelete, gc, compact]
+
+
+def _rm(arguments, store) -> int:
+    from .cleanup import delete_runs
+
+    if not arguments.experiment and not arguments.filter:
+        raise _UsageError("rm: select runs with -e EXPERIMENT and/or -f FILTER")
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
+    experiment = arguments.experiment[0] if arguments.experiment and len(arguments.experiment) == 1 \
+        else arguments.experiment
+    report = delete_runs(experiment, arguments.filter, dry_run=arguments.dry_run,
+                         include_registered=arguments.include_registered, store=store)
+    return _print_result(arguments, dataclasses.asdict(report), [report.summary()])
+
+
+def _undelete(arguments, store) -> int:
+    from .cleanup import restore_run
+
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
+    restored = restore_run(arguments.run, store=store)
+    return _print_result(arguments, {"restored": restored}, [f"restored {len(restored)} run(s): "
+                                                             f"{', '.join(restored)}"])
+
+
+def _gc(arguments, store) -> int:
+    from .cleanup import collect_garbage
+
+    if arguments.keep and not arguments.older_than:
+        raise _UsageError("gc: --keep is part of a retention rule; give --older-than AGE too")
+    report = collect_garbage(dry_run=arguments.dry_run, grace_seconds=arguments.grace,
+                             older_than=arguments.older_than, keep=arguments.keep, compact=arguments.compact,
+                             store=store)
+    data = {**dataclasses.asdict(report), "reclaimed_bytes": report.reclaimed_bytes}
+    return _print_result(arguments, data, [report.summary()])
+
+
+def _compact(arguments, store) -> int:
+    from .cleanup import compact
+
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
+    report = compact(store=store)
+    return _print_result(arguments, {**dataclasses.asdict(report), "reclaimed_bytes": report.reclaimed_bytes},
+                         [str(report)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,18 +429,9 @@ def _pull(arguments, store) -> int:
         f"{len(result.skipped)} already in the store"])
 
 
-def _gc(arguments, store) -> int:
-    from .cleanup import collect_garbage
-
-    report = collect_garbage(dry_run=arguments.dry_run, grace_seconds=arguments.grace, store=store)
-    verb = "would remove" if report.dry_run else "removed"
-    return _print_result(arguments, dataclasses.asdict(report), [
-        f"{verb} {len(report.removed_objects)} file(s) ({report.removed_bytes} bytes) and "
-        f"{len(report.purged_runs)} deleted run(s); kept {report.kept_recent} recent unreferenced file(s)"])
-
-
 _COMMANDS = {"ls": _ls, "show": _show, "doctor": _doctor, "restore": _restore, "export": _export,
-             "import": _import, "share": _share, "diff": _diff, "push": _push, "pull": _pull, "gc": _gc}
+             "import": _import, "share": _share, "diff": _diff, "push": _push, "pull": _pull, "gc": _gc,
+             "rm": _rm, "undelete": _undelete, "compact": _compact}
 
 if __name__ == "__main__":
     raise SystemExit(main())

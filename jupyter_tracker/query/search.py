@@ -114,6 +114,21 @@ def _run_conditions(filter: str | None, experiment: str | list[str] | None,
     return where, params, experiments
 
 
+def matching_runs(con: DuckDBPyConnection, experiment: str | list[str] | None = None, filter: str | None = None,
+                  *, condition: tuple[str, list[Any]] | None = None) -> list[tuple[int, str]]:
+    """(run_key, run_id) of the runs (not deleted) that ``experiment`` and ``filter`` select, as
+    ``search_runs`` would, oldest first; ``condition`` is one more SQL term over runs ``r`` and
+    experiments ``e`` with its parameters (a retention rule's age). For edits that select by filter."""
+    where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)
+    _check_experiments(con, experiments)
+    extra, extra_params = condition or ("TRUE", [])
+    rows: list[tuple[int, str]] = _run_filtered(con, f"""
+        SELECT r.run_key, r.run_id FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
+        WHERE {' AND '.join(where)} AND ({extra}) ORDER BY r.start_time, r.run_key""",
+        [*params, *experiments, *extra_params], filter, None, lambda cursor: cursor.fetchall())
+    return rows
+
+
 def _pivot(con: DuckDBPyConnection, table: str, prefix: str) -> pd.DataFrame | None:
     """The chosen runs' ``key``/``value`` rows of ``table`` as one column per key (sorted), one row
     per run that has any. Long rows are fetched as NumPy arrays and placed with hashed codes: DuckDB's

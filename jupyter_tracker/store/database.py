@@ -208,6 +208,22 @@ class Store:
             finally:
                 self._close_session(con, failed, journals)
 
+    @contextmanager
+    def exclusive(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the store's lock exclusively for the ``with`` body with no database attached: for
+        work on the database file itself (compaction swaps it). Sessions inside the body reuse the
+        lock (it is re-entrant per thread); other processes' sessions wait, their writers do not
+        (they only append to their journals)."""
+        from ..config import get_config
+
+        self.ensure_directory()
+        if not self.writable():
+            raise self._read_only_error("its database file cannot be rewritten")
+        if self._lock is None:
+            self._lock = StoreLock(self.root / "lock")
+        with self._lock.hold(get_config().lock_timeout if timeout is None else timeout):
+            yield
+
     def merge(self) -> object:
         """Merge pending journals now; returns what was merged (journals, points, killed runs)."""
         from .merge import merge_journals
@@ -320,8 +336,9 @@ class Store:
                        if path.exists())
         free = shutil.disk_usage(self.root).free
         return StoreFullError(
-            f"the disk holding the store {self.root} is full ({_size(free)} free): merging its journal backlog "
-            f"({_size(backlog)}) into {DB_FILENAME} ({_size(database)}) needs about {_size(backlog + database)} "
+            f"the disk holding the store {self.root} is full ({format_size(free)} free): merging its journal "
+            f"backlog ({format_size(backlog)}) into {DB_FILENAME} ({format_size(database)}) needs about "
+            f"{format_size(backlog + database)} "
             f"free. Nothing logged is lost: the journals keep every record until a merge commits. Free space on "
             f"that disk (or move the store elsewhere and point jt.set_store at it), then read again")
 
@@ -563,7 +580,8 @@ def _refused_as_read_only(exc: BaseException) -> bool:
     return any(isinstance(link, duckdb.Error) and "read-only" in str(link) for link in _chain(exc))
 
 
-def _size(count: float) -> str:
+def format_size(count: float) -> str:
+    """A byte count for people: '532 bytes', '4.2 MB' (powers of 1000, as disks are sold)."""
     for unit in ("bytes", "kB", "MB", "GB"):
         if count < 1000 or unit == "GB":
             return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
