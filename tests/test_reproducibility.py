@@ -146,6 +146,6 @@ def test_a_clean_notebook_run_top_to_bottom_is_linear_and_unseeded_draws_are_fla
     assert list(jt.search_runs(filter="attributes.reproducibility = 'linear'").run_name) == ["clean"]
     run = jt.get_run(jt.search_runs(filter="run_name = 'clean'").run_id.item())
     recorded = json.loads(run.artifact("jupyter_tracker/slice.json").local_path.read_text())
-    # The slice: the setup cell (jt), the cell defining base, double and factor, and the tracked cell.
-    assert [e["execution_count"] for e in recorded["executions"]] == [1, 2, 3]
+    # The slice: the cell defining base, double and factor, and the tracked cell (which does not use jt).
+    assert [e["execution_count"] for e in recorded["executions"]] == [2, 3]
     assert recorded["executions"][-1]["depends"] == {"base": 2, "double": 2}

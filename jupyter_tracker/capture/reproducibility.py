@@ -219,3 +219,24 @@ def record_run(run: Any, shell: Any, count: int, cell_id: str | None, raw_cell: 
     run.set_tags(verdict_tags(verdict))
     return verdict
 
+
+
+def slice_notebook(slice_record: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The slice as a clean notebook (nbformat v4 JSON): its executions as cells, in the order they ran,
+    without outputs; ``%load_ext jupyter_tracker`` first when a cell needs ``%%track`` and none loads it."""
+    sources = [record["source"] for record in slice_record["executions"]]
+    if any(s.lstrip().startswith(("%%track", "%track")) for s in sources) and \
+            not any("load_ext jupyter_tracker" in s for s in sources):
+        sources.insert(0, "%load_ext jupyter_tracker")
+    cells = []
+    for index, source in enumerate(sources):
+        cells.append({"cell_type": "code", "id": f"slice-{index + 1}", "execution_count": None, "metadata": {},
+                      "outputs": [], "source": source})
+    for cell, record in zip(cells[len(cells) - len(slice_record["executions"]):], slice_record["executions"]):
+        cell["metadata"]["jupyter_tracker"] = {"execution_count": record["execution_count"],
+                                               "cell_id": record.get("cell_id")}
+    return {"nbformat": 4, "nbformat_minor": 5, "cells": cells, "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+        "jupyter_tracker": {"run_id": run_id, "kind": "slice",
+                            "notebook_path": slice_record.get("notebook_path")}}}
