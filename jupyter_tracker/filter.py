@@ -333,7 +333,8 @@ class _Parser:
         column = ATTRIBUTES.get(name)
         if column is None:
             raise self.error(field.position,
-                             f"unknown attribute {field.name!r}; attributes are {', '.join(sorted([*ATTRIBUTES, *TAG_ATTRIBUTES]))}. "
+                             f"unknown attribute {field.name!r}; attributes are "
+                             f"{', '.join(sorted([*ATTRIBUTES, *TAG_ATTRIBUTES]))}. "
                              f"For a metric, param or tag write metrics.{field.name}, params.{field.name} or "
                              f"tags.{field.name}")
         if name in _NUMERIC_ATTRIBUTES:

@@ -13,9 +13,10 @@ slice as the artifact ``jupyter_tracker/slice.json``; both travel with the run (
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .slices import analyze, session_log
 

@@ -19,8 +19,8 @@ import ast
 import builtins
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 #: Method names whose call is taken to change the object it is called on (``model.fit(X, y)``).
 _MUTATING = re.compile(r"^(fit\w*|partial_fit|append|extend|update|insert|remove|pop\w*|clear|sort|reverse|add|"
@@ -397,8 +397,9 @@ class ExecutionLog:
                 continue
             wanted.add(current)
             stack.extend(execution.depends.values())
-        if any(self.executions[c].names and self.executions[c].names.rng_calls for c in wanted):  # type: ignore[union-attr]
-            seeds = [c for c, e in self.executions.items() if c < count and e.names and e.names.seeds and c not in wanted]
+        if any(e.names.rng_calls for c in wanted if (e := self.executions[c]).names is not None):
+            seeds = [c for c, e in self.executions.items()
+                     if c < count and e.names is not None and e.names.seeds and c not in wanted]
             if seeds:
                 stack = [seeds[-1]]
                 while stack:
