@@ -149,3 +149,19 @@ def test_a_clean_notebook_run_top_to_bottom_is_linear_and_unseeded_draws_are_fla
     # The slice: the cell defining base, double and factor, and the tracked cell (which does not use jt).
     assert [e["execution_count"] for e in recorded["executions"]] == [2, 3]
     assert recorded["executions"][-1]["depends"] == {"base": 2, "double": 2}
+
+
+def test_the_verdict_and_the_slice_travel_in_a_bundle_and_show_in_the_shared_page(store_dir, tmp_path):
+    cells = [SETUP, "import numpy as np\nweights = np.random.rand(3)", "%%track -q -n unseeded\nscore = weights.sum()"]
+    run_notebook(cells, tmp_path, store_dir)
+    run_id = jt.search_runs().run_id.item()
+    jt.export_runs([run_id], tmp_path / "share.jtrack")
+    colleague = get_store(tmp_path / "colleague")
+    jt.import_runs(tmp_path / "share.jtrack", store=colleague)
+    imported = jt.get_run(run_id, store=colleague)
+    assert imported.tags["jt.reproducibility"] == "warnings"
+    assert "draws random numbers (np.random.rand)" in imported.tags["jt.reproducibility.reasons"]
+    recorded = json.loads(imported.artifact("jupyter_tracker/slice.json").local_path.read_text())
+    assert [e["source"] for e in recorded["executions"]] == cells[1:]
+    page = jt.share_snapshot(run_id, tmp_path / "run.html")
+    assert "Reproducibility: warnings" in Path(page).read_text() and "np.random.rand" in Path(page).read_text()
