@@ -12,13 +12,14 @@ slice as the artifact ``jupyter_tracker/slice.json``; both travel with the run (
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .slices import analyze, session_log
+from .slices import names_of, session_log
 
 VERDICT_TAG = "jt.reproducibility"
 REASONS_TAG = "jt.reproducibility.reasons"
@@ -61,10 +62,15 @@ def _normal(source: str) -> str:
 
 
 def saved_code_cells(notebook_path: str | Path | None) -> list[_SavedCell] | None:
-    """The code cells of the saved .ipynb (None when there is no readable saved notebook)."""
+    """The code cells of the saved .ipynb (None when there is no readable saved notebook); read once per
+    version of the file."""
     if not notebook_path:
         return None
     try:
+        stat = Path(notebook_path).stat()
+        key = (str(notebook_path), stat.st_mtime_ns, stat.st_size)
+        if key in _saved:
+            return _saved[key]
         cells = json.loads(Path(notebook_path).read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -73,20 +79,34 @@ def saved_code_cells(notebook_path: str | Path | None) -> list[_SavedCell] | Non
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", "")
             found.append(_SavedCell(index, cell.get("id"), "".join(source) if isinstance(source, list) else source))
+    _saved.clear()
+    _saved[key] = found
     return found
 
 
-def _locate(execution: dict[str, Any], saved: list[_SavedCell]) -> tuple[int | None, str]:
+_saved: dict[tuple[str, int, int], list[_SavedCell]] = {}
+
+
+class _Index:
+    """The saved code cells by id and by source, to place executions without rescanning the notebook."""
+
+    def __init__(self, saved: list[_SavedCell]) -> None:
+        self.by_id = {c.cell_id: c for c in saved if c.cell_id}
+        self.by_source: dict[str, _SavedCell] = {}
+        for cell in saved:
+            self.by_source.setdefault(_normal(cell.source), cell)
+
+
+def _locate(execution: dict[str, Any], index: _Index) -> tuple[int | None, str]:
     """Where an execution's cell is in the saved notebook: (position, 'unchanged' | 'edited' | 'deleted' (its
     cell id is gone) | 'missing' (no cell id, and no saved cell has its source))."""
     source = _normal(execution["source"])
-    if execution.get("cell_id"):
-        for cell in saved:
-            if cell.cell_id == execution["cell_id"]:
-                return cell.position, "unchanged" if _normal(cell.source) == source else "edited"
-    for cell in saved:
-        if _normal(cell.source) == source:
-            return cell.position, "unchanged"
+    cell = index.by_id.get(execution.get("cell_id"))
+    if cell is not None:
+        return cell.position, "unchanged" if _normal(cell.source) == source else "edited"
+    cell = index.by_source.get(source)
+    if cell is not None:
+        return cell.position, "unchanged"
     return None, "deleted" if execution.get("cell_id") else "missing"
 
 
@@ -99,10 +119,11 @@ def build_slice(count: int, cell_id: str | None, raw_cell: str, notebook_path: s
     executions, forgotten = session_log.slice(count, to_python)
     saved = saved_code_cells(notebook_path)
     records = []
+    index = _Index(saved) if saved is not None else None
     for execution in executions:
         record = execution.to_dict()
-        if saved is not None:
-            record["position"], record["cell_status"] = _locate(record, saved)
+        if index is not None:
+            record["position"], record["cell_status"] = _locate(record, index)
         else:
             record["position"], record["cell_status"] = None, "unsaved"
         records.append(record)
@@ -139,6 +160,7 @@ def assess(slice_record: dict[str, Any], is_defined: Callable[[str], bool],
         reasons.append(f"this cell (execution [{own['execution_count']}]) differs from the saved notebook "
                        f"(edited after it ran, or not saved since)")
     told: set[tuple[str, int]] = set()
+    positions = [cell.position for cell in saved or []]
     for record in slice_record["executions"]:
         reader = record["execution_count"]
         for name, definer in record["depends"].items():
@@ -164,8 +186,9 @@ def assess(slice_record: dict[str, Any], is_defined: Callable[[str], bool],
                 reasons.append(f"`{name}` came from an earlier run [{definer}] of the same cell {above}, run again "
                                f"as [{reader}]: top to bottom it runs once")
             elif saved is not None and below < above:
-                for cell in saved:
-                    if below < cell.position < above and name in _defines(cell.source, to_python):
+                between = saved[bisect.bisect_right(positions, below):bisect.bisect_left(positions, above)]
+                for cell in between:
+                    if name in _defines(cell.source, to_python):
                         reasons.append(f"`{name}` came from {_where(source, definer)}, but cell {cell.position} "
                                        f"between it and {_where(record, reader)} redefines it")
                         break
@@ -192,11 +215,7 @@ def assess(slice_record: dict[str, Any], is_defined: Callable[[str], bool],
 
 
 def _defines(source: str, to_python: Callable[[str], str]) -> frozenset[str]:
-    try:
-        python = to_python(source)
-    except Exception:  # noqa: BLE001 - IPython's transformers raise many kinds on odd input
-        return frozenset()
-    return analyze(python).defines
+    return names_of(source, to_python).defines
 
 
 def verdict_tags(verdict: Verdict) -> dict[str, str]:

@@ -251,30 +251,48 @@ class _Analysis:
 
 
 def analyze(python: str) -> CellNames:
-    """The names the Python code of a cell defines and reads (cached by source: re-runs are free)."""
-    cached = _analyses.get(python)
-    if cached is not None:
-        _analyses.move_to_end(python)
-        return cached
+    """The names the Python code of a cell defines and reads."""
     try:
         tree = ast.parse(python)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return CellNames(frozenset(), frozenset(), syntax_error=True)
+    return _names(tree)
+
+
+def _names(tree: ast.Module) -> CellNames:
+    analysis = _Analysis()
+    analysis.statements(tree.body)
+    reads = frozenset(n for n in analysis.reads | (analysis.deferred - analysis.defines) if not _IPYTHON_NAMES.match(n))
+    return CellNames(frozenset(analysis.defines), reads, tuple(dict.fromkeys(analysis.rng)), analysis.seeds,
+                     tuple(dict.fromkeys(analysis.hidden)), tuple(dict.fromkeys(analysis.files)))
+
+
+def names_of(source: str, to_python: Callable[[str], str]) -> CellNames:
+    """The names of a cell as typed (IPython syntax allowed), cached by source: a cell run again costs a
+    dict lookup. Plain Python is parsed as is; only cells that are not (magics, ``!cmd``) go through
+    ``to_python`` (IPython's ``transform_cell``, which is much slower than parsing)."""
+    cached = _analyses.get(source)
+    if cached is not None:
+        _analyses.move_to_end(source)
+        return cached
+    try:
+        names = _names(ast.parse(source))
+    except (SyntaxError, ValueError):
+        try:
+            python = to_python(source)
+        except Exception:  # noqa: BLE001 - IPython's transformers raise many kinds on odd input
+            python = ""
+        names = analyze(python)
+    except (MemoryError, RecursionError):
         names = CellNames(frozenset(), frozenset(), syntax_error=True)
-    else:
-        analysis = _Analysis()
-        analysis.statements(tree.body)
-        reads = frozenset(n for n in analysis.reads | (analysis.deferred - analysis.defines)
-                          if not _IPYTHON_NAMES.match(n))
-        names = CellNames(frozenset(analysis.defines), reads, tuple(dict.fromkeys(analysis.rng)), analysis.seeds,
-                          tuple(dict.fromkeys(analysis.hidden)), tuple(dict.fromkeys(analysis.files)))
-    _analyses[python] = names
+    _analyses[source] = names
     if len(_analyses) > _ANALYSES_KEPT:
         _analyses.popitem(last=False)
     return names
 
 
 _analyses: OrderedDict[str, CellNames] = OrderedDict()
-_ANALYSES_KEPT = 2048
+_ANALYSES_KEPT = 4096
 
 
 @dataclass
@@ -327,11 +345,7 @@ class ExecutionLog:
         for execution in pending:
             if execution.count not in self.executions:
                 continue
-            try:
-                python = to_python(execution.source)
-            except Exception:  # noqa: BLE001 - IPython's transformers raise many kinds on odd input
-                python = ""
-            names = analyze(python)
+            names = names_of(execution.source, to_python)
             execution.names = names
             undefined = []
             for name in names.reads:
