@@ -38,6 +38,8 @@ class LabKernel:
             "allow_stdin": False, "stop_on_error": True}, metadata={"cellId": cell_id} if cell_id else {})
         self.client.shell_channel.send(message)
         reply = self.client.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:   # e.g. a late kernel_info
+            reply = self.client.get_shell_msg(timeout=60)
         assert reply["content"]["status"] == "ok", reply["content"]
         text = []
         while True:
