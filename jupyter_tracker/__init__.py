@@ -57,6 +57,7 @@ __all__ = [
     "compare", "plot_metrics", "runs",
     "compact", "delete_runs", "gc", "restore_run",
     "diff_snapshots", "export_runs", "import_runs", "pull", "push", "share_snapshot",
+    "reproduce",
 ]
 
 
@@ -115,6 +116,16 @@ def diff_snapshots(run_a, run_b, kind="executed", **options):
     from .sharing.diff import diff_snapshots as diff
 
     return diff(run_a, run_b, kind, **options)
+
+
+def reproduce(run_id, from_="slice", *, timeout=600.0, rtol=1e-6, **options):
+    """Run a run's slice (``from_="slice"``) or its saved notebook (``from_="saved"``) again in a fresh
+    kernel, track the new run, link the two and compare params, final metrics (within ``rtol``) and
+    artifact hashes: a ``Reproduction`` (status reproduced/differs/failed, ``.frame``, HTML view; see
+    ``jupyter_tracker.sharing.reproduce``)."""
+    from .sharing.reproduce import reproduce as run_again
+
+    return run_again(run_id, from_, timeout=timeout, rtol=rtol, **options)
 
 
 def push(run_ids, tracking_uri, **options):

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     subcommands = [ls, show, doctor, restore]
     subcommands += _sharing_commands(commands)
+    subcommands.append(_reproduce_command(commands))
     for sub in subcommands:
         _store_option(sub)
     return parser
@@ -429,9 +430,35 @@ def _pull(arguments, store) -> int:
         f"{len(result.skipped)} already in the store"])
 
 
+def _reproduce_command(commands) -> argparse.ArgumentParser:
+    reproduce = commands.add_parser(
+        "reproduce", help="run a run's slice (or saved notebook) again in a fresh kernel and compare "
+                          "(exit 0 reproduced, 4 differs, 5 failed)")
+    reproduce.add_argument("run")
+    reproduce.add_argument("--from", dest="from_", choices=("slice", "saved"), default="slice",
+                           help="slice: the executions the run depended on, in the order they ran (default); "
+                                "saved: the saved notebook top to bottom")
+    reproduce.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per cell (default 600)")
+    reproduce.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance of metrics (default 1e-6)")
+    reproduce.add_argument("--json", action="store_true", help="print the result as JSON")
+    return reproduce
+
+
+#: ``reproduce`` exit codes: the comparison differs, or the reproduction failed to run.
+EXIT_DIFFERS, EXIT_FAILED = 4, 5
+
+
+def _reproduce(arguments, store) -> int:
+    from .sharing.reproduce import DIFFERS, REPRODUCED, reproduce
+
+    result = reproduce(arguments.run, arguments.from_, timeout=arguments.timeout, rtol=arguments.rtol, store=store)
+    print(json.dumps(result.to_dict(), default=str) if arguments.json else str(result))
+    return EXIT_OK if result.status == REPRODUCED else EXIT_DIFFERS if result.status == DIFFERS else EXIT_FAILED
+
+
 _COMMANDS = {"ls": _ls, "show": _show, "doctor": _doctor, "restore": _restore, "export": _export,
              "import": _import, "share": _share, "diff": _diff, "push": _push, "pull": _pull, "gc": _gc,
-             "rm": _rm, "undelete": _undelete, "compact": _compact}
+             "rm": _rm, "undelete": _undelete, "compact": _compact, "reproduce": _reproduce}
 
 if __name__ == "__main__":
     raise SystemExit(main())

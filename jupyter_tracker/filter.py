@@ -39,6 +39,8 @@ ATTRIBUTES = {
     "notebook_path": "r.notebook_path", "cell_id": "r.cell_id", "git_commit": "r.git_commit",
     "git_branch": "r.git_branch", "source_kind": "r.source_kind",
 }
+#: Attributes stored as tags: ``attributes.reproducibility`` is the tag the reproducibility verdict goes to.
+TAG_ATTRIBUTES = {"reproducibility": "jt.reproducibility", "reproduction": "jt.reproduction"}
 _TIME_ATTRIBUTES = {"start_time", "end_time"}
 _NUMERIC_ATTRIBUTES = _TIME_ATTRIBUTES | {"duration_s"}
 _PREFIXES = {"metrics": "metric", "metric": "metric", "params": "param", "param": "param",
@@ -326,10 +328,13 @@ class _Parser:
 
     def attribute_condition(self, field: Field, op: str, values: list[tuple[str, Any, int]], numeric: bool) -> str:
         name = field.name.lower()
+        if name in TAG_ATTRIBUTES:
+            return self.condition(Field("tag", TAG_ATTRIBUTES[name], field.position), op, values)
         column = ATTRIBUTES.get(name)
         if column is None:
             raise self.error(field.position,
-                             f"unknown attribute {field.name!r}; attributes are {', '.join(sorted(ATTRIBUTES))}. "
+                             f"unknown attribute {field.name!r}; attributes are "
+                             f"{', '.join(sorted([*ATTRIBUTES, *TAG_ATTRIBUTES]))}. "
                              f"For a metric, param or tag write metrics.{field.name}, params.{field.name} or "
                              f"tags.{field.name}")
         if name in _NUMERIC_ATTRIBUTES:

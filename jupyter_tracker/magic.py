@@ -19,6 +19,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from . import tracking
+from .capture import slices
 from .capture import source as source_capture
 from .capture.auto_params import literal_assignments
 from .config import TrackerConfig, get_config, install_config
@@ -63,6 +64,9 @@ class _TrackedCell:
     started: float = field(default_factory=time.perf_counter)
     extras: list = field(default_factory=list)
     card: object | None = None
+    cell_id: str | None = None
+    raw_cell: str = ""
+    verdict: object | None = None
 
 
 class _State:
@@ -148,7 +152,7 @@ def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
             run = _start_top_level(options, source)
     except TrackerError as exc:
         raise UsageError(str(exc)) from None
-    tracked = _TrackedCell(run=run, options=options, execution_count=count)
+    tracked = _TrackedCell(run=run, options=options, execution_count=count, cell_id=cell_id, raw_cell=raw_cell)
     _state.tracked = tracked
     if not options.no_snapshot and config.snapshot:
         tracking.capture_snapshot(run, shell, source)
@@ -222,6 +226,8 @@ def _finish(shell, result) -> None:
             run.log_params(values)
         except TrackerError as exc:
             print(f"%%track: could not log -p params: {exc}")
+    if tracked.execution_count is not None and get_config().slices:
+        tracked.verdict = _record_slice(shell, tracked)
     # Child runs the cell opened but did not close end with the cell.
     for child in reversed(active_runs()):
         if child is not run and child.parent_run_id is not None and child.start_time >= run.start_time:
@@ -240,7 +246,7 @@ def _finish(shell, result) -> None:
 
             warnings.warn(f"%%track could not finish its live card: {exc}", RuntimeWarning, stacklevel=2)
     if not (tracked.options.quiet or get_config().quiet):
-        print(summary_line(run))
+        print(summary_line(run, tracked.verdict))
 
 
 def _start_card(run: Run):
@@ -257,12 +263,36 @@ def _start_card(run: Run):
         return None
 
 
-def summary_line(run: Run) -> str:
-    """One line after a tracked cell: name, id, status, duration and up to four metrics."""
+def summary_line(run: Run, verdict=None) -> str:
+    """One line after a tracked cell: name, id, status, duration and up to four metrics; then a short
+    warning when the run's reproducibility verdict is not ``linear``."""
     mark = {"FINISHED": "✓", "FAILED": "✗", "KILLED": "■"}.get(run.status, "•")
     metrics = "  ".join(f"{k}={_short(v)}" for k, v in list(run.latest_metrics.items())[:4])
-    return (f"{mark} {run.run_name} ({run.run_id[:8]}) {run.status} in {_duration(run.duration_s)}"
+    line = (f"{mark} {run.run_name} ({run.run_id[:8]}) {run.status} in {_duration(run.duration_s)}"
             f" · {run.experiment}" + (f" · {metrics}" if metrics else ""))
+    if verdict is not None and getattr(verdict, "reasons", None):
+        line += f"\n⚠ {verdict.short()}"
+    return line
+
+
+def _record_slice(shell, tracked: _TrackedCell):
+    """The run's slice and reproducibility verdict (None when they could not be worked out: a view of
+    the run, never a reason to fail the user's cell)."""
+    from .capture import reproducibility
+
+    try:
+        return reproducibility.record_run(tracked.run, shell, tracked.execution_count, tracked.cell_id,
+                                          tracked.raw_cell)
+    except TrackerError as exc:
+        import warnings
+
+        warnings.warn(f"%%track could not record the run's slice: {exc}", RuntimeWarning, stacklevel=2)
+    except Exception as exc:  # noqa: BLE001 - static analysis of user code must never break the cell
+        import warnings
+
+        warnings.warn(f"%%track could not record the run's slice: {type(exc).__name__}: {exc}", RuntimeWarning,
+                      stacklevel=2)
+    return None
 
 
 def _short(value: float) -> str:
@@ -323,8 +353,20 @@ def _pre_run_cell(info) -> None:
 
 def _post_run_cell(result) -> None:
     shell = _shell()
+    _record_execution(result)
     if _state.tracked is not None:
         _finish(shell, result)
+
+
+def _record_execution(result) -> None:
+    """Note every stored execution for slices (count, cell id, source; analysed only when a slice is needed)."""
+    info = getattr(result, "info", None)
+    if info is None or not info.store_history or info.silent:
+        return
+    count = source_capture.current_cell.get("execution_count") or result.execution_count
+    if count is not None:
+        slices.session_log.record(count, getattr(info, "cell_id", None), info.raw_cell,
+                                  failed=result.error_in_exec is not None or result.error_before_exec is not None)
 
 
 def _shell():

@@ -93,6 +93,7 @@ def test_push_sends_everything_and_pull_brings_it_back(story, store_dir, trackin
     before = jt.search_runs(filter=f"attributes.run_id IN ({', '.join(repr(r) for r in family)})")
     histories = {(r, k): jt.get_metric_history(r, k) for r in family for k in jt.get_run(r).metrics}
     executed = jt.load_snapshot(ids["sweep"])
+    verdict = jt.get_run(ids["sweep"]).tags["jt.reproducibility"]
 
     jt.set_store(store_dir)                     # a teammate's empty store
     pulled = jt.pull(tracking_uri, "team")
@@ -109,6 +110,9 @@ def test_push_sends_everything_and_pull_brings_it_back(story, store_dir, trackin
     assert extreme[3:5] == [math.inf, -math.inf] and math.isnan(extreme[2]) and extreme[5] == 5e-324
     assert [c.source for c in jt.load_snapshot(ids["sweep"]).cells] == [c.source for c in executed.cells]
     assert jt.get_run(ids["sweep"]).artifact("model-notes/weights.txt").local_path.read_text() == "w = 0.5"
+    # The reproducibility verdict and the slice come back too (a tag and an artifact).
+    assert jt.get_run(ids["sweep"]).tags["jt.reproducibility"] == verdict
+    assert jt.query.load_slice(ids["sweep"])["executions"][-1]["source"].startswith("%%track -e sharing -n sweep")
     assert jt.pull(tracking_uri, "team").imported == []
     assert jt.sql("SELECT DISTINCT origin FROM runs")["origin"].tolist() == [f"mlflow:{tracking_uri}#"
                                                                              f"{sweep.info.experiment_id}"]

@@ -51,7 +51,7 @@ def test_a_tracked_cell_becomes_a_complete_run(store_dir, tmp_path):
     run = jt.get_run(runs.run_id.item())
     assert run.run_name == "baseline" and run.status == "FINISHED"
     assert run.params == {"lr": "0.01", "max_depth": "5", "layers": "3", "name": "forest"}
-    assert run.tags == {"model": "rf", "owner": "ana"}
+    assert run.tags == {"model": "rf", "owner": "ana", "jt.reproducibility": "linear"}   # see test_reproducibility
     assert run.metrics == {"loss": 0.05}
     assert len(jt.get_metric_history(run.run_id, "loss")) == 20
     assert run.console == "training done\n"

@@ -148,10 +148,21 @@ export class RunDetails extends Widget {
       const children = h('ul', { class: 'jp-tracker-child-runs' }, run.children.map(id => h('li', {}, this._runLink(id, run.run_names))));
       links.push(h('div', {}, `Child runs (${run.children.length}):`, children));
     }
+    if (run.tags['jt.reproduces']) {
+      links.push(h('span', {}, ' Reproduces: '), this._runLink(run.tags['jt.reproduces']));
+    }
     return h(
       'header',
       { class: 'jp-tracker-details-header' },
-      h('h1', {}, h('span', { class: 'jp-tracker-details-name' }, run.run_name), ' ', statusBadge(run.status)),
+      h(
+        'h1',
+        {},
+        h('span', { class: 'jp-tracker-details-name' }, run.run_name),
+        ' ',
+        statusBadge(run.status),
+        ' ',
+        reproducibilityBadge(run.tags)
+      ),
       h('dl', { class: 'jp-tracker-facts' }, facts.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
       links.length ? h('div', { class: 'jp-tracker-related' }, links) : null
     );
@@ -342,4 +353,17 @@ function keyValueTable(values: Record<string, string>, empty: string): HTMLEleme
     return h('p', { class: 'jp-tracker-empty' }, empty);
   }
   return h('table', { class: 'jp-tracker-table' }, h('tbody', {}, keys.map(key => h('tr', {}, h('th', {}, key), h('td', {}, values[key])))));
+}
+
+/** The run's reproducibility verdict and latest reproduction (tags the tracker sets), reasons as tooltip. */
+function reproducibilityBadge(tags: Record<string, string>): HTMLElement | null {
+  const verdict = tags['jt.reproducibility'];
+  const reproduction = tags['jt.reproduction'];
+  if (!verdict && !reproduction) {
+    return null;
+  }
+  const label = [verdict === 'linear' ? 'linear' : verdict ? '⚠ hidden state' : '', reproduction ?? ''].filter(Boolean);
+  const title = [tags['jt.reproducibility.reasons'], tags['jt.reproduction.detail']].filter(Boolean).join('\n');
+  const state = verdict && verdict !== 'linear' ? 'warnings' : reproduction ?? 'linear';
+  return h('span', { class: `jp-tracker-status jp-tracker-repro jp-tracker-repro-${state}`, title: title || verdict }, label.join(' · '));
 }
