@@ -8,38 +8,87 @@ Importing this package is cheap: pandas, plotly and IPython load only when used.
 
 from __future__ import annotations
 
-from .autologging import autolog
 from .errors import TrackerError
-from .fluent import (
-    log_artifact,
-    log_artifacts,
-    log_dict,
-    log_figure,
-    log_input,
-    log_metric,
-    log_metrics,
-    log_model,
-    log_param,
-    log_params,
-    log_table,
-    log_text,
-    set_tag,
-    set_tags,
-)
-from .models import PythonModel, infer_signature, load_model
-from .query import get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot, search_runs, sql
-from .registry import (
-    delete_model_alias,
-    get_model_version,
-    get_stage_history,
-    list_registered_models,
-    register_model,
-    search_model_versions,
-    set_model_alias,
-    transition_model_version_stage,
-)
-from .run import Run, active_run
-from .tracking import current_store, end_run, set_experiment, set_store, start_run
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing alone costs more than this module
+
+#: Where each public name lives. They are imported on first use (PEP 562 ``__getattr__``), so
+#: ``import jupyter_tracker`` costs a few milliseconds and a script pays only for what it calls:
+#: ``jt.log_metric`` loads the run and journal modules, ``jt.search_runs`` the query layer.
+_EXPORTS = {
+    "autolog": "autologging",
+    **dict.fromkeys(["log_artifact", "log_artifacts", "log_dict", "log_figure", "log_input", "log_metric",
+                     "log_metrics", "log_model", "log_param", "log_params", "log_table", "log_text", "set_tag",
+                     "set_tags"], "fluent"),
+    **dict.fromkeys(["PythonModel", "infer_signature", "load_model"], "models"),
+    **dict.fromkeys(["get_metric_history", "get_run", "list_experiments", "load_snapshot", "restore_snapshot",
+                     "search_runs", "sql"], "query"),
+    **dict.fromkeys(["delete_model_alias", "get_model_version", "get_stage_history", "list_registered_models",
+                     "register_model", "search_model_versions", "set_model_alias",
+                     "transition_model_version_stage"], "registry"),
+    **dict.fromkeys(["Run", "active_run"], "run"),
+    **dict.fromkeys(["current_store", "end_run", "set_experiment", "set_store", "start_run"], "tracking"),
+}
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .autologging import autolog
+    from .fluent import (
+        log_artifact,
+        log_artifacts,
+        log_dict,
+        log_figure,
+        log_input,
+        log_metric,
+        log_metrics,
+        log_model,
+        log_param,
+        log_params,
+        log_table,
+        log_text,
+        set_tag,
+        set_tags,
+    )
+    from .models import PythonModel, infer_signature, load_model
+    from .query import (
+        get_metric_history,
+        get_run,
+        list_experiments,
+        load_snapshot,
+        restore_snapshot,
+        search_runs,
+        sql,
+    )
+    from .registry import (
+        delete_model_alias,
+        get_model_version,
+        get_stage_history,
+        list_registered_models,
+        register_model,
+        search_model_versions,
+        set_model_alias,
+        transition_model_version_stage,
+    )
+    from .run import Run, active_run
+    from .tracking import current_store, end_run, set_experiment, set_store, start_run
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines public name ``name`` on first use, and keep the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_tracker' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __version__ = "0.1.0"
 
