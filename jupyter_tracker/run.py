@@ -126,7 +126,7 @@ class Run:
         pos = writer.pos
         if pos < writer.end:  # claim and store with no call in between (see JournalWriter)
             writer.pos = pos + RECORD_SIZE
-            _pack_into(writer.mm, pos, RECORD_MARKER, crc, prefix[0], tail)
+            _pack_into(writer.mm, pos, RECORD_MARKER, crc, prefix[0], tail)  # type: ignore[arg-type]  # end is 0 while mm is None
         else:
             writer.append_metrics(_parts(RECORD_MARKER, crc, prefix[0], tail), f"metric {key!r}")
         self._steps[key] = step
@@ -149,7 +149,7 @@ class Run:
             key_step = self._steps.get(key, -1) + 1 if step is None else validation.metric_step(key, step)
             checked.append((key, key_id, number, key_step))
         records = []
-        for key, known_id, number, key_step in checked:
+        for key, _, number, key_step in checked:
             prefix = self._prefixes.get(key) or self._first_point(key, "log_metrics")
             try:
                 tail = _tail(key_step, timestamp, number)
