@@ -8,58 +8,42 @@ Importing this package is cheap: pandas, plotly and IPython load only when used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import TrackerError
+from .fluent import (
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_input,
+    log_metric,
+    log_metrics,
+    log_model,
+    log_param,
+    log_params,
+    log_table,
+    log_text,
+    set_tag,
+    set_tags,
+)
+from .query import get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot, search_runs, sql
+from .run import Run, active_run
+from .tracking import current_store, end_run, set_experiment, set_store, start_run
 
-TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing alone costs more than this module
-
-#: Where each public name lives. They are imported on first use (PEP 562 ``__getattr__``), so
-#: ``import jupyter_tracker`` costs a few milliseconds and a script pays only for what it calls:
-#: ``jt.log_metric`` loads the run and journal modules, ``jt.search_runs`` the query layer.
+#: Public names that few scripts use, imported on first use (PEP 562 ``__getattr__``): models and the
+#: registry load ``importlib.metadata`` and the model flavors, which a training loop never needs.
 _EXPORTS = {
     "autolog": "autologging",
-    **dict.fromkeys(["log_artifact", "log_artifacts", "log_dict", "log_figure", "log_input", "log_metric",
-                     "log_metrics", "log_model", "log_param", "log_params", "log_table", "log_text", "set_tag",
-                     "set_tags"], "fluent"),
     **dict.fromkeys(["PythonModel", "infer_signature", "load_model"], "models"),
-    **dict.fromkeys(["get_metric_history", "get_run", "list_experiments", "load_snapshot", "restore_snapshot",
-                     "search_runs", "sql"], "query"),
     **dict.fromkeys(["delete_model_alias", "get_model_version", "get_stage_history", "list_registered_models",
                      "register_model", "search_model_versions", "set_model_alias",
                      "transition_model_version_stage"], "registry"),
-    **dict.fromkeys(["Run", "active_run"], "run"),
-    **dict.fromkeys(["current_store", "end_run", "set_experiment", "set_store", "start_run"], "tracking"),
 }
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from .autologging import autolog
-    from .fluent import (
-        log_artifact,
-        log_artifacts,
-        log_dict,
-        log_figure,
-        log_input,
-        log_metric,
-        log_metrics,
-        log_model,
-        log_param,
-        log_params,
-        log_table,
-        log_text,
-        set_tag,
-        set_tags,
-    )
     from .models import PythonModel, infer_signature, load_model
-    from .query import (
-        get_metric_history,
-        get_run,
-        list_experiments,
-        load_snapshot,
-        restore_snapshot,
-        search_runs,
-        sql,
-    )
     from .registry import (
         delete_model_alias,
         get_model_version,
@@ -70,8 +54,6 @@ if TYPE_CHECKING:
         set_model_alias,
         transition_model_version_stage,
     )
-    from .run import Run, active_run
-    from .tracking import current_store, end_run, set_experiment, set_store, start_run
 
 
 def __getattr__(name: str) -> Any:

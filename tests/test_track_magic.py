@@ -186,6 +186,8 @@ def test_cell_id_sent_by_the_front_end_is_recorded(store_dir, tmp_path):
                 "allow_stdin": False, "stop_on_error": True}, metadata={"cellId": cell_id})
             client.shell_channel.send(message)
             reply = client.get_shell_msg(timeout=60)
+            while reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:
+                reply = client.get_shell_msg(timeout=60)  # a kernel_info reply left from start-up
             assert reply["content"]["status"] == "ok", reply["content"]
     finally:
         client.stop_channels()
