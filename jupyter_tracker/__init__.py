@@ -8,7 +8,8 @@ Importing this package is cheap: pandas, plotly and IPython load only when used.
 
 from __future__ import annotations
 
-from .autologging import autolog
+from typing import TYPE_CHECKING, Any
+
 from .cleanup import collect_garbage as gc
 from .cleanup import compact, delete_runs, restore_run
 from .errors import TrackerError
@@ -28,20 +29,50 @@ from .fluent import (
     set_tag,
     set_tags,
 )
-from .models import PythonModel, infer_signature, load_model
 from .query import get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot, search_runs, sql
-from .registry import (
-    delete_model_alias,
-    get_model_version,
-    get_stage_history,
-    list_registered_models,
-    register_model,
-    search_model_versions,
-    set_model_alias,
-    transition_model_version_stage,
-)
 from .run import Run, active_run
 from .tracking import current_store, end_run, set_experiment, set_store, start_run
+
+#: Public names that few scripts use, imported on first use (PEP 562 ``__getattr__``): models and the
+#: registry load ``importlib.metadata`` and the model flavors, which a training loop never needs.
+_EXPORTS = {
+    "autolog": "autologging",
+    **dict.fromkeys(["PythonModel", "infer_signature", "load_model"], "models"),
+    **dict.fromkeys(["delete_model_alias", "get_model_version", "get_stage_history", "list_registered_models",
+                     "register_model", "search_model_versions", "set_model_alias",
+                     "transition_model_version_stage"], "registry"),
+}
+
+if TYPE_CHECKING:
+    from .autologging import autolog
+    from .models import PythonModel, infer_signature, load_model
+    from .registry import (
+        delete_model_alias,
+        get_model_version,
+        get_stage_history,
+        list_registered_models,
+        register_model,
+        search_model_versions,
+        set_model_alias,
+        transition_model_version_stage,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines public name ``name`` on first use, and keep the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_tracker' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __version__ = "0.1.0"
 

@@ -182,6 +182,8 @@ def _start_top_level(options, source) -> Run:
 
 
 def _log_auto_params(shell, run: Run, body: str) -> None:
+    if "=" not in body:  # no assignment can be in it: skip IPython's transform (~1 ms a cell)
+        return
     try:
         python = shell.transform_cell(body)
     except Exception:  # noqa: BLE001 - unparsable IPython syntax simply yields no auto params

@@ -40,7 +40,7 @@ from ..errors import (
     StoreReadOnlyError,
     StoreVersionError,
 )
-from .journal import EVENTS_SUFFIX, JournalWriter
+from .journal import EVENTS_SUFFIX, METRICS_SUFFIX, RECORD_SIZE, JournalWriter
 from .locking import StoreLock, try_lock_exclusive
 from .objects import ObjectStore
 
@@ -91,6 +91,9 @@ class Store:
         # (journal files, database file) as this process's last merge left them: while both are
         # unchanged and every journal's writer is alive, there is nothing new to merge.
         self._merged_state: tuple[JournalFiles, FileState] | None = None
+        # Where this process's last merge read each journal's metrics file up to: a mapped metrics
+        # file keeps its size as it fills, so "something new" is a record stored at that offset.
+        self._metrics_offsets: dict[str, int] = {}
         self._warned: set[str] = set()  # warnings already given by this process for this store
 
     def __repr__(self) -> str:
@@ -249,7 +252,9 @@ class Store:
 
         con = self._attach(timeout)
         try:
-            if not merge_journals(con, self.journal_dir).complete:
+            merged = merge_journals(con, self.journal_dir)
+            self._metrics_offsets = merged.metrics_offsets
+            if not merged.complete:
                 journals = None  # more is waiting than one merge reads: never skip the next one
         except BaseException as exc:
             _end_cursor(con, failing=True)
@@ -295,6 +300,9 @@ class Store:
         if self._merged_state != (journals, _file_state(self.db_path)):
             return True
         for name, _, _ in journals:
+            if name.endswith(METRICS_SUFFIX) and _record_at(self.journal_dir / name,
+                                                            self._metrics_offsets.get(name[: -len(METRICS_SUFFIX)])):
+                return True
             if name.endswith(EVENTS_SUFFIX):
                 lock_fd = try_lock_exclusive(self.journal_dir / name)
                 if lock_fd is not None:
@@ -524,6 +532,21 @@ def _journal_files(journal_dir: Path) -> JournalFiles:
                 continue
             files.append((entry.name, facts.st_size, facts.st_mtime_ns))
     return tuple(sorted(files))
+
+
+def _record_at(path: Path, offset: int | None) -> bool:
+    """Whether the metrics file ``path`` may hold a record at ``offset`` that a merge has not read
+    (unknown offset: it may). One ``pread`` of a record's bytes: zeros are unused space."""
+    if offset is None:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        return any(os.pread(fd, RECORD_SIZE, offset))
+    finally:
+        os.close(fd)
 
 
 def _file_identity(db_path: Path) -> FileIdentity | None:
