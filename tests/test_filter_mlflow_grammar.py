@@ -109,7 +109,8 @@ REFUSED = [
 ]
 #: Refused by MLflow, accepted by us on purpose (see filter.py's docstring).
 EXTENSIONS = {
-    "attributes.status NOT IN ('FAILED')", "metrics.A > 0.1 OR params.B = 'LR'", "metrics.A > 0.1 AND (params.B = 'LR')", "params.acc = 5", "tags.acc = 5",
+    "attributes.status NOT IN ('FAILED')", "metrics.A > 0.1 OR params.B = 'LR'",
+    "metrics.A > 0.1 AND (params.B = 'LR')", "params.acc = 5", "tags.acc = 5",
     *[f"{entity}.{key} {op} {value}" for entity, key, value in (
         ("params", "abc", "'my-param-value'"), ("tags", "abc", "'my-tag-value'"),
         ("attributes", "status", "'my-tag-value'"), ("datasets", "name", "'my-dataset-name'"))

@@ -16,8 +16,8 @@ import pytest
 
 import jupyter_tracker as jt
 from bench.servers import mlflow_server
-from mlflow_plugin import ensure_entry_points
 from tests.conftest import run_notebook
+from tests.mlflow_plugin import ensure_entry_points
 
 SCRIPT = Path(__file__).parent / "mlflow_scripts" / "realistic.py"
 
