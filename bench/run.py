@@ -363,6 +363,11 @@ class Bench:
                 self.each(["jupyter_tracker", "mlflow"], "push to an MLflow server",
                           lambda tool: push(tool, uri))
 
+    def mlflow_backend(self) -> None:
+        from .mlflow_backend import workload
+
+        workload(self)
+
 
 def versions(tools: list[str]) -> dict:
     from importlib.metadata import PackageNotFoundError, version
@@ -403,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
                         help="workloads to run: imports log_loop visible create_runs track_overhead search "
-                             "history crash concurrency sharing")
+                             "history crash concurrency sharing mlflow_backend")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
@@ -417,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
-                 "concurrency", "sharing"]
+                 "concurrency", "sharing", "mlflow_backend"]
     started = time.time()
     for name in args.only or workloads:
         log(f"{name}:")
