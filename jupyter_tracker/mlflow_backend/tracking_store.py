@@ -221,7 +221,7 @@ class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):  # ty
         deleted_only = run_view_type == ViewType.DELETED_ONLY
         with as_mlflow_errors():
             frame = query.search_runs(
-                names, filter=filter_string or None, order_by=order_by or None,
+                names, filter=filter_string or None, order_by=list(order_by) if order_by else None,
                 max_results=query.DEFAULT_MAX_RESULTS if deleted_only else max_results + 1,
                 offset=0 if deleted_only else offset, include_deleted=run_view_type != ViewType.ACTIVE_ONLY,
                 store=self.store)
@@ -233,6 +233,19 @@ class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):  # ty
             found = entities.runs(con, self.store, run_ids[:max_results])
         token = SearchUtils.create_page_token(offset + max_results) if len(run_ids) > max_results else None
         return found, token
+
+    def _search_datasets(self, experiment_ids: list[str]) -> list[Any]:
+        """Each (experiment, dataset name, digest, context) the experiments' runs used (the runs table's
+        dataset filter in MLflow's UI)."""
+        from mlflow.entities.dataset_summary import _DatasetSummary
+
+        keys = [self._experiment_key(experiment_id) for experiment_id in experiment_ids]
+        with as_mlflow_errors(), self.store.session() as con:
+            rows = con.execute("""SELECT DISTINCT r.experiment_id, i.name, i.digest, i.context FROM internal.inputs i
+                JOIN internal.runs r USING (run_key) WHERE NOT r.deleted AND r.experiment_id IN (SELECT unnest(?))
+                ORDER BY 1, 2, 3, 4 LIMIT 1000""", [keys]).fetchall()
+        return [_DatasetSummary(str(experiment_id), name, digest, context) for experiment_id, name, digest, context
+                in rows]
 
     # -- logging -----------------------------------------------------------------------------------
     def log_batch(self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> None:
