@@ -69,6 +69,15 @@ ROWS = [
             ALL),
     RowSpec("crash_status", "Crash safety", "status the run shows afterwards", "", "", ALL),
 ]
+ROWS += [  # bench/mlflow_backend.py: the column is the store behind MLflow's own API
+    RowSpec("mlflow_api_log_metric", "MLflow API", "mlflow.log_metric per call (jupyter_tracker: into "
+            "jupyter-tracker:, MLflow: its SQLite default)", "µs", "lower", OURS_MLFLOW),
+    RowSpec("mlflow_api_crash_kept", "MLflow API", "SIGKILL after mlflow.log_metric returned: points kept",
+            "share", "higher", OURS_MLFLOW),
+    RowSpec("mlflow_api_crash_status", "MLflow API", "status the run shows afterwards", "", "", OURS_MLFLOW),
+    RowSpec("mlflow_api_writers_4_errors", "MLflow API", "4 MLflow writer processes to one store: errors "
+            "(and points lost)", "", "lower", OURS_MLFLOW),
+]
 for _writers in (1, 2, 4, 8):
     ROWS.append(RowSpec(f"writers_{_writers}", "Concurrency",
                         f"{_writers} writer process{'es' if _writers > 1 else ''} + a polling reader: "

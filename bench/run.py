@@ -368,6 +368,11 @@ class Bench:
                 self.each(["jupyter_tracker", "mlflow"], "push to an MLflow server",
                           lambda tool: push(tool, uri))
 
+    def mlflow_backend(self) -> None:
+        from .mlflow_backend import workload
+
+        workload(self)
+
 
 def versions(tools: list[str]) -> dict:
     from importlib.metadata import PackageNotFoundError, version
@@ -408,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
                         help="workloads to run: imports log_loop visible create_runs track_overhead search "
-                             "history crash concurrency sharing cleanup")
+                             "history crash concurrency sharing cleanup mlflow_backend")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
@@ -422,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
-                 "concurrency", "sharing", "cleanup"]
+                 "concurrency", "sharing", "cleanup", "mlflow_backend"]
     started = time.time()
     for name in args.only or workloads:
         log(f"{name}:")

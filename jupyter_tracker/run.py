@@ -87,6 +87,33 @@ class Run:
             socket.gethostname(), os.getpid(), source))
         _live_runs.add(self)
 
+    @classmethod
+    def attach(cls, store: Store, run_id: str, *, experiment: str, run_name: str, parent_run_id: str | None,
+               start_time: int, params: dict[str, str]) -> Run:
+        """A handle on a run that exists already (started by another process, or ended): its logging
+        calls go to this process's journal, and the run stays owned by the process that started it
+        (this one's exit does not mark it KILLED). Used by interfaces that log to runs by id, such as
+        the MLflow backend, whose server workers each write to runs any of them created."""
+        run = cls.__new__(cls)
+        run.store = store
+        run.run_id = run_id
+        run.run_name = run_name
+        run.experiment = experiment
+        run.parent_run_id = parent_run_id
+        run.start_time = start_time
+        run.end_time = None
+        run.status = RUNNING
+        run.source = {}
+        run.params = dict(params)
+        run.tags = {}
+        run.latest_metrics = {}
+        run._steps = {}
+        run._active = True
+        run._console_seq = 0
+        run._bind(attach=True)
+        _live_runs.add(run)
+        return run
+
     def _bind(self, attach: bool = False) -> None:
         self._writer = self.store.writer()
         self._salt = self._writer.salt
