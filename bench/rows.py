@@ -81,6 +81,15 @@ ROWS = [
             ALL),
     RowSpec("crash_status", "Crash safety", "status the run shows afterwards", "", "", ALL),
 ]
+ROWS += [  # bench/mlflow_backend.py: the column is the store behind MLflow's own API
+    RowSpec("mlflow_api_log_metric", "MLflow API", "mlflow.log_metric per call (jupyter_tracker: into "
+            "jupyter-tracker:, MLflow: its SQLite default)", "µs", "lower", OURS_MLFLOW),
+    RowSpec("mlflow_api_crash_kept", "MLflow API", "SIGKILL after mlflow.log_metric returned: points kept",
+            "share", "higher", OURS_MLFLOW),
+    RowSpec("mlflow_api_crash_status", "MLflow API", "status the run shows afterwards", "", "", OURS_MLFLOW),
+    RowSpec("mlflow_api_writers_4_errors", "MLflow API", "4 MLflow writer processes to one store: errors "
+            "(and points lost)", "", "lower", OURS_MLFLOW),
+]
 WRITERS = (1, 2, 4, 8)
 for _writers in WRITERS:
     _who = f"{_writers} writer process{'es' if _writers > 1 else ''} + a polling reader"
@@ -96,6 +105,10 @@ ROWS.append(RowSpec("writers_4_large", "Concurrency", "4 writers + a polling rea
 ROWS.append(RowSpec("writers_4_large_visible", "Concurrency", "4 writers + a polling reader, larger N: points/s "
                     "until the reader sees every point", "points/s", "higher", ("jupyter_tracker",)))
 ROWS.append(RowSpec("writers_4_large_errors", "Concurrency", "4 writers, larger N: errors", "", "lower",
+                    ("jupyter_tracker",)))
+ROWS.append(RowSpec("cleanup_size", "Clean-up", "store on disk after deleting 90% of its runs, gc and compact, "
+                    "share of before", "share", "lower", ("jupyter_tracker",)))
+ROWS.append(RowSpec("cleanup_time", "Clean-up", "delete 90% of the runs by filter, gc and compact", "s", "lower",
                     ("jupyter_tracker",)))
 ROW_BY_ID = {row.row_id: row for row in ROWS}
 

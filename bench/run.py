@@ -41,6 +41,7 @@ FULL = {
     "writers": (1, 2, 4, 8), "writer_n": 500, "writer_n_large": 50_000, "start_delay": (3.0, 0.5),
     "track_reps": 30,
     "share_runs": 100, "share_points": 10_000, "push_points": 100_000, "push_server_per_tool": True,
+    "mlflow_api_log_n": 1_000, "mlflow_api_writer_n": 500,   # bench/mlflow_backend.py: both columns are MLflow's API
 }
 QUICK = {
     "reps": 2, "proc_reps": 1, "mlflow_reps": 1, "import_reps": 1,
@@ -53,6 +54,7 @@ QUICK = {
     "writers": (1, 2), "writer_n": 200, "writer_n_large": 2_000, "start_delay": (1.0, 0.3),
     "track_reps": 2,
     "share_runs": 3, "share_points": 500, "push_points": 2_000, "push_server_per_tool": False,
+    "mlflow_api_log_n": 50, "mlflow_api_writer_n": 20,
 }
 
 
@@ -418,6 +420,11 @@ class Bench:
 
         self.each(["jupyter_tracker", "mlflow"], "concurrent writers", one)
 
+    def cleanup(self) -> None:
+        from .cleanup import measure
+
+        measure(self)
+
     def sharing(self) -> None:
         runs, points, reps = self.settings["share_runs"], self.settings["share_points"], self.settings["proc_reps"]
 
@@ -450,6 +457,11 @@ class Bench:
             with mlflow_server(self.workdir / "push-server") as uri:
                 self.each(["jupyter_tracker", "mlflow"], "push to an MLflow server",
                           lambda tool: push(tool, uri))
+
+    def mlflow_backend(self) -> None:
+        from .mlflow_backend import workload
+
+        workload(self)
 
 
 def merged(previous: dict, result: dict) -> dict:
@@ -512,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
                         help="workloads to run: imports log_loop visible create_runs track_overhead search "
-                             "history crash concurrency sharing")
+                             "history crash concurrency sharing cleanup mlflow_backend")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     parser.add_argument("--update", action="store_true",
                         help="keep the other rows of DIR/latest.json and replace only those this run measures "
@@ -531,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
-                 "concurrency", "sharing"]
+                 "concurrency", "sharing", "cleanup", "mlflow_backend"]
     chosen = args.only or workloads
     previous = json.loads((out / "latest.json").read_text()) if args.update and (out / "latest.json").exists() \
         else None

@@ -73,19 +73,23 @@ def process_env() -> dict:
 
 
 @contextmanager
-def mlflow_server(directory: Path) -> Iterator[str]:
-    """A real ``mlflow server`` (SQLite backend, local artifacts) on loopback; yields its URI once it
-    answers /health and its processes are idle. Its output goes to ``directory/server.log``."""
+def mlflow_server(directory: Path, backend_store_uri: str | None = None, workers: int = 1,
+                  extra_env: dict | None = None) -> Iterator[str]:
+    """A real ``mlflow server`` (SQLite backend unless ``backend_store_uri`` names another, e.g.
+    ``jupyter-tracker:///...``; local artifacts) on loopback; yields its URI once it answers /health
+    and its processes are idle. Its output goes to ``directory/server.log``; ``extra_env`` is added to
+    its environment."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = directory / "server.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{directory / 'mlflow.db'}",
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers),
+             "--backend-store-uri", backend_store_uri or f"sqlite:///{directory / 'mlflow.db'}",
              "--artifacts-destination", str(directory / "artifacts")],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**process_env(), "MLFLOW_DISABLE_TELEMETRY": "true"})
+            env={**process_env(), "MLFLOW_DISABLE_TELEMETRY": "true", **(extra_env or {})})
         try:
             uri = f"http://127.0.0.1:{port}"
             wait_until_answers(f"{uri}/health", timeout=300, process=server, output=log_path)

@@ -8,7 +8,10 @@ Importing this package is cheap: pandas, plotly and IPython load only when used.
 
 from __future__ import annotations
 
-from .autologging import autolog
+from typing import TYPE_CHECKING, Any
+
+from .cleanup import collect_garbage as gc
+from .cleanup import compact, delete_runs, restore_run
 from .errors import TrackerError
 from .fluent import (
     log_artifact,
@@ -26,20 +29,50 @@ from .fluent import (
     set_tag,
     set_tags,
 )
-from .models import PythonModel, infer_signature, load_model
 from .query import get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot, search_runs, sql
-from .registry import (
-    delete_model_alias,
-    get_model_version,
-    get_stage_history,
-    list_registered_models,
-    register_model,
-    search_model_versions,
-    set_model_alias,
-    transition_model_version_stage,
-)
 from .run import Run, active_run
 from .tracking import current_store, end_run, set_experiment, set_store, start_run
+
+#: Public names that few scripts use, imported on first use (PEP 562 ``__getattr__``): models and the
+#: registry load ``importlib.metadata`` and the model flavors, which a training loop never needs.
+_EXPORTS = {
+    "autolog": "autologging",
+    **dict.fromkeys(["PythonModel", "infer_signature", "load_model"], "models"),
+    **dict.fromkeys(["delete_model_alias", "get_model_version", "get_stage_history", "list_registered_models",
+                     "register_model", "search_model_versions", "set_model_alias",
+                     "transition_model_version_stage"], "registry"),
+}
+
+if TYPE_CHECKING:
+    from .autologging import autolog
+    from .models import PythonModel, infer_signature, load_model
+    from .registry import (
+        delete_model_alias,
+        get_model_version,
+        get_stage_history,
+        list_registered_models,
+        register_model,
+        search_model_versions,
+        set_model_alias,
+        transition_model_version_stage,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines public name ``name`` on first use, and keep the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jupyter_tracker' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __version__ = "0.1.0"
 
@@ -53,7 +86,9 @@ __all__ = [
     "list_registered_models", "load_model", "log_input", "log_model", "register_model", "search_model_versions",
     "set_model_alias", "transition_model_version_stage",
     "compare", "plot_metrics", "runs",
+    "compact", "delete_runs", "gc", "restore_run",
     "diff_snapshots", "export_runs", "import_runs", "pull", "push", "share_snapshot",
+    "reproduce",
 ]
 
 
@@ -114,10 +149,21 @@ def diff_snapshots(run_a, run_b, kind="executed", **options):
     return diff(run_a, run_b, kind, **options)
 
 
+def reproduce(run_id, from_="slice", *, timeout=600.0, rtol=1e-6, **options):
+    """Run a run's slice (``from_="slice"``) or its saved notebook (``from_="saved"``) again in a fresh
+    kernel, track the new run, link the two and compare params, final metrics (within ``rtol``) and
+    artifact hashes: a ``Reproduction`` (status reproduced/differs/failed, ``.frame``, HTML view; see
+    ``jupyter_tracker.sharing.reproduce``)."""
+    from .sharing.reproduce import reproduce as run_again
+
+    return run_again(run_id, from_, timeout=timeout, rtol=rtol, **options)
+
+
 def push(run_ids, tracking_uri, **options):
-    """Send runs (params, metric histories, tags, artifacts, nesting, snapshot, registered versions)
-    to an MLflow tracking server; idempotent and resumable (see ``jupyter_tracker.sharing.mlflow_sync``)."""
-    from .sharing.mlflow_sync import push as send
+    """Send runs (params, metric histories, tags, artifacts, nesting, snapshot, console output, environment,
+    registered versions with stages and aliases) to an MLflow tracking server; idempotent and resumable (see
+    ``jupyter_tracker.sharing.mlflow_push``)."""
+    from .sharing.mlflow_push import push as send
 
     return send(run_ids, tracking_uri, **options)
 
@@ -125,7 +171,7 @@ def push(run_ids, tracking_uri, **options):
 def pull(tracking_uri, experiment, filter=None, **options):
     """Bring the runs of an MLflow experiment (optionally filtered) into the local store; pulling
     twice adds nothing."""
-    from .sharing.mlflow_sync import pull as fetch
+    from .sharing.mlflow_pull import pull as fetch
 
     return fetch(tracking_uri, experiment, filter, **options)
 

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import InvalidValueError, SyncError, TrackerError
+from .errors import InvalidValueError, StoreNotFoundError, SyncError, TrackerError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SYNC = 0, 1, 2, 3
 
@@ -47,8 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("run")
     restore.add_argument("path")
     restore.add_argument("--kind", choices=("executed", "saved"), default="executed")
+    restore.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     subcommands = [ls, show, doctor, restore]
     subcommands += _sharing_commands(commands)
+    subcommands.append(_reproduce_command(commands))
     for sub in subcommands:
         _store_option(sub)
     return parser
@@ -88,15 +90,80 @@ def _sharing_commands(commands) -> list[argparse.ArgumentParser]:
         sub.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                          help="the MLflow server, e.g. http://mlflow.example:5000 (default: $MLFLOW_TRACKING_URI)")
     push.add_argument("--mlflow-experiment", help="MLflow experiment to push into (default: each run's own)")
-    gc = commands.add_parser("gc", help="purge deleted runs and remove files no run refers to")
-    gc.add_argument("--dry-run", action="store_true", help="only report what would be removed")
-    gc.add_argument("--grace", type=float, default=3600, metavar="SECONDS",
-                    help="keep files younger than this, which a running run may be about to refer to (default 3600)")
-    subcommands = [export, load, share, diff, push, pull, gc]
+    subcommands = [export, load, share, diff, push, pull, *_cleanup_commands(commands)]
     for sub in subcommands:
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return subcommands
+
+
+def _cleanup_commands(commands) -> list[argparse.ArgumentParser]:
+    """rm, undelete, gc and compact (see ``cleanup``)."""
+    rm = commands.add_parser("rm", help="delete the runs an experiment and/or filter selects, with their nested "
+                             "runs (restorable with undelete until gc)")
+    rm.add_argument("-e", "--experiment", action="append", help="runs of this experiment (repeatable)")
+    rm.add_argument("-f", "--filter", help="runs matching this filter, e.g. \"metrics.acc < 0.5\"")
+    rm.add_argument("--dry-run", action="store_true", help="only report what would be deleted")
+    rm.add_argument("--include-registered", action="store_true",
+                    help="also delete runs that registered model versions point at (kept otherwise)")
+    undelete = commands.add_parser("undelete", help="bring back a deleted run and its nested runs (until gc)")
+    undelete.add_argument("run", help="the deleted run's id or a unique prefix of it")
+    gc = commands.add_parser("gc", help="purge deleted runs and remove files no run refers to")
+    gc.add_argument("--dry-run", action="store_true", help="only report what would be removed")
+    gc.add_argument("--grace", type=float, default=3600, metavar="SECONDS",
+                    help="keep files younger than this, which a running run may be about to refer to (default 3600)")
+    gc.add_argument("--older-than", metavar="AGE", help="retention: also delete runs started more than AGE ago "
+                    "(e.g. 90d, 12h, 2w)")
+    gc.add_argument("--keep", metavar="FILTER", help="retention: never delete runs matching this filter, e.g. "
+                    "\"tags.keep = 'true'\"")
+    gc.add_argument("--compact", action="store_true", help="then rewrite the database file so its size follows "
+                    "what is left")
+    compact = commands.add_parser("compact", help="rewrite the database file so its size follows what it stores "
+                                  "(safe while other processes log)")
+    return [rm, undelete, gc, compact]
+
+
+def _rm(arguments, store) -> int:
+    from .cleanup import delete_runs
+
+    if not arguments.experiment and not arguments.filter:
+        raise _UsageError("rm: select runs with -e EXPERIMENT and/or -f FILTER")
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
+    experiment = arguments.experiment[0] if arguments.experiment and len(arguments.experiment) == 1 \
+        else arguments.experiment
+    report = delete_runs(experiment, arguments.filter, dry_run=arguments.dry_run,
+                         include_registered=arguments.include_registered, store=store)
+    return _print_result(arguments, dataclasses.asdict(report), [report.summary()])
+
+
+def _undelete(arguments, store) -> int:
+    from .cleanup import restore_run
+
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
+    restored = restore_run(arguments.run, store=store)
+    return _print_result(arguments, {"restored": restored}, [f"restored {len(restored)} run(s): "
+                                                             f"{', '.join(restored)}"])
+
+
+def _gc(arguments, store) -> int:
+    from .cleanup import collect_garbage
+
+    if arguments.keep and not arguments.older_than:
+        raise _UsageError("gc: --keep is part of a retention rule; give --older-than AGE too")
+    report = collect_garbage(dry_run=arguments.dry_run, grace_seconds=arguments.grace,
+                             older_than=arguments.older_than, keep=arguments.keep, compact=arguments.compact,
+                             store=store)
+    data = {**dataclasses.asdict(report), "reclaimed_bytes": report.reclaimed_bytes}
+    return _print_result(arguments, data, [report.summary()])
+
+
+def _compact(arguments, store) -> int:
+    from .cleanup import compact
+
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
+    report = compact(store=store)
+    return _print_result(arguments, {**dataclasses.asdict(report), "reclaimed_bytes": report.reclaimed_bytes},
+                         [str(report)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,15 +175,51 @@ def main(argv: list[str] | None = None) -> int:
             from .store import get_store
 
             store = get_store(Path(arguments.store))
+        if arguments.command in _READS:
+            _require_existing_store(store, named=bool(arguments.store))
         return _COMMANDS[arguments.command](arguments, store)
     except _UsageError as exc:
         parser.error(str(exc))
     except SyncError as exc:
-        print(f"jupyter-tracker: {exc}", file=sys.stderr)
+        print(f"jupyter-tracker: {_in_cli_words(str(exc))}", file=sys.stderr)
         return EXIT_SYNC
     except TrackerError as exc:
-        print(f"jupyter-tracker: {exc}", file=sys.stderr)
+        print(f"jupyter-tracker: {_in_cli_words(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
+
+
+_READS = {"ls", "show", "restore", "export", "share", "diff", "push"}
+"""Commands that only read the store: they must never create one where none is."""
+
+_CLI_WORDS = [
+    ("choose another path or pass overwrite=True", "choose another path or add --overwrite"),
+    ("pass overwrite=True", "add --overwrite"),
+    ("list runs with jt.search_runs()", "list runs with `jupyter-tracker ls`"),
+    ("jt.search_runs()", "`jupyter-tracker ls`"),
+    ("jt.set_store('/path/to/your/store') or JUPYTER_TRACKER_DIR",
+     "--store /path/to/your/store or JUPYTER_TRACKER_DIR"),
+    ("jt.set_store()", "--store"),
+    ("jt.sql()", "`jupyter-tracker ls --json`"),
+]
+"""The library's messages name Python calls as fixes; in a terminal the fix is a flag or a command."""
+
+
+def _in_cli_words(message: str) -> str:
+    for python, cli in _CLI_WORDS:
+        message = message.replace(python, cli)
+    return message
+
+
+def _require_existing_store(store, named: bool) -> None:
+    """A read of a store that does not exist says so instead of creating an empty one."""
+    from .store.current import resolve_store
+
+    store = resolve_store(store)
+    if store.db_path.exists() or store.journal_dir.is_dir():
+        return
+    where = "at" if named else "for this folder: the nearest would be"
+    raise StoreNotFoundError(f"no store {where} {store.root}; nothing has been logged there. Check the path "
+                             f"(--store DIR or $JUPYTER_TRACKER_DIR), or log a run there first")
 
 
 class _UsageError(Exception):
@@ -134,11 +237,54 @@ def _ls(arguments, store) -> int:
     elif frame.empty:
         print("no runs")
     else:
-        columns = ["run_id", "run_name", "experiment", "status", "start_time", "duration_s"]
-        shown = frame[columns + [c for c in frame.columns if c.startswith("metrics.")][:4]].copy()
-        shown["run_id"] = shown["run_id"].str[:8]
-        print(shown.to_string(index=False))
+        print(_runs_table(frame))
     return 0
+
+
+def _runs_table(frame) -> str:
+    """The runs as a table that fits the terminal: id, name, experiment, status, start, duration, then
+    the metrics and params these runs have (columns that are empty for every shown run are left out),
+    as many as fit; the rest are named in a last line."""
+    import shutil
+
+    base = ["run_id", "run_name", "experiment", "status", "start_time", "duration_s"]
+    extra = [c for c in frame.columns if c.startswith(("metrics.", "params.")) and frame[c].notna().any()]
+    extra.sort(key=lambda c: (not c.startswith("metrics."), c))
+    shown = frame[base + extra].copy()
+    shown["run_id"] = shown["run_id"].str[:8]
+    shown["start_time"] = shown["start_time"].dt.strftime("%Y-%m-%d %H:%M")
+    shown["duration_s"] = shown["duration_s"].map(lambda v: "" if v != v else f"{v:.1f}")
+    for column in extra:
+        shown[column] = shown[column].map(_format_value)
+    width = shutil.get_terminal_size((120, 24)).columns
+    columns = list(base)
+    for column in extra:
+        if len(shown[columns + [column]].to_string(index=False).splitlines()[0]) > width:
+            break
+        columns.append(column)
+    text = shown[columns].to_string(index=False)
+    left_out = extra[len(columns) - len(base):]
+    if left_out:
+        text += f"\n(+{len(left_out)} more column(s): {', '.join(left_out[:6])}{' …' if len(left_out) > 6 else ''}; " \
+                f"see them with `jupyter-tracker show RUN` or --json)"
+    return text
+
+
+def _format_value(value) -> str:
+    """A value as a person reads it: floats to 10 significant digits (0.30000000000000004 → 0.3), missing as
+    blank; the stored value stays exact (--json prints it)."""
+    if value is None or isinstance(value, float) and value != value:
+        return ""
+    if isinstance(value, float):
+        return format(value, ".10g")
+    if isinstance(value, str) and any(mark in value for mark in ".eE") and len(value) > 12:
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if repr(number) == value:   # a float logged as a param: str(0.1 * 3) is 0.30000000000000004
+            return format(number, ".10g")
+    return str(value)
 
 
 def _show(arguments, store) -> int:
@@ -155,7 +301,7 @@ def _show(arguments, store) -> int:
         if values:
             print(f"\n{title}:")
             for key, value in values.items():
-                print(f"  {key} = {value}")
+                print(f"  {key} = {_format_value(value)}")
     if record.artifacts:
         print("\nartifacts:")
         for artifact in record.artifacts:
@@ -190,7 +336,8 @@ def _doctor(arguments, store) -> int:
 def _restore(arguments, store) -> int:
     from .query import restore_snapshot
 
-    print(restore_snapshot(arguments.run, arguments.path, kind=arguments.kind, store=store))
+    print(restore_snapshot(arguments.run, arguments.path, kind=arguments.kind, overwrite=arguments.overwrite,
+                           store=store))
     return 0
 
 
@@ -259,7 +406,7 @@ def _require_uri(arguments) -> str:
 
 
 def _push(arguments, store) -> int:
-    from .sharing.mlflow_sync import push
+    from .sharing.mlflow_push import push
 
     uri = _require_uri(arguments)
     result = push(_selected_runs(arguments, store), uri, experiment=arguments.mlflow_experiment, store=store,
@@ -273,7 +420,7 @@ def _push(arguments, store) -> int:
 
 
 def _pull(arguments, store) -> int:
-    from .sharing.mlflow_sync import pull
+    from .sharing.mlflow_pull import pull
 
     uri = _require_uri(arguments)
     result = pull(uri, arguments.experiment, arguments.filter, max_results=arguments.max_results, store=store,
@@ -283,18 +430,35 @@ def _pull(arguments, store) -> int:
         f"{len(result.skipped)} already in the store"])
 
 
-def _gc(arguments, store) -> int:
-    from .cleanup import collect_garbage
+def _reproduce_command(commands) -> argparse.ArgumentParser:
+    reproduce = commands.add_parser(
+        "reproduce", help="run a run's slice (or saved notebook) again in a fresh kernel and compare "
+                          "(exit 0 reproduced, 4 differs, 5 failed)")
+    reproduce.add_argument("run")
+    reproduce.add_argument("--from", dest="from_", choices=("slice", "saved"), default="slice",
+                           help="slice: the executions the run depended on, in the order they ran (default); "
+                                "saved: the saved notebook top to bottom")
+    reproduce.add_argument("--timeout", type=float, default=600.0, metavar="S", help="seconds per cell (default 600)")
+    reproduce.add_argument("--rtol", type=float, default=1e-6, help="relative tolerance of metrics (default 1e-6)")
+    reproduce.add_argument("--json", action="store_true", help="print the result as JSON")
+    return reproduce
 
-    report = collect_garbage(dry_run=arguments.dry_run, grace_seconds=arguments.grace, store=store)
-    verb = "would remove" if report.dry_run else "removed"
-    return _print_result(arguments, dataclasses.asdict(report), [
-        f"{verb} {len(report.removed_objects)} file(s) ({report.removed_bytes} bytes) and "
-        f"{len(report.purged_runs)} deleted run(s); kept {report.kept_recent} recent unreferenced file(s)"])
+
+#: ``reproduce`` exit codes: the comparison differs, or the reproduction failed to run.
+EXIT_DIFFERS, EXIT_FAILED = 4, 5
+
+
+def _reproduce(arguments, store) -> int:
+    from .sharing.reproduce import DIFFERS, REPRODUCED, reproduce
+
+    result = reproduce(arguments.run, arguments.from_, timeout=arguments.timeout, rtol=arguments.rtol, store=store)
+    print(json.dumps(result.to_dict(), default=str) if arguments.json else str(result))
+    return EXIT_OK if result.status == REPRODUCED else EXIT_DIFFERS if result.status == DIFFERS else EXIT_FAILED
 
 
 _COMMANDS = {"ls": _ls, "show": _show, "doctor": _doctor, "restore": _restore, "export": _export,
-             "import": _import, "share": _share, "diff": _diff, "push": _push, "pull": _pull, "gc": _gc}
+             "import": _import, "share": _share, "diff": _diff, "push": _push, "pull": _pull, "gc": _gc,
+             "rm": _rm, "undelete": _undelete, "compact": _compact, "reproduce": _reproduce}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -35,6 +35,8 @@ class TrackerConfig(Configurable):
     capture_console = Bool(
         True, help="Store stdout/stderr of tracked cells (still shown as usual).").tag(config=True)
     quiet = Bool(False, help="Hide the one-line summary after each %%track cell.").tag(config=True)
+    slices = Bool(True, help="Record each %%track run's slice (the executions it depends on) and its "
+                  "reproducibility verdict.").tag(config=True)
     redact_secrets = Bool(
         True, help="Store params/tags whose key looks like a secret as ***REDACTED***.").tag(config=True)
     capture_environment = Bool(True, help="Record Python, platform, packages and git state per run.").tag(config=True)

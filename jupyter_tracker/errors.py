@@ -76,6 +76,10 @@ class StoreVersionError(StoreError):
     """The store was written by a newer jupyter_tracker than this one."""
 
 
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """A read named a store that does not exist; reads never create one."""
+
+
 class StoreLockedError(StoreError):
     """Another program holds the database file and did not release it in time."""
 

@@ -6,13 +6,20 @@ Grammar (MLflow's, with parentheses and ``or``)::
     or_expr    := and_expr ("or" and_expr)*
     and_expr   := term ("and" term)*
     term       := "(" or_expr ")" | comparison
-    comparison := field op value | field [not] in "(" value ("," value)* ")"
-    field      := (metrics|params|tags|attributes) "." name | attribute name
+    comparison := field op value | field [not] in "(" value ("," value)* ")" | field is [not] null
+    field      := entity "." name | attribute name
+    entity     := metric(s) | param(s) | parameter(s) | tag(s) | attribute(s) | attr | run | dataset(s),
+                  bare or in backticks (`params`.lr)
     op         := = | != | <> | < | <= | > | >= | like | ilike | not like | not ilike
 
 ``name`` may be quoted with backticks or double quotes when it holds spaces or dots. Metrics
 compare as numbers; params and tags as text, or as numbers when the literal is a number
-(``params.lr < 0.05``). A run that lacks the key never matches, like in MLflow.
+(``params.lr < 0.05``). A run that lacks the key never matches, like in MLflow; ``IS NULL`` matches
+exactly the runs that lack a param or tag (``IS NOT NULL`` those that have it).
+Everything MLflow's ``search_runs`` accepts means here what it means in MLflow (its attribute
+names ``run_id``, ``run_name``, ``status``, ``start_time``/``created``, ``end_time``, ``user_id``,
+``artifact_uri``; ``datasets.name``/``digest``/``context``); ours adds ``or``, parentheses, ``not in``,
+numeric param and tag comparisons and more attributes (``experiment``, ``duration_s``, ``git_commit`` ...).
 Comparisons are typed here, before any SQL runs: metrics, ``duration_s`` and the times take
 numbers (times also ISO dates such as '2026-12-01'), the other attributes and dataset fields take
 quoted strings. Sizes are bounded (``MAX_FILTER_LENGTH``, ``MAX_COMPARISONS``, ``MAX_NESTING``,
@@ -33,21 +40,28 @@ from .errors import InvalidFilterError
 
 ATTRIBUTES = {
     "run_id": "r.run_id", "id": "r.run_id", "run_name": "r.run_name", "name": "r.run_name",
-    "status": "r.status", "experiment": "e.name", "user": "r.user_name", "host": "r.host",
+    "status": "r.status", "experiment": "e.name", "user": "r.user_name", "user_id": "r.user_name",
+    "run name": "r.run_name", "created": "r.start_time", "host": "r.host",
+    # MLflow's artifact URI is the store's URI prefix (a search parameter) + run id + "/artifacts";
+    # ordering by it is ordering by run id.
+    "artifact_uri": "r.run_id",
     "parent_run_id": "r.parent_run_id", "start_time": "r.start_time", "end_time": "r.end_time",
     "duration_s": "(coalesce(r.end_time, r.last_seen) - r.start_time) / 1000.0",
     "notebook_path": "r.notebook_path", "cell_id": "r.cell_id", "git_commit": "r.git_commit",
     "git_branch": "r.git_branch", "source_kind": "r.source_kind",
 }
-_TIME_ATTRIBUTES = {"start_time", "end_time"}
+#: Attributes stored as tags: ``attributes.reproducibility`` is the tag the reproducibility verdict goes to.
+TAG_ATTRIBUTES = {"reproducibility": "jt.reproducibility", "reproduction": "jt.reproduction"}
+_TIME_ATTRIBUTES = {"start_time", "end_time", "created"}
 _NUMERIC_ATTRIBUTES = _TIME_ATTRIBUTES | {"duration_s"}
 _PREFIXES = {"metrics": "metric", "metric": "metric", "params": "param", "param": "param",
+             "parameter": "param", "parameters": "param",
              "tags": "tag", "tag": "tag", "attributes": "attribute", "attribute": "attribute",
              "attr": "attribute", "run": "attribute",
              "datasets": "dataset", "dataset": "dataset", "inputs": "dataset", "input": "dataset"}
 #: Fields of ``datasets.<field>`` (a run matches when any of its logged inputs does).
 DATASET_FIELDS = {"digest": "digest", "name": "name", "context": "context", "source": "source"}
-_KEYWORDS = {"and", "or", "in", "not", "like", "ilike", "asc", "desc"}
+_KEYWORDS = {"and", "or", "in", "not", "like", "ilike", "asc", "desc", "is", "null"}
 
 #: Longest filter or order_by text. Generous because the comparison view sends ``run_id IN (...)``
 #: with up to ~1,300 full run ids; the comparison and value limits below bound the work.
@@ -142,8 +156,9 @@ def _unquote(token: Token) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str, what: str = "filter") -> None:
+    def __init__(self, text: str, what: str = "filter", artifact_root: str = "") -> None:
         self.text = text
+        self.artifact_root = artifact_root
         self.what = what
         self.tokens = tokenize(text, what)
         self.index = 0
@@ -217,7 +232,12 @@ class _Parser:
         token = self.token
         if token.kind == "quoted":
             self.take()
-            return Field("attribute", _unquote(token), token.position)
+            entity = _unquote(token).lower()
+            if not (entity in _PREFIXES and self.token.kind == "punct" and self.token.text == "."):
+                return Field("attribute", _unquote(token), token.position)
+            token = Token("word", entity, token.position)  # `params`.lr is params.lr, as in MLflow
+            self.index -= 1
+            self.tokens[self.index] = token
         if token.kind != "word" or token.text.lower() in _KEYWORDS:
             raise self.error(token.position,
                              f"expected a field such as metrics.acc or params.lr, found {token.text or 'the end'!r}")
@@ -252,6 +272,8 @@ class _Parser:
 
     def comparison(self) -> str:
         field = self.field()
+        if self.is_word("is"):
+            return self.null_condition(field)
         negate = False
         if self.is_word("not"):
             self.take()
@@ -283,6 +305,23 @@ class _Parser:
         op = self.take().text
         op = "!=" if op == "<>" else op
         return self.condition(field, op, [self.value()])
+
+    def null_condition(self, field: Field) -> str:
+        """``params.k IS NULL`` (the run lacks the param) / ``IS NOT NULL`` (it has it); tags alike."""
+        is_position = self.take().position
+        negate = self.is_word("not")
+        if negate:
+            self.take()
+        if not self.is_word("null"):
+            raise self.error(self.token.position, f"expected NULL or NOT NULL after IS, found "
+                             f"{self.token.text or 'the end'!r}; IS compares only with NULL")
+        self.take()
+        if field.kind not in ("param", "tag"):
+            raise self.error(is_position, f"IS NULL / IS NOT NULL is only supported for params and tags "
+                             f"(as in MLflow), not for {field.kind} {field.name!r}")
+        table = "internal.params" if field.kind == "param" else "internal.tags"
+        self.params.append(field.name)
+        return f"r.run_key {'IN' if negate else 'NOT IN'} (SELECT run_key FROM {table} WHERE key = ?)"
 
     # -- SQL generation --
     def condition(self, field: Field, op: str, values: list[tuple[str, Any, int]]) -> str:
@@ -326,10 +365,13 @@ class _Parser:
 
     def attribute_condition(self, field: Field, op: str, values: list[tuple[str, Any, int]], numeric: bool) -> str:
         name = field.name.lower()
+        if name in TAG_ATTRIBUTES:
+            return self.condition(Field("tag", TAG_ATTRIBUTES[name], field.position), op, values)
         column = ATTRIBUTES.get(name)
         if column is None:
             raise self.error(field.position,
-                             f"unknown attribute {field.name!r}; attributes are {', '.join(sorted(ATTRIBUTES))}. "
+                             f"unknown attribute {field.name!r}; attributes are "
+                             f"{', '.join(sorted([*ATTRIBUTES, *TAG_ATTRIBUTES]))}. "
                              f"For a metric, param or tag write metrics.{field.name}, params.{field.name} or "
                              f"tags.{field.name}")
         if name in _NUMERIC_ATTRIBUTES:
@@ -347,6 +389,9 @@ class _Parser:
         if numeric:
             raise self.error(values[0][2], f"{field.name} is text; quote the value, e.g. "
                              f"{field.name} = '{_plain_number(values[0][1])}'")
+        if name == "artifact_uri":
+            self.params.append(self.artifact_root)
+            column = "(? || r.run_id || '/artifacts')"
         return self.operand(column, op, values)
 
     def epoch_ms(self, text: str, position: int) -> float:
@@ -372,8 +417,11 @@ def _plain_number(value: float) -> str:
     return str(int(value)) if value.is_integer() and abs(value) < 1e16 else str(value)
 
 
-def compile_filter(text: str | None) -> tuple[str, list[Any]]:
-    """SQL condition over ``internal.runs r`` joined with ``internal.experiments e``, and its params."""
+def compile_filter(text: str | None, artifact_root: str = "") -> tuple[str, list[Any]]:
+    """SQL condition over ``internal.runs r`` joined with ``internal.experiments e``, and its params.
+
+    ``artifact_root`` is what a run's MLflow artifact URI starts with (see
+    ``artifacts.mlflow_artifact_root``), for ``attributes.artifact_uri`` comparisons."""
     if text is None:
         return "TRUE", []
     if not isinstance(text, str):
@@ -382,7 +430,7 @@ def compile_filter(text: str | None) -> tuple[str, list[Any]]:
     if not text.strip():
         return "TRUE", []
     _check_text(text, "filter")
-    parser = _Parser(text)
+    parser = _Parser(text, artifact_root=artifact_root)
     return parser.parse(), parser.params
 
 

@@ -9,8 +9,8 @@ with FINISHED, FAILED (the error is re-raised by IPython as usual, so "Run All" 
 
 from __future__ import annotations
 
-import ast
 import shlex
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +19,9 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from . import tracking
+from .capture import slices
 from .capture import source as source_capture
+from .capture.auto_params import literal_assignments
 from .config import TrackerConfig, get_config, install_config
 from .errors import TrackerError
 from .run import FAILED, FINISHED, KILLED, Run, active_run, active_runs, runs_set_aside
@@ -62,6 +64,9 @@ class _TrackedCell:
     started: float = field(default_factory=time.perf_counter)
     extras: list = field(default_factory=list)
     card: object | None = None
+    cell_id: str | None = None
+    raw_cell: str = ""
+    verdict: object | None = None
 
 
 class _State:
@@ -78,7 +83,7 @@ def _parse_options(magic_function, line: str):
     try:
         options = parse_argstring(magic_function, line)
     except UsageError as exc:
-        raise UsageError(f"{exc}\nusage: {_usage()}") from None
+        raise UsageError(f"{exc}{_did_you_mean(line)}\nusage: {_usage()}") from None
     tags = {}
     for item in options.tag:
         key, sep, value = item.partition("=")
@@ -97,38 +102,35 @@ def _parse_options(magic_function, line: str):
     return options
 
 
+def _did_you_mean(line: str) -> str:
+    """`` (did you mean --experiment?)`` for each misspelt option of a %%track line."""
+    import difflib
+
+    known = [name for option in _TRACK_OPTIONS for name in option.args if name.startswith("--")]
+    try:
+        words = shlex.split(line, posix=True)
+    except ValueError:
+        return ""
+    hints = []
+    for word in words:
+        name = word.split("=", 1)[0]
+        if name.startswith("--") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{name}: did you mean {close[0]}?")
+    return "".join(f"\n{hint}" for hint in hints)
+
+
 def _usage() -> str:
     return ("%%track [-e EXPERIMENT] [-n NAME] [-t KEY=VALUE]... [-p VAR,VAR] [--nested] "
             "[--no-snapshot] [--no-capture] [--no-auto-params] [-q] [--autolog] [--system] "
             "[--system-interval SECONDS]")
 
 
-def literal_assignments(code: str) -> dict:
-    """Top-level ``name = <literal>`` assignments of a cell: the automatic params."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return {}
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        else:
-            continue
-        if not isinstance(target, ast.Name) or target.id.startswith("_"):
-            continue
-        try:
-            found[target.id] = ast.literal_eval(value)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            continue
-    return found
-
-
 # -- starting and ending a tracked cell ----------------------------------------------------------
 def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
     """Start the run of a %%track cell (called by the first line of the transformed cell)."""
+    _show_user_code_in_tracebacks(sys._getframe(1), line)
     if _state.tracked is not None:
         _finish(shell, None)
     options = _parse_options(TrackMagics.track, line)
@@ -150,7 +152,7 @@ def begin_cell(shell, line: str, raw_cell: str | None = None) -> Run:
             run = _start_top_level(options, source)
     except TrackerError as exc:
         raise UsageError(str(exc)) from None
-    tracked = _TrackedCell(run=run, options=options, execution_count=count)
+    tracked = _TrackedCell(run=run, options=options, execution_count=count, cell_id=cell_id, raw_cell=raw_cell)
     _state.tracked = tracked
     if not options.no_snapshot and config.snapshot:
         tracking.capture_snapshot(run, shell, source)
@@ -180,6 +182,8 @@ def _start_top_level(options, source) -> Run:
 
 
 def _log_auto_params(shell, run: Run, body: str) -> None:
+    if "=" not in body:  # no assignment can be in it: skip IPython's transform (~1 ms a cell)
+        return
     try:
         python = shell.transform_cell(body)
     except Exception:  # noqa: BLE001 - unparsable IPython syntax simply yields no auto params
@@ -224,6 +228,8 @@ def _finish(shell, result) -> None:
             run.log_params(values)
         except TrackerError as exc:
             print(f"%%track: could not log -p params: {exc}")
+    if tracked.execution_count is not None and get_config().slices:
+        tracked.verdict = _record_slice(shell, tracked)
     # Child runs the cell opened but did not close end with the cell.
     for child in reversed(active_runs()):
         if child is not run and child.parent_run_id is not None and child.start_time >= run.start_time:
@@ -242,7 +248,7 @@ def _finish(shell, result) -> None:
 
             warnings.warn(f"%%track could not finish its live card: {exc}", RuntimeWarning, stacklevel=2)
     if not (tracked.options.quiet or get_config().quiet):
-        print(summary_line(run))
+        print(summary_line(run, tracked.verdict))
 
 
 def _start_card(run: Run):
@@ -259,12 +265,36 @@ def _start_card(run: Run):
         return None
 
 
-def summary_line(run: Run) -> str:
-    """One line after a tracked cell: name, id, status, duration and up to four metrics."""
+def summary_line(run: Run, verdict=None) -> str:
+    """One line after a tracked cell: name, id, status, duration and up to four metrics; then a short
+    warning when the run's reproducibility verdict is not ``linear``."""
     mark = {"FINISHED": "✓", "FAILED": "✗", "KILLED": "■"}.get(run.status, "•")
     metrics = "  ".join(f"{k}={_short(v)}" for k, v in list(run.latest_metrics.items())[:4])
-    return (f"{mark} {run.run_name} ({run.run_id[:8]}) {run.status} in {_duration(run.duration_s)}"
+    line = (f"{mark} {run.run_name} ({run.run_id[:8]}) {run.status} in {_duration(run.duration_s)}"
             f" · {run.experiment}" + (f" · {metrics}" if metrics else ""))
+    if verdict is not None and getattr(verdict, "reasons", None):
+        line += f"\n⚠ {verdict.short()}"
+    return line
+
+
+def _record_slice(shell, tracked: _TrackedCell):
+    """The run's slice and reproducibility verdict (None when they could not be worked out: a view of
+    the run, never a reason to fail the user's cell)."""
+    from .capture import reproducibility
+
+    try:
+        return reproducibility.record_run(tracked.run, shell, tracked.execution_count, tracked.cell_id,
+                                          tracked.raw_cell)
+    except TrackerError as exc:
+        import warnings
+
+        warnings.warn(f"%%track could not record the run's slice: {exc}", RuntimeWarning, stacklevel=2)
+    except Exception as exc:  # noqa: BLE001 - static analysis of user code must never break the cell
+        import warnings
+
+        warnings.warn(f"%%track could not record the run's slice: {type(exc).__name__}: {exc}", RuntimeWarning,
+                      stacklevel=2)
+    return None
 
 
 def _short(value: float) -> str:
@@ -276,6 +306,24 @@ def _duration(seconds: float) -> str:
 
 
 # -- IPython hooks ----------------------------------------------------------------------------------
+_CALL_PREFIX = "__import__('jupyter_tracker.magic').magic.begin_cell("
+
+
+def _show_user_code_in_tracebacks(cell_frame, line: str) -> None:
+    """Put the user's ``%%track ...`` line back as line 1 of the cell's source that tracebacks show.
+
+    IPython keeps the *transformed* cell in linecache, where line 1 is our call; the line count is
+    the same, so every other line and line number is already the user's own."""
+    import linecache
+
+    entry = linecache.cache.get(cell_frame.f_code.co_filename)
+    if entry is None or not entry[2] or not entry[2][0].startswith(_CALL_PREFIX):
+        return
+    lines = list(entry[2])
+    lines[0] = f"%%track {line}".rstrip() + "\n"
+    linecache.cache[cell_frame.f_code.co_filename] = (entry[0], entry[1], lines, entry[3])
+
+
 def _rewrite_track_cell(lines: list[str]) -> list[str]:
     """Input transformer: '%%track ARGS' first line → a call that starts the run (same line count)."""
     if not lines:
@@ -284,7 +332,7 @@ def _rewrite_track_cell(lines: list[str]) -> list[str]:
     if not first.startswith("%%track") or (len(first) > 7 and first[7] not in " \t\r\n"):
         return lines
     args = first[7:].strip()
-    call = f"__import__('jupyter_tracker.magic').magic.begin_cell(get_ipython(), {args!r})\n"
+    call = f"{_CALL_PREFIX}get_ipython(), {args!r})\n"
     return [call, *lines[1:]]
 
 
@@ -307,8 +355,20 @@ def _pre_run_cell(info) -> None:
 
 def _post_run_cell(result) -> None:
     shell = _shell()
+    _record_execution(result)
     if _state.tracked is not None:
         _finish(shell, result)
+
+
+def _record_execution(result) -> None:
+    """Note every stored execution for slices (count, cell id, source; analysed only when a slice is needed)."""
+    info = getattr(result, "info", None)
+    if info is None or not info.store_history or info.silent:
+        return
+    count = source_capture.current_cell.get("execution_count") or result.execution_count
+    if count is not None:
+        slices.session_log.record(count, getattr(info, "cell_id", None), info.raw_cell,
+                                  failed=result.error_in_exec is not None or result.error_before_exec is not None)
 
 
 def _shell():
@@ -365,8 +425,9 @@ class TrackMagics(Magics):
         parts = shlex.split(line)
         config = get_config()
         if not parts:
+            # store and experiment as in effect (a setting, the environment or the default), once each
             print(f"store: {tracking.current_store().root}\nexperiment: {tracking.current_experiment()}")
-            for name in sorted(config.trait_names(config=True)):
+            for name in sorted(set(config.trait_names(config=True)) - {"store_dir", "experiment"}):
                 print(f"{name}: {getattr(config, name)!r}")
             return
         if parts[0] == "store" and len(parts) == 2:
@@ -378,8 +439,12 @@ class TrackMagics(Magics):
             for part in parts:
                 name, _, value = part.partition("=")
                 if name not in config.trait_names(config=True):
-                    raise UsageError(f"%tracker: unknown setting {name!r}; settings are "
-                                     f"{', '.join(sorted(config.trait_names(config=True)))}")
+                    import difflib
+
+                    settings = sorted(config.trait_names(config=True))
+                    close = difflib.get_close_matches(name, settings, n=1)
+                    hint = f" (did you mean {close[0]}?)" if close else ""
+                    raise UsageError(f"%tracker: unknown setting {name!r}{hint}; settings are {', '.join(settings)}")
                 trait = config.traits()[name]
                 try:
                     setattr(config, name, trait.from_string(value))

@@ -54,5 +54,12 @@ def delete_run(run_id: str, *, store=None) -> str:
     """Mark the run deleted (hidden from search and views; its files stay until ``gc``)."""
     with resolve_store(store).session() as con:
         run_key, full_id = resolve_run(con, run_id)
-        con.execute("UPDATE internal.runs SET deleted = true WHERE run_key = ?", [run_key])
+        mark_deleted(con, [run_key])
     return full_id
+
+
+def mark_deleted(con, run_keys: list[int], deleted: bool = True) -> None:
+    """The one way runs are deleted (hidden from search and views until ``gc`` purges them) or
+    restored: one statement, so a selection goes, or comes back, whole."""
+    con.execute("UPDATE internal.runs SET deleted = ? WHERE list_contains(?::INTEGER[], run_key)",
+                [deleted, list(run_keys)])

@@ -1,8 +1,9 @@
 """``Run``: one execution being tracked, and the stack of active runs.
 
 Every logging call appends to this process's journal (see ``store/journal.py``) and returns;
-nothing here opens the database. ``log_metric`` is the hot path: a dict lookup, a type check,
-one ``struct.pack`` and one ``os.write``.
+nothing here opens the database. ``log_metric`` is the hot path: a dict lookup, type checks,
+one ``struct.pack``, one CRC32 continued from the key's precomputed prefix state, and one
+``struct.pack_into`` into the journal's mapped window: no system call.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .errors import (
 )
 from .store import events
 from .store.events import END_STATUSES
-from .store.journal import METRIC_PAYLOAD, METRIC_RECORD, RECORD_MARKER, RECORD_SIZE, storage_error
+from .store.journal import METRIC_PARTS, METRIC_PREFIX, METRIC_TAIL, RECORD_MARKER, RECORD_SIZE
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -48,10 +49,10 @@ RUNNING, FINISHED, FAILED, KILLED = "RUNNING", "FINISHED", "FAILED", "KILLED"
 #: A journal bigger than this is retired when no run of the process is writing to it.
 JOURNAL_ROTATE_BYTES = 64 * 1024 * 1024
 
-_payload = METRIC_PAYLOAD.pack
-_frame = METRIC_RECORD.pack
+_tail = METRIC_TAIL.pack
+_pack_into = METRIC_PARTS.pack_into
+_parts = METRIC_PARTS.pack
 _crc32 = zlib.crc32
-_write = os.write
 _time_ns = time.time_ns
 
 
@@ -86,12 +87,41 @@ class Run:
             socket.gethostname(), os.getpid(), source))
         _live_runs.add(self)
 
+    @classmethod
+    def attach(cls, store: Store, run_id: str, *, experiment: str, run_name: str, parent_run_id: str | None,
+               start_time: int, params: dict[str, str]) -> Run:
+        """A handle on a run that exists already (started by another process, or ended): its logging
+        calls go to this process's journal, and the run stays owned by the process that started it
+        (this one's exit does not mark it KILLED). Used by interfaces that log to runs by id, such as
+        the MLflow backend, whose server workers each write to runs any of them created."""
+        run = cls.__new__(cls)
+        run.store = store
+        run.run_id = run_id
+        run.run_name = run_name
+        run.experiment = experiment
+        run.parent_run_id = parent_run_id
+        run.start_time = start_time
+        run.end_time = None
+        run.status = RUNNING
+        run.source = {}
+        run.params = dict(params)
+        run.tags = {}
+        run.latest_metrics = {}
+        run._steps = {}
+        run._active = True
+        run._console_seq = 0
+        run._bind(attach=True)
+        _live_runs.add(run)
+        return run
+
     def _bind(self, attach: bool = False) -> None:
         self._writer = self.store.writer()
-        self._metrics_fd = self._writer.metrics_fd
         self._salt = self._writer.salt
         self._slot = self._writer.new_slot()
         self._key_ids: dict[str, int] = {}
+        #: key -> (record prefix bytes: slot and key id, CRC32 state after salt and prefix); empty
+        #: once the run ended, so the hot path's one lookup also checks that the run is active.
+        self._prefixes: dict[str, tuple[bytes, int]] = {}
         if attach:
             self._writer.event(events.run_attached(self._slot, self.run_id, owned=False))
 
@@ -104,11 +134,9 @@ class Run:
                    timestamp: int | None = None) -> None:
         """Log one metric point. ``step`` defaults to the key's previous step + 1 (from 0);
         ``timestamp`` (ms since epoch) to now. NaN and ±inf are kept as they are."""
-        if not self._active:
-            self._ended_error("log_metric")
-        key_id = self._key_ids.get(key)
-        if key_id is None:
-            key_id = self._define_key(key)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._first_point(key, "log_metric")
         if value.__class__ is not float:
             value = validation.metric_value(key, value)
         if step is None:
@@ -117,16 +145,17 @@ class Run:
             step = validation.metric_step(key, step)
         timestamp = _time_ns() // 1_000_000 if timestamp is None else validation.metric_timestamp(key, timestamp)
         try:
-            payload = _payload(self._slot, key_id, step, timestamp, value)
+            tail = _tail(step, timestamp, value)
         except struct.error:
             raise InvalidMetricError(f"metric {key!r}: step {step} does not fit in a 64-bit integer") from None
-        record = _frame(RECORD_MARKER, _crc32(payload, self._salt), payload)
-        try:
-            written = _write(self._metrics_fd, record)
-        except OSError as exc:
-            raise storage_error(exc, f"metric {key!r}", self._writer.journal_dir) from None
-        if written != RECORD_SIZE:
-            self._writer.finish_short_write(record, written)
+        crc = _crc32(tail, prefix[1])
+        writer = self._writer
+        pos = writer.pos
+        if pos < writer.end:  # claim and store with no call in between (see JournalWriter)
+            writer.pos = pos + RECORD_SIZE
+            _pack_into(writer.mm, pos, RECORD_MARKER, crc, prefix[0], tail)  # type: ignore[arg-type]  # end is 0 while mm is None
+        else:
+            writer.append_metrics(_parts(RECORD_MARKER, crc, prefix[0], tail), f"metric {key!r}")
         self._steps[key] = step
         self.latest_metrics[key] = value
 
@@ -147,22 +176,28 @@ class Run:
             key_step = self._steps.get(key, -1) + 1 if step is None else validation.metric_step(key, step)
             checked.append((key, key_id, number, key_step))
         records = []
-        for key, known_id, number, key_step in checked:
-            key_id = self._define_key(key) if known_id is None else known_id
+        for key, _, number, key_step in checked:
+            prefix = self._prefixes.get(key) or self._first_point(key, "log_metrics")
             try:
-                payload = _payload(self._slot, key_id, key_step, timestamp, number)
+                tail = _tail(key_step, timestamp, number)
             except struct.error:
                 raise InvalidMetricError(f"metric {key!r}: step {key_step} does not fit in 64 bits") from None
-            records.append(_frame(RECORD_MARKER, _crc32(payload, self._salt), payload))
+            records.append(_parts(RECORD_MARKER, _crc32(tail, prefix[1]), prefix[0], tail))
         self._writer.metrics(b"".join(records))
         for key, _, number, key_step in checked:
             self._steps[key] = key_step
             self.latest_metrics[key] = number
 
-    def _define_key(self, key: str) -> int:
+    def _first_point(self, key: str, call: str) -> tuple[bytes, int]:
+        """The slow part of a key's first point in this run: check the run is active and the key
+        valid, define the key in the journal, precompute its record prefix and CRC state."""
+        if not self._active:
+            self._ended_error(call)
         validation.check_key(key, "metric")
         key_id = self._key_ids[key] = self._writer.key_id(key)
-        return key_id
+        prefix = METRIC_PREFIX.pack(self._slot, key_id)
+        entry = self._prefixes[key] = (prefix, _crc32(prefix, self._salt))
+        return entry
 
     # -- params and tags -------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> Any:
@@ -341,6 +376,7 @@ class Run:
         ended = now_ms()
         self._writer.event(events.run_ended(self._slot, status, ended, details))
         self._active = False
+        self._prefixes = {}  # log_metric's one lookup now misses and says the run has ended
         self.status = status
         self.end_time = ended
         _remove_from_stack(self)

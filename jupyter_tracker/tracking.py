@@ -113,15 +113,16 @@ _envs_sent: set[tuple[Path, str]] = set()
 
 
 def _schedule_environment(run: Run, source: dict) -> None:
+    # Imported here, on the caller's thread, not by the capture thread: an import holds the GIL,
+    # and the capture thread runs while the caller's training loop starts.
     from .capture import background
+    from .capture.environment import environment
+    from .capture.git import git_info
 
     folder = Path(source.get("notebook_path") or source.get("script_path") or os.getcwd())
     folder = folder.parent if folder.suffix else folder
 
     def capture() -> None:
-        from .capture.environment import environment
-        from .capture.git import git_info
-
         env, env_sha = environment()
         key = (run.store.root, env_sha)
         include = key not in _envs_sent

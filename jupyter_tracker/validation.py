@@ -21,7 +21,7 @@ MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 REDACTED = "***REDACTED***"
 
-_KEY_PATTERN = re.compile(r"[A-Za-z0-9_\-./ ]+")
+_KEY_PATTERN = re.compile(r"[A-Za-z0-9_\-./ :]+")
 _SECRET_PATTERN = re.compile(
     r"(pass(word|wd)?|pwd|token|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key|credential|auth)",
     re.IGNORECASE,
@@ -31,7 +31,7 @@ _SECRET_PATTERN = re.compile(
 def check_key(key: Any, kind: str) -> str:
     """Return ``key`` if it is a valid param/metric/tag key, else raise ``InvalidKeyError``.
 
-    Keys are 1 to 250 characters of letters, digits, ``_ - . /`` and space, so they can be
+    Keys are 1 to 250 characters of letters, digits, ``_ - . / :`` and space (MLflow's rule), so they can be
     column names (``params.<key>``) and filter operands without quoting surprises.
     """
     if not isinstance(key, str):
@@ -43,7 +43,7 @@ def check_key(key: Any, kind: str) -> str:
     if not _KEY_PATTERN.fullmatch(key):
         bad = sorted({ch for ch in key if not _KEY_PATTERN.fullmatch(ch)})
         raise InvalidKeyError(
-            f"{kind} key {key!r} contains {''.join(bad)!r}; keys may only use letters, digits, "
+            f"{kind} key {key!r} contains {''.join(bad)!r}; keys may only use letters, digits, ':', "
             f"'_', '-', '.', '/' and space")
     if key != key.strip():
         raise InvalidKeyError(f"{kind} key {key!r} starts or ends with a space; remove it")

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "jupyter_tracker"
 #: Modules everyone may use: they import nothing of the package above themselves.
 BASE = {"errors", "clock", "config"}
 #: The interfaces: nothing below imports them.
-INTERFACES = ("magic", "widgets", "server", "cli", "sharing", "__main__")
+INTERFACES = ("magic", "widgets", "server", "cli", "sharing", "mlflow_backend", "__main__")
 
 
 def _module_name(path: Path) -> str:

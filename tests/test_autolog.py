@@ -33,7 +33,8 @@ def test_track_autolog_records_the_fit_and_leaves_no_patch_behind(store_dir, tmp
     assert trained.metrics["training_accuracy_score"] > 0.8
     assert "model/model.skops" in {a.path for a in trained.artifacts}
     later = jt.get_run(runs.loc["later", "run_id"])
-    assert later.params == {} and later.metrics == {} and later.artifacts == []
+    assert later.params == {} and later.metrics == {}
+    assert [a.path for a in later.artifacts] == ["jupyter_tracker/slice.json"]   # the run's slice only
     loaded = jt.load_model(f"runs:/{trained.run_id}/model")
     assert loaded.predict(np.array([[0.9, 0.1, 0.1]])).tolist() == [1]
 

@@ -64,12 +64,18 @@ def model():
     m.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="mse", metrics=["mae"])
     return m
 original_fit = keras.Model.fit
+trained = model()
 with jt.start_run(run_name="keras") as run, jt.autolog():
-    model().fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
+    trained.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
 restored = keras.Model.fit is original_fit
 with jt.start_run(run_name="after"):
     model().fit(x, y, epochs=2, verbose=0)
-print("RESULT " + json.dumps({"run_id": run.run_id, "restored": restored}))
+with jt.start_run(run_name="no models") as quiet, jt.autolog(log_models=False):
+    model().fit(x, y, epochs=1, verbose=0)
+loaded = jt.load_model(f"runs:/{run.run_id}/model")
+same = bool(np.array_equal(loaded.predict(x[:8]), trained.predict(x[:8], verbose=0)))
+print("RESULT " + json.dumps({"run_id": run.run_id, "quiet_id": quiet.run_id, "restored": restored,
+                              "same_predictions": same}))
 """
 
 
@@ -105,6 +111,9 @@ def test_keras_fit_logs_settings_and_epoch_metrics_then_unpatches(store_dir):
     assert int(run.params["num_params"]) == 2 * 4 + 4 + 4 + 1
     for key in ("loss", "val_loss", "mae", "val_mae"):
         assert jt.get_metric_history(run.run_id, key)["step"].tolist() == [0, 1, 2], key
+    assert {"model/model.keras", "model/MLmodel.json"} <= {a.path for a in run.artifacts}
+    assert result["same_predictions"] is True
+    assert not any(a.path.startswith("model/") for a in jt.get_run(result["quiet_id"]).artifacts)
     after = jt.search_runs(filter="attributes.run_name = 'after'")
     after_run = jt.get_run(after.iloc[0]["run_id"])
     assert after_run.params == {} and after_run.metrics == {}

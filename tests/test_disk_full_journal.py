@@ -95,3 +95,61 @@ def test_starting_a_run_on_a_full_disk_raises_store_full(tmp_path):
             assert jt.search_runs().run_name.tolist() == ["room again"]
         finally:
             config.set_store_override(None)
+
+
+GROWER = textwrap.dedent("""
+    import json, os, sys
+    import jupyter_tracker as jt
+    from jupyter_tracker.errors import StoreFullError
+    store, filler = sys.argv[1], sys.argv[2]
+    from jupyter_tracker.config import get_config
+    get_config().capture_environment = False
+    jt.set_store(store)
+    run = jt.start_run(run_name="grow", experiment="disk")
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    while True:  # fill the disk: the metrics file's first reserved window still has room
+        try:
+            os.write(fd, b"\\xff" * 4096)
+        except OSError:
+            break
+    os.close(fd)
+    returned, refused, step = [], 0, 0
+    while refused < 3:  # fill the reserved window; the next one cannot be reserved
+        try:
+            run.log_metric("loss", float(step), step=step)
+            returned.append(step)
+        except StoreFullError as exc:
+            refused += 1
+            assert exc.errno == 28 and "full" in str(exc), exc
+        step += 1
+    os.unlink(filler)
+    for later in range(step, step + 20_000):  # space is back: the next window is reserved and used
+        run.log_metric("loss", float(later), step=later)
+        returned.append(later)
+    run.end()
+    print(json.dumps({"returned": returned, "refused": refused}))
+""")
+
+
+def test_a_full_disk_refuses_a_metric_that_needs_a_new_window_with_store_full_never_sigbus(tmp_path):
+    """The metrics file is mapped: its space is reserved on disk before any record goes into it,
+    so a full disk is a StoreFullError from the call that needs more (never a SIGBUS), and the
+    calls that returned are all kept."""
+    import json
+
+    with small_tmpfs(tmp_path / "disk", "16m") as disk:
+        script = tmp_path / "grower.py"
+        script.write_text(GROWER)
+        store = disk / "store"
+        done = subprocess.run([sys.executable, str(script), str(store), str(disk / "filler.bin")],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outcome = json.loads(done.stdout)
+        assert outcome["refused"] == 3
+        jt.set_store(store)
+        try:
+            run_id = jt.search_runs(experiment="disk").run_id.item()
+            steps = jt.get_metric_history(run_id, "loss").step.tolist()
+            assert steps == outcome["returned"], "a call that returned was lost, or a refused one was kept"
+        finally:
+            config.set_store_override(None)

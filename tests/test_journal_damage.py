@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import struct
 import subprocess
 import sys
@@ -94,14 +95,21 @@ def test_garbage_appended_to_a_live_journal_is_skipped_and_later_records_still_r
     assert run.tags["after"] == "damage" and run.status == "FINISHED"
 
 
-def test_a_journal_cut_mid_record_while_its_writer_goes_on_loses_only_the_cut_record(store_dir, tmp_path):
+def test_a_journal_cut_mid_record_under_its_writer_loses_only_what_the_cut_took(store_dir, tmp_path):
+    """The metrics file is mapped (format 3): cutting it short under its live writer takes the
+    pages of the next records away, so the writer's next store there is a SIGBUS, as for any mapped
+    file. Every record before the cut is still read, nothing after it is misread, and the run of
+    the dead writer shows KILLED."""
     writer = LiveWriter(tmp_path)
-    os.truncate(writer.metrics, writer.metrics.stat().st_size - 13)  # record of step 99 loses 13 bytes
-    writer.finish()
-    with pytest.warns(RuntimeWarning):
-        points = loss_history()
+    os.truncate(writer.metrics, 40 + 40 * 100 - 13)  # the header, 100 records; step 99's loses 13 bytes
+    writer.next_phase()
+    assert writer.process.wait(timeout=60) == -signal.SIGBUS
+    writer.process.stdin.close()
+    writer.process.stdout.close()
+    points = loss_history()
     assert_no_invented_points(points)
-    assert [step for step, _ in points] == [*range(99), *range(100, 200)]
+    assert [step for step, _ in points] == list(range(99))
+    assert jt.search_runs(experiment="damage").status.item() == "KILLED"
 
 
 def test_a_zeroed_region_yields_no_points(store_dir, tmp_path):

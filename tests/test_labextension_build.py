@@ -81,3 +81,21 @@ def test_the_settings_defaults_in_typescript_are_the_schemas():
     body = re.search(r"DEFAULT_SETTINGS[^=]*=\s*\{(.*?)\};", source, re.S).group(1)
     in_typescript = {name: json.loads(value) for name, value in re.findall(r"(\w+):\s*([^,\n]+)", body)}
     assert in_typescript == declared
+
+
+def test_installing_a_checkout_without_node_stops_with_one_line_naming_the_fix(tmp_path):
+    """`pip install -e .` on a machine without Node.js: the build hook named in pyproject says what to
+    install (or to use the wheel) instead of failing deep inside hatchling."""
+    import tomllib
+
+    hook = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["hooks"]["jupyter-builder"]
+    module, _, function = hook["build-function"].rpartition(".")
+    empty_path = tmp_path / "bin"
+    empty_path.mkdir()
+    build = f"from {module} import {function} as build; build('wheel', 'standard', path='labextension')"
+    result = subprocess.run(
+        [sys.executable, "-c", build],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env={"PATH": str(empty_path)})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr   # one line, no traceback
+    assert "node and npm are not on the PATH" in result.stderr and "install Node.js 20" in result.stderr

@@ -93,6 +93,7 @@ def test_push_sends_everything_and_pull_brings_it_back(story, store_dir, trackin
     before = jt.search_runs(filter=f"attributes.run_id IN ({', '.join(repr(r) for r in family)})")
     histories = {(r, k): jt.get_metric_history(r, k) for r in family for k in jt.get_run(r).metrics}
     executed = jt.load_snapshot(ids["sweep"])
+    verdict = jt.get_run(ids["sweep"]).tags["jt.reproducibility"]
 
     jt.set_store(store_dir)                     # a teammate's empty store
     pulled = jt.pull(tracking_uri, "team")
@@ -109,6 +110,9 @@ def test_push_sends_everything_and_pull_brings_it_back(story, store_dir, trackin
     assert extreme[3:5] == [math.inf, -math.inf] and math.isnan(extreme[2]) and extreme[5] == 5e-324
     assert [c.source for c in jt.load_snapshot(ids["sweep"]).cells] == [c.source for c in executed.cells]
     assert jt.get_run(ids["sweep"]).artifact("model-notes/weights.txt").local_path.read_text() == "w = 0.5"
+    # The reproducibility verdict and the slice come back too (a tag and an artifact).
+    assert jt.get_run(ids["sweep"]).tags["jt.reproducibility"] == verdict
+    assert jt.query.load_slice(ids["sweep"])["executions"][-1]["source"].startswith("%%track -e sharing -n sweep")
     assert jt.pull(tracking_uri, "team").imported == []
     assert jt.sql("SELECT DISTINCT origin FROM runs")["origin"].tolist() == [f"mlflow:{tracking_uri}#"
                                                                              f"{sweep.info.experiment_id}"]
@@ -157,7 +161,9 @@ def test_an_interrupted_push_resumes_with_only_what_is_missing(store_dir, tracki
     assert report["mlflow_run_ids"] == {run.run_id: remote.info.run_id}
     history = client.get_metric_history(remote.info.run_id, "loss")
     assert sorted((m.step, m.value) for m in history) == [(s, 1.0 / (s + 1)) for s in range(8_000)]
-    assert [f.path for f in client.list_artifacts(remote.info.run_id)] == ["notes.txt"]
+    assert [f.path for f in client.list_artifacts(remote.info.run_id)] == ["jt_snapshot", "notes.txt"]
+    assert [f.path for f in client.list_artifacts(remote.info.run_id, "jt_snapshot")] == [
+        "jt_snapshot/environment.json"]                       # the run's environment rides along
     assert jt.get_run(run.run_id).tags["jt.pushed_to"] == tracking_uri
 
 
@@ -215,3 +221,94 @@ def test_infinities_come_back_even_when_too_many_for_a_tag(store_dir, tracking_u
     values = jt.get_metric_history(run.run_id, "loss")["value"].tolist()
     assert values == [math.inf if step % 2 else -math.inf for step in range(600)] + [1.7976931348623157e308]
     assert jt.get_run(run.run_id).artifacts == []                   # the list is bookkeeping, not an artifact
+
+
+def test_pull_brings_back_console_environment_and_registered_versions(tmp_path_factory, tracking_uri, tmp_path):
+    store = team_store(tmp_path_factory)       # our own copy: the registry below is this test's alone
+    jt.set_store(store)
+    bob = run_ids(store)["sweep-bob"]
+    jt.register_model(f"runs:/{bob}/model", "bob-doubler", description="Bob's lower learning rate")
+    jt.transition_model_version_stage("bob-doubler", 1, "Staging", comment="first look")
+    jt.transition_model_version_stage("bob-doubler", 1, "Production", comment="ship it")
+    jt.set_model_alias("bob-doubler", "candidate", 1)
+    before = jt.get_run(bob)
+    version = jt.get_model_version("bob-doubler", 1)
+    history = jt.get_stage_history("bob-doubler")
+    console_rows = jt.sql(f"SELECT seq, stream, text, timestamp FROM console WHERE run_id = '{bob}' ORDER BY seq")
+    assert "trained" in before.console and before.environment["packages"] and len(history) == 2
+
+    pushed = jt.push(bob, tracking_uri, experiment="round-trip")
+    assert pushed.model_versions == 1
+
+    jt.set_store(tmp_path / "teammate")           # a fresh store
+    pulled = jt.pull(tracking_uri, "round-trip")
+    assert bob in pulled.imported and pulled.model_versions == 1
+    after = jt.get_run(bob)
+    assert after.console == before.console and after.environment == before.environment and after.git == before.git
+    pd.testing.assert_frame_equal(console_rows, jt.sql(
+        f"SELECT seq, stream, text, timestamp FROM console WHERE run_id = '{bob}' ORDER BY seq"))
+    assert jt.get_model_version("bob-doubler", 1) == version       # stage, aliases, source, user, times
+    pd.testing.assert_frame_equal(jt.get_stage_history("bob-doubler"), history)
+    assert jt.load_model("models:/bob-doubler@candidate").predict([1, 2]) == [2, 4]
+    assert {a.path for a in after.artifacts} == {a.path for a in before.artifacts}   # bookkeeping stays out
+
+    again = jt.pull(tracking_uri, "round-trip")
+    assert again.imported == [] and again.model_versions == 0
+    assert len(jt.search_model_versions("bob-doubler")) == 1 and len(jt.get_stage_history("bob-doubler")) == 2
+    assert jt.get_run(bob).console == before.console
+
+
+def test_a_push_leaves_other_threads_mlflow_settings_alone(store_dir, tracking_uri, monkeypatch):
+    """The push's quick-retry settings apply to the push's own MLflow calls only: another thread of
+    the process (say, a training loop logging to MLflow) keeps os.environ and MLflow's defaults."""
+    import threading
+
+    import mlflow.environment_variables as variables
+    from mlflow.tracking import MlflowClient
+
+    from jupyter_tracker.sharing.mlflow_client import SCOPED_VARIABLES
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "77")        # what the user set is kept, even for the push
+    with jt.start_run(run_name="threads", experiment="threads") as run:
+        run.log_metric("acc", 0.5)
+    environment_before = dict(os.environ)
+    in_push, looked = threading.Event(), threading.Event()
+    seen: dict[str, dict] = {}
+
+    def look(who: str) -> dict:
+        return {"environ": {name: os.environ.get(name) for name in SCOPED_VARIABLES},
+                "mlflow": {name: getattr(variables, name).get() for name in SCOPED_VARIABLES}}
+
+    def other_thread() -> None:
+        in_push.wait(timeout=120)
+        seen["other"] = look("other")
+        seen["other_environ"] = dict(os.environ)
+        looked.set()
+
+    log_batch = MlflowClient.log_batch
+
+    def log_batch_seen_from_both_threads(self, *args, **options):
+        if not in_push.is_set():                 # the push is talking to the server right now
+            seen["push"] = look("push")
+            in_push.set()
+            assert looked.wait(timeout=120)
+        return log_batch(self, *args, **options)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", log_batch_seen_from_both_threads)
+    observer = threading.Thread(target=other_thread)
+    observer.start()
+    try:
+        assert jt.push(run.run_id, tracking_uri).points_sent == 1
+    finally:
+        in_push.set()
+        observer.join()
+
+    defaults = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": variables.MLFLOW_HTTP_REQUEST_MAX_RETRIES.default,
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": variables.MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.default,
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": 77, "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": False}
+    assert seen["other_environ"] == environment_before == dict(os.environ)
+    assert seen["other"]["mlflow"] == defaults
+    assert seen["push"]["environ"] == seen["other"]["environ"]      # the push did not write os.environ either
+    assert seen["push"]["mlflow"] == {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": 2, "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": 1,
+                                      "MLFLOW_HTTP_REQUEST_TIMEOUT": 77,
+                                      "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": True}

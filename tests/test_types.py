@@ -1,4 +1,4 @@
-"""The typed core (store/, run, fluent, query/, filter) passes ``mypy --strict`` as pyproject's [tool.mypy] sets it."""
+"""The typed core (store/, run, fluent, query/, filter, server/) passes ``mypy --strict`` as pyproject sets it."""
 
 from __future__ import annotations
 

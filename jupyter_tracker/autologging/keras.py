@@ -1,7 +1,7 @@
 """Keras 3 autolog: wrap ``keras.Model.fit`` to add a callback that logs the fit's settings
 (epochs, batch size, optimizer and its learning rate, parameter count) and every epoch's
-``logs`` (``loss``, ``val_loss``, metrics) at step = epoch. Works with any Keras backend
-(``KERAS_BACKEND=torch`` here)."""
+``logs`` (``loss``, ``val_loss``, metrics) at step = epoch, and with ``log_models`` the trained
+model in Keras' ``.keras`` format. Works with any Keras backend (``KERAS_BACKEND=torch`` here)."""
 
 from __future__ import annotations
 
@@ -73,8 +73,24 @@ def _wrap(scope, original):
             raise
         finally:
             scope.busy["keras"] = 0
+        if run is not None and scope.log_models:
+            try:
+                from ..models import log_model
+
+                log_model(run, model, "model", input_example=_example(args, kwargs))
+            except Exception as exc:  # noqa: BLE001 - the training itself succeeded
+                scope.warn("could not log the Keras model", exc)
         if run is not None:
             scope.finish(run)
         return history
 
     return fit
+
+
+def _example(args: tuple, kwargs: dict) -> Any:
+    """The first rows of the fit's ``x`` when it is an array (the model's signature comes from
+    them); None for a dataset or generator, which cannot be sliced without consuming it."""
+    import numpy as np
+
+    x = args[0] if args else kwargs.get("x")
+    return x[:5] if isinstance(x, np.ndarray) else None

@@ -3,7 +3,7 @@
 A model named ``model`` in run ``R`` is the artifact folder ``model/`` of that run::
 
     model/MLmodel.json         flavor, class, signature, library versions, files
-    model/<serialized model>   model.skops | state_dict.pt | model.ubj | model.lgb.txt | model.pkl
+    model/<serialized model>   model.skops | state_dict.pt | model.ubj | model.lgb.txt | model.keras | model.pkl
     model/input_example.json   the example the signature was inferred from (if given)
     model/requirements.txt     pinned packages needed to load it
 
@@ -103,7 +103,7 @@ def log_model(run, model: Any, name: str = "model", *, signature: ModelSignature
         signature = ModelSignature.from_dict(signature)
     if signature is None and input_example is not None:
         try:
-            output = flavor.predict(model, input_example, extra) if flavor.name == "torch" \
+            output = flavor.predict(model, input_example, extra) if flavor.name in ("torch", "keras") \
                 else model.predict(input_example)
         except Exception as exc:  # noqa: BLE001 - an output schema is optional; the input one is enough
             warnings.warn(f"log_model: predicting on the input example failed ({exc}); the signature "

@@ -2,8 +2,8 @@
 
 Each flavor stores the safest format its library offers: skops for scikit-learn (loading runs no
 arbitrary code), ``state_dict`` for torch (``weights_only`` loading), native UBJSON for XGBoost,
-LightGBM's text format. Python objects with a ``predict`` method (``PythonModel``) are pickled with
-cloudpickle, which is as trustworthy as the store they come from.
+LightGBM's text format, Keras' ``.keras`` file (loaded in safe mode). Python objects with a ``predict``
+method (``PythonModel``) are pickled with cloudpickle, which is as trustworthy as the store they come from.
 """
 
 from __future__ import annotations
@@ -180,6 +180,48 @@ class TorchFlavor(Flavor):
         return output.numpy() if hasattr(output, "numpy") else output
 
 
+class KerasFlavor(Flavor):
+    """Keras 3 models in Keras' own ``.keras`` format (architecture, weights, compile state in one
+    zip), loaded with ``safe_mode`` so a stored lambda layer cannot run code. The backend it was
+    trained with (torch, jax, tensorflow) is recorded with its version."""
+
+    name, extra = "keras", "keras"
+    _BACKEND_DISTRIBUTIONS = {"torch": "torch", "jax": "jax", "tensorflow": "tensorflow", "numpy": "numpy"}
+
+    @property
+    def packages(self) -> tuple[str, ...]:  # type: ignore[override]
+        import keras
+
+        backend = self._BACKEND_DISTRIBUTIONS.get(keras.backend.backend())
+        return ("keras", "numpy", *((backend,) if backend and backend != "numpy" else ()))
+
+    def matches(self, model: Any) -> bool:
+        return _is_instance_of(model, "keras") and hasattr(model, "save") and hasattr(model, "predict")
+
+    def save(self, model: Any) -> tuple[str, bytes, dict]:
+        keras = _require("keras", "keras", "log_model(keras model)")
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.keras")
+            model.save(path)
+            with open(path, "rb") as reader:
+                return "model.keras", reader.read(), {"class": _qualname(model),
+                                                      "keras_backend": keras.backend.backend()}
+
+    def load(self, content: bytes, meta: dict, **_: Any) -> Any:
+        keras = _require("keras", "keras", "load_model(keras model)")
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.keras")
+            with open(path, "wb") as writer:
+                writer.write(content)
+            return keras.saving.load_model(path, safe_mode=True)
+
+    def predict(self, native: Any, model_input: Any, meta: dict) -> Any:
+        import numpy as np
+
+        values = model_input.to_numpy() if hasattr(model_input, "to_numpy") else np.asarray(model_input)
+        return np.asarray(native.predict(values, verbose=0))
+
+
 class PythonModel:
     """Base for any Python model: subclass it and implement ``predict(self, model_input)``.
 
@@ -208,7 +250,8 @@ class PyfuncFlavor(Flavor):
 
 
 # Library flavors come before scikit-learn: XGBClassifier and LGBMClassifier are sklearn estimators too.
-FLAVORS: list[Flavor] = [XGBoostFlavor(), LightGBMFlavor(), TorchFlavor(), SklearnFlavor(), PyfuncFlavor()]
+FLAVORS: list[Flavor] = [XGBoostFlavor(), LightGBMFlavor(), KerasFlavor(), TorchFlavor(), SklearnFlavor(),
+                         PyfuncFlavor()]
 BY_NAME = {flavor.name: flavor for flavor in FLAVORS}
 
 
@@ -219,5 +262,5 @@ def flavor_for(model: Any) -> Flavor:
             return flavor
     raise UnsupportedModelError(
         f"log_model does not know how to store a {type(model).__name__}: it takes scikit-learn, XGBoost, "
-        f"LightGBM and PyTorch models, or any object with a predict(model_input) method "
+        f"LightGBM, Keras and PyTorch models, or any object with a predict(model_input) method "
         f"(subclass jupyter_tracker.PythonModel)")

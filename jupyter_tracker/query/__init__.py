@@ -23,12 +23,13 @@ from .search import (
     count_runs,
     experiment_summaries,
     list_experiments,
+    matching_runs,
     search_runs,
     sql,
 )
-from .snapshots import load_snapshot, restore_snapshot, snapshot_kinds
+from .snapshots import load_slice, load_slice_notebook, load_snapshot, restore_snapshot, snapshot_kinds
 
 __all__ = ["BASE_COLUMNS", "DEFAULT_MAX_RESULTS", "Artifact", "RunRecord", "con_store_hint", "count_runs",
-           "experiment_summaries", "get_metric_history", "get_run", "list_experiments", "load_snapshot",
-           "resolve_run", "restore_snapshot", "run_ids_of", "run_values", "running_run_id", "search_runs",
-           "snapshot_kinds", "sql"]
+           "experiment_summaries", "get_metric_history", "get_run", "list_experiments", "load_slice",
+           "load_slice_notebook", "load_snapshot", "matching_runs", "resolve_run", "restore_snapshot", "run_ids_of",
+           "run_values", "running_run_id", "search_runs", "snapshot_kinds", "sql"]

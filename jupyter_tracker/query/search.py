@@ -15,6 +15,7 @@ from ..errors import (
 )
 from ..filter import ATTRIBUTES, compile_filter, parse_order_by
 from ..store.current import resolve_store
+from ..store.uri import run_artifact_root
 from .arguments import check_flag, experiment_names
 
 if TYPE_CHECKING:
@@ -68,9 +69,10 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidValueError(f"offset must be a non-negative integer, not {offset!r:.80}")
     check_flag(include_deleted, "include_deleted")
-    where, params, experiments = _run_conditions(filter, experiment, include_deleted)
+    store = resolve_store(store)
+    where, params, experiments = _run_conditions(filter, experiment, include_deleted, store)
     order_keys = parse_order_by(order_by)
-    with resolve_store(store).session() as con:
+    with store.session() as con:
         _check_experiments(con, experiments)
         joins, order_sql, order_params = _order_clauses(order_keys)
         now = now_ms()
@@ -103,15 +105,30 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
 
 
 def _run_conditions(filter: str | None, experiment: str | list[str] | None,
-                    include_deleted: bool) -> tuple[list[str], list[Any], list[str]]:
+                    include_deleted: bool, store: Store) -> tuple[list[str], list[Any], list[str]]:
     """WHERE terms (over runs ``r`` joined to experiments ``e``) and their parameters for a
     ``filter`` and ``experiment`` as search_runs and count_runs take them; the experiment names."""
     experiments = experiment_names(experiment)
-    condition, params = compile_filter(filter)
+    condition, params = compile_filter(filter, run_artifact_root(store.root))
     where = [condition, "TRUE" if include_deleted else "NOT r.deleted"]
     if experiments:
         where.append(f"e.name IN ({', '.join('?' for _ in experiments)})")
     return where, params, experiments
+
+
+def matching_runs(con: DuckDBPyConnection, experiment: str | list[str] | None = None, filter: str | None = None,
+                  *, condition: tuple[str, list[Any]] | None = None) -> list[tuple[int, str]]:
+    """(run_key, run_id) of the runs (not deleted) that ``experiment`` and ``filter`` select, as
+    ``search_runs`` would, oldest first; ``condition`` is one more SQL term over runs ``r`` and
+    experiments ``e`` with its parameters (a retention rule's age). For edits that select by filter."""
+    where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)
+    _check_experiments(con, experiments)
+    extra, extra_params = condition or ("TRUE", [])
+    rows: list[tuple[int, str]] = _run_filtered(con, f"""
+        SELECT r.run_key, r.run_id FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
+        WHERE {' AND '.join(where)} AND ({extra}) ORDER BY r.start_time, r.run_key""",
+        [*params, *experiments, *extra_params], filter, None, lambda cursor: cursor.fetchall())
+    return rows
 
 
 def _pivot(con: DuckDBPyConnection, table: str, prefix: str) -> pd.DataFrame | None:
@@ -147,7 +164,9 @@ def _order_clauses(order_keys: list[OrderKey]) -> tuple[str, str, list[str]]:
         if key.field.kind == "metric":
             joins.append(f"""LEFT JOIN (SELECT run_key, value FROM internal.latest_metrics
                 WHERE key_id = (SELECT key_id FROM internal.metric_keys WHERE key = ?)) {alias} USING (run_key)""")
-            orders.append(f"CASE WHEN isnan({alias}.value) THEN NULL ELSE {alias}.value END {direction} NULLS LAST")
+            # As in MLflow: numbers in order, then NaN, then runs without the metric (either direction).
+            orders.append(f"{alias}.value IS NULL, coalesce(isnan({alias}.value), false), "
+                          f"CASE WHEN isnan({alias}.value) THEN NULL ELSE {alias}.value END {direction} NULLS LAST")
         else:
             table = "internal.params" if key.field.kind == "param" else "internal.tags"
             joins.append(f"LEFT JOIN (SELECT run_key, value FROM {table} WHERE key = ?) {alias} USING (run_key)")
@@ -219,8 +238,9 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
                store: Store | None = None) -> tuple[int, int]:
     """(matching runs, of which RUNNING) for the same ``experiment`` and ``filter`` as
     ``search_runs``, so a paged table can show "51-100 of 240"."""
-    where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)
-    with resolve_store(store).session() as con:
+    store = resolve_store(store)
+    where, params, experiments = _run_conditions(filter, experiment, False, store)
+    with store.session() as con:
         _check_experiments(con, experiments)
         total, running = _run_filtered(con, f"""
             SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')

@@ -6,12 +6,14 @@ shaping is plain Python in ``api.py``. Loaded by ``jupyter_tracker._load_jupyter
 
 from __future__ import annotations
 
+from typing import Any
+
 from .handlers import setup_handlers
 
 __all__ = ["load", "setup_handlers"]
 
 
-def load(server_app) -> None:
+def load(server_app: Any) -> None:
     """Register the handlers on ``server_app``'s tornado application, and the pre-save hook that
     keeps saved notebooks free of dead tracker widgets (``saved_outputs.py``)."""
     from .saved_outputs import strip_widget_views

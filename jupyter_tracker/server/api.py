@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 from .. import manage, query, registry
 from ..config import STORE_DIRNAME, resolve_store_dir
@@ -27,6 +27,23 @@ from ..errors import (
     RunNotFoundError,
 )
 from ..store.database import Store, get_store
+from .payloads import (
+    ActiveRun,
+    ExperimentList,
+    IExperimentSummary,
+    IInputInfo,
+    IMetricHistory,
+    IRegisteredModel,
+    IRunDetails,
+    IRunPage,
+    IRunSummary,
+    IStoreInfo,
+    ModelList,
+    RestoredPath,
+    RunDeleted,
+    TagDeleted,
+    TagSet,
+)
 
 CONSOLE_LIMIT = 20_000
 MAX_PAGE = 1000
@@ -105,7 +122,7 @@ def _store_with_run(root_dir: str | Path, relative_dir: str | None, run_id: str)
     return store
 
 
-def store_info(root_dir: str | Path, relative_dir: str | None) -> dict:
+def store_info(root_dir: str | Path, relative_dir: str | None) -> IStoreInfo:
     """Where the store of ``relative_dir`` is, relative to the root when inside it, and whether it exists."""
     store = locate_store(root_dir, relative_dir)
     root = Path(root_dir).resolve()
@@ -143,12 +160,12 @@ def _ms(value: Any) -> int | None:
     if value is None:
         return None
     if hasattr(value, "timestamp"):
-        return round(value.timestamp() * 1000)
+        return int(round(value.timestamp() * 1000))
     number = float(value)
     return None if math.isnan(number) else int(number)
 
 
-def _summary(base: dict, values: dict) -> dict:
+def _summary(base: dict[str, Any], values: dict[str, Any]) -> IRunSummary:
     metrics, nonfinite = _finite_metrics(values["metrics"])
     duration = base["duration_s"]
     return {
@@ -161,7 +178,7 @@ def _summary(base: dict, values: dict) -> dict:
     }
 
 
-def _record_summary(record: query.RunRecord) -> dict:
+def _record_summary(record: query.RunRecord) -> IRunSummary:
     base = {name: getattr(record, name) for name in query.BASE_COLUMNS}
     return _summary(base, {"params": record.params, "metrics": record.metrics, "tags": record.tags})
 
@@ -179,15 +196,15 @@ def _int_argument(name: str, text: str | int | None, default: int, low: int, hig
 
 
 # -- reading -----------------------------------------------------------------------------------------
-def experiments(root_dir: str | Path, relative_dir: str | None) -> dict:
+def experiments(root_dir: str | Path, relative_dir: str | None) -> ExperimentList:
     """``{"experiments": [{name, run_count, running_count, last_start_time}]}``, newest activity first."""
     store = _existing_store(root_dir, relative_dir)
-    return {"experiments": query.experiment_summaries(store=store) if store else []}
+    return {"experiments": cast(list[IExperimentSummary], query.experiment_summaries(store=store) if store else [])}
 
 
 def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | None = None,
          filter: str | None = None, order_by: str | None = None, limit: str | int | None = None,
-         offset: str | int | None = None) -> dict:
+         offset: str | int | None = None) -> IRunPage:
     """One page of run summaries (newest first unless ``order_by``), the number of matching runs
     and how many of them are RUNNING."""
     limit = _int_argument("limit", limit, 50, 1, MAX_PAGE)
@@ -205,23 +222,24 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
     return {"runs": [_summary(r, values[r["run_id"]]) for r in records], "total": total, "running": running}
 
 
-def models(root_dir: str | Path, relative_dir: str | None) -> dict:
+def models(root_dir: str | Path, relative_dir: str | None) -> ModelList:
     """``{"models": [{name, description, tags, created_time, updated_time, versions}]}`` by name;
     ``versions`` newest first, each with its stage, aliases, source run id and run name. The store
     keeps no tags on registered models yet, so ``tags`` is ``{}`` (the field keeps MLflow's shape)."""
     store = _existing_store(root_dir, relative_dir)
     if store is None:
         return {"models": []}
-    return {"models": [{**model, "tags": {}} for model in registry.registered_models_with_versions(store=store)]}
+    listed = [{**model, "tags": {}} for model in registry.registered_models_with_versions(store=store)]
+    return {"models": cast(list[IRegisteredModel], listed)}
 
 
-def run_summary(root_dir: str | Path, relative_dir: str | None, run_id: str) -> dict:
+def run_summary(root_dir: str | Path, relative_dir: str | None, run_id: str) -> IRunSummary:
     """The RunSummary of one run (what a row of ``runs`` holds)."""
     store = _store_with_run(root_dir, relative_dir, run_id)
     return _record_summary(query.get_run(run_id, store=store))
 
 
-def run_details(root_dir: str | Path, relative_dir: str | None, run_id: str) -> dict:
+def run_details(root_dir: str | Path, relative_dir: str | None, run_id: str) -> IRunDetails:
     """Everything the run detail panel shows: the summary plus artifacts, inputs, environment, git,
     source, error, the console's last 20,000 characters, children, metric keys and snapshots."""
     store = _store_with_run(root_dir, relative_dir, run_id)
@@ -229,7 +247,7 @@ def run_details(root_dir: str | Path, relative_dir: str | None, run_id: str) -> 
     kinds = query.snapshot_kinds(record.run_id, store=store)
     source = {"kind": None, "code": None, "cell_id": None, "execution_count": None, "notebook_path": None,
               "script_path": None, **record.source}
-    return _json_safe({
+    return cast(IRunDetails, _json_safe({
         **_record_summary(record),
         "user": record.user, "host": record.host, "pid": record.pid,
         "artifacts": [{"path": a.path, "size": a.size, "media_type": a.media_type} for a in record.artifacts],
@@ -238,10 +256,19 @@ def run_details(root_dir: str | Path, relative_dir: str | None, run_id: str) -> 
         "console": record.console[-CONSOLE_LIMIT:], "console_truncated": len(record.console) > CONSOLE_LIMIT,
         "children": record.children, "metric_keys": sorted(record.metrics),
         "has_snapshot": bool(kinds), "snapshot_kinds": kinds,
-    })
+        "run_names": _run_names([*([record.parent_run_id] if record.parent_run_id else []), *record.children], store),
+    }))
 
 
-def _parsed_input(item: dict) -> dict:
+def _run_names(run_ids: list[str], store: Store) -> dict[str, str]:
+    """Names of the parent and child runs a details panel links to, so links read as names."""
+    if not run_ids:
+        return {}
+    frame = query.sql("SELECT run_id, run_name FROM runs WHERE list_contains(?, run_id)", [run_ids], store=store)
+    return {str(run_id): str(name) for run_id, name in zip(frame["run_id"], frame["run_name"])}
+
+
+def _parsed_input(item: dict[str, Any]) -> IInputInfo:
     import json
 
     parsed = dict(item)
@@ -251,11 +278,11 @@ def _parsed_input(item: dict) -> dict:
                 parsed[key] = json.loads(parsed[key])
             except ValueError:
                 pass  # not JSON: keep the stored text as it is
-    return parsed
+    return cast(IInputInfo, parsed)
 
 
 def metric_history(root_dir: str | Path, relative_dir: str | None, run_id: str, key: str,
-                   max_points: str | int | None = None) -> dict:
+                   max_points: str | int | None = None) -> IMetricHistory:
     """A metric's points as parallel lists, downsampled to ``max_points`` with MinMaxLTTB (first,
     last, minimum and maximum kept); ``total_points`` counts them all. Non-finite values are null,
     with their position and true value in ``nonfinite``."""
@@ -281,7 +308,7 @@ def metric_history(root_dir: str | Path, relative_dir: str | None, run_id: str, 
             "nonfinite": nonfinite, "downsampled": len(frame) < total, "total_points": total}
 
 
-def _epoch_ms(column) -> list[int]:
+def _epoch_ms(column: Any) -> list[int]:
     values = column.to_numpy()
     if values.dtype.kind == "M":  # get_metric_history gives datetimes; the chart wants epoch ms
         values = values.astype("datetime64[ms]").astype("int64")
@@ -311,11 +338,11 @@ def snapshot(root_dir: str | Path, relative_dir: str | None, run_id: str, kind: 
 
     store = _store_with_run(root_dir, relative_dir, run_id)
     notebook = query.load_snapshot(run_id, kind or "executed", store=store)
-    return nbformat.writes(notebook)
+    return str(nbformat.writes(notebook))
 
 
 # -- changing ----------------------------------------------------------------------------------------
-def restore(root_dir: str | Path, relative_dir: str | None, run_id: str, kind: str | None = None) -> dict:
+def restore(root_dir: str | Path, relative_dir: str | None, run_id: str, kind: str | None = None) -> RestoredPath:
     """Write the run's snapshot as a NEW notebook next to the run's notebook (or in ``dir`` when the
     notebook is unknown or outside the root), named ``<stem>-<run_id[:8]>.ipynb`` with ``-2``,
     ``-3``... when taken. Never overwrites; returns the root-relative path."""
@@ -349,7 +376,7 @@ def _slug(text: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text or "").strip("-.")[:80]
 
 
-def set_tag(root_dir: str | Path, relative_dir: str | None, run_id: str, key: str, body: dict) -> dict:
+def set_tag(root_dir: str | Path, relative_dir: str | None, run_id: str, key: str, body: Any) -> TagSet:
     """Set tag ``key`` of the run to ``body["value"]``."""
     if not isinstance(body, dict) or "value" not in body:
         raise InvalidValueError(f'setting a tag needs a JSON body {{"value": "..."}}, not {body!r}')
@@ -357,13 +384,13 @@ def set_tag(root_dir: str | Path, relative_dir: str | None, run_id: str, key: st
     return {"ok": True}
 
 
-def delete_tag(root_dir: str | Path, relative_dir: str | None, run_id: str, key: str) -> dict:
+def delete_tag(root_dir: str | Path, relative_dir: str | None, run_id: str, key: str) -> TagDeleted:
     """Remove tag ``key`` from the run; ``existed`` says whether it was there."""
     existed = manage.delete_run_tag(run_id, key, store=_store_with_run(root_dir, relative_dir, run_id))
     return {"ok": True, "existed": existed}
 
 
-def rename(root_dir: str | Path, relative_dir: str | None, run_id: str, body: dict) -> dict:
+def rename(root_dir: str | Path, relative_dir: str | None, run_id: str, body: Any) -> IRunSummary:
     """Rename the run to ``body["run_name"]``; returns its updated summary."""
     if not isinstance(body, dict) or "run_name" not in body:
         raise InvalidValueError(f'renaming a run needs a JSON body {{"run_name": "..."}}, not {body!r}')
@@ -372,7 +399,7 @@ def rename(root_dir: str | Path, relative_dir: str | None, run_id: str, body: di
     return _record_summary(query.get_run(run_id, store=store))
 
 
-def delete(root_dir: str | Path, relative_dir: str | None, run_id: str, confirm: str | None) -> dict:
+def delete(root_dir: str | Path, relative_dir: str | None, run_id: str, confirm: str | None) -> RunDeleted:
     """Mark the run deleted, but only when ``confirm`` repeats ``run_id`` (the UI asks first)."""
     if confirm != run_id:
         raise ConfirmationRequiredError(
@@ -383,7 +410,7 @@ def delete(root_dir: str | Path, relative_dir: str | None, run_id: str, confirm:
 
 
 def active_run(root_dir: str | Path, relative_dir: str | None, pid: int | None,
-               notebook_path: str | None = None) -> dict:
+               notebook_path: str | None = None) -> ActiveRun:
     """``{"run": RunSummary | None}``: the RUNNING run of the kernel process ``pid``, else of the
     notebook at root-relative ``notebook_path``. Cheap when nothing runs (one short session)."""
     store = _existing_store(root_dir, relative_dir)

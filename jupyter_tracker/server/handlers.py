@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import tornado.web
@@ -40,7 +41,7 @@ class TrackerHandler(APIHandler):
 
     @property
     def root_dir(self) -> str:
-        return self.settings["server_root_dir"]
+        return str(self.settings["server_root_dir"])
 
     @property
     def notebook_dir(self) -> str:
@@ -50,7 +51,7 @@ class TrackerHandler(APIHandler):
         """``function(root_dir, dir, *args, **kwargs)`` in a worker thread."""
         return await asyncio.to_thread(function, self.root_dir, self.notebook_dir, *args, **kwargs)
 
-    def body(self) -> dict:
+    def body(self) -> Any:
         if not self.request.body:
             return {}
         try:
@@ -77,10 +78,11 @@ class TrackerHandler(APIHandler):
         self.finish(json.dumps({"message": f"internal error of jupyter_tracker: {error!r}" if error else
                                 self._reason, "error": type(error).__name__ if error else "HTTPError"}))
 
-    def log_exception(self, typ, value, tb) -> None:
+    def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
+                      tb: TracebackType | None) -> None:
         if isinstance(value, TrackerError):
             self.log.info("jupyter_tracker %s %s: %s: %s", self.request.method, self.request.uri,
-                          typ.__name__, value)
+                          type(value).__name__, value)
             return
         super().log_exception(typ, value, tb)
 

@@ -10,11 +10,13 @@ tables and charts anywhere. Outputs without our marker are left exactly as they 
 
 from __future__ import annotations
 
+from typing import Any
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MARKER = "data-jupyter-tracker-static"
 
 
-def strip_widget_views(model: dict, **_: object) -> None:
+def strip_widget_views(model: dict[str, Any], **_: object) -> None:
     """Contents API pre-save hook (``ContentsManager.register_pre_save_hook``)."""
     if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
         return

@@ -114,8 +114,24 @@ def header_card(record, charts: dict[str, str]) -> str:
 <div><h3>Environment</h3>{_table(_environment_summary(record))}</div>
 <div><h3>Tags</h3>{_table(tags)}</div>
 </div>
+{_reproducibility_block(record.tags)}
 <h3>Metrics</h3><div class="jt-charts">{chart_html or '<p><em>no metrics</em></p>'}</div>
 </section>"""
+
+
+def _reproducibility_block(tags: dict) -> str:
+    """The run's reproducibility verdict, its reasons and the latest reproduction, for a colleague to read
+    before running anything (nothing when the run has no verdict)."""
+    from ..capture.reproducibility import REASONS_TAG, REPRODUCTION_DETAIL_TAG, REPRODUCTION_TAG, VERDICT_TAG
+
+    if VERDICT_TAG not in tags and REPRODUCTION_TAG not in tags:
+        return ""
+    reasons = "".join(f"<li>{html.escape(reason)}</li>" for reason in tags.get(REASONS_TAG, "").splitlines())
+    latest = (f"<p>Latest reproduction: <strong>{html.escape(tags[REPRODUCTION_TAG])}</strong> "
+              f"({html.escape(tags.get(REPRODUCTION_DETAIL_TAG, ''))})</p>") if REPRODUCTION_TAG in tags else ""
+    verdict = html.escape(tags.get(VERDICT_TAG, "unknown"))
+    return (f'<div class="jt-reproducibility"><h3>Reproducibility: {verdict}</h3>'
+            f'{f"<ul>{reasons}</ul>" if reasons else ""}{latest}</div>')
 
 
 def _notebook_or_none(run_id: str, store):

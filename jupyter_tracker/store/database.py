@@ -40,7 +40,7 @@ from ..errors import (
     StoreReadOnlyError,
     StoreVersionError,
 )
-from .journal import EVENTS_SUFFIX, JournalWriter
+from .journal import EVENTS_SUFFIX, METRICS_SUFFIX, RECORD_SIZE, JournalWriter
 from .locking import StoreLock, try_lock_exclusive
 from .objects import ObjectStore
 
@@ -91,6 +91,9 @@ class Store:
         # (journal files, database file) as this process's last merge left them: while both are
         # unchanged and every journal's writer is alive, there is nothing new to merge.
         self._merged_state: tuple[JournalFiles, FileState] | None = None
+        # Where this process's last merge read each journal's metrics file up to: a mapped metrics
+        # file keeps its size as it fills, so "something new" is a record stored at that offset.
+        self._metrics_offsets: dict[str, int] = {}
         self._warned: set[str] = set()  # warnings already given by this process for this store
 
     def __repr__(self) -> str:
@@ -208,6 +211,22 @@ class Store:
             finally:
                 self._close_session(con, failed, journals)
 
+    @contextmanager
+    def exclusive(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the store's lock exclusively for the ``with`` body with no database attached: for
+        work on the database file itself (compaction swaps it). Sessions inside the body reuse the
+        lock (it is re-entrant per thread); other processes' sessions wait, their writers do not
+        (they only append to their journals)."""
+        from ..config import get_config
+
+        self.ensure_directory()
+        if not self.writable():
+            raise self._read_only_error("its database file cannot be rewritten")
+        if self._lock is None:
+            self._lock = StoreLock(self.root / "lock")
+        with self._lock.hold(get_config().lock_timeout if timeout is None else timeout):
+            yield
+
     def merge(self) -> object:
         """Merge pending journals now; returns what was merged (journals, points, killed runs)."""
         from .merge import merge_journals
@@ -233,7 +252,9 @@ class Store:
 
         con = self._attach(timeout)
         try:
-            if not merge_journals(con, self.journal_dir).complete:
+            merged = merge_journals(con, self.journal_dir)
+            self._metrics_offsets = merged.metrics_offsets
+            if not merged.complete:
                 journals = None  # more is waiting than one merge reads: never skip the next one
         except BaseException as exc:
             _end_cursor(con, failing=True)
@@ -279,6 +300,9 @@ class Store:
         if self._merged_state != (journals, _file_state(self.db_path)):
             return True
         for name, _, _ in journals:
+            if name.endswith(METRICS_SUFFIX) and _record_at(self.journal_dir / name,
+                                                            self._metrics_offsets.get(name[: -len(METRICS_SUFFIX)])):
+                return True
             if name.endswith(EVENTS_SUFFIX):
                 lock_fd = try_lock_exclusive(self.journal_dir / name)
                 if lock_fd is not None:
@@ -320,8 +344,9 @@ class Store:
                        if path.exists())
         free = shutil.disk_usage(self.root).free
         return StoreFullError(
-            f"the disk holding the store {self.root} is full ({_size(free)} free): merging its journal backlog "
-            f"({_size(backlog)}) into {DB_FILENAME} ({_size(database)}) needs about {_size(backlog + database)} "
+            f"the disk holding the store {self.root} is full ({format_size(free)} free): merging its journal "
+            f"backlog ({format_size(backlog)}) into {DB_FILENAME} ({format_size(database)}) needs about "
+            f"{format_size(backlog + database)} "
             f"free. Nothing logged is lost: the journals keep every record until a merge commits. Free space on "
             f"that disk (or move the store elsewhere and point jt.set_store at it), then read again")
 
@@ -509,6 +534,21 @@ def _journal_files(journal_dir: Path) -> JournalFiles:
     return tuple(sorted(files))
 
 
+def _record_at(path: Path, offset: int | None) -> bool:
+    """Whether the metrics file ``path`` may hold a record at ``offset`` that a merge has not read
+    (unknown offset: it may). One ``pread`` of a record's bytes: zeros are unused space."""
+    if offset is None:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        return any(os.pread(fd, RECORD_SIZE, offset))
+    finally:
+        os.close(fd)
+
+
 def _file_identity(db_path: Path) -> FileIdentity | None:
     """Which file the database is (None: there is none; size 0: it was emptied): a file deleted,
     replaced (a restore, a copy) or emptied since its schema was checked is checked again."""
@@ -563,7 +603,8 @@ def _refused_as_read_only(exc: BaseException) -> bool:
     return any(isinstance(link, duckdb.Error) and "read-only" in str(link) for link in _chain(exc))
 
 
-def _size(count: float) -> str:
+def format_size(count: float) -> str:
+    """A byte count for people: '532 bytes', '4.2 MB' (powers of 1000, as disks are sold)."""
     for unit in ("bytes", "kB", "MB", "GB"):
         if count < 1000 or unit == "GB":
             return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"

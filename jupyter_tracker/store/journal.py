@@ -5,29 +5,40 @@ A journal is a pair of files in ``<store>/journal/``, named ``<host>-<pid>-<salt
 another journal, or left over from an earlier file, never checks out here):
 
 * ``<name>.events``: one JSON record per line (run start/end, params, tags, artifacts, snapshots,
-  console, key definitions). Format 2 starts with the line ``#jupyter_tracker journal 2`` and
-  frames every record as ``<crc32 of the JSON, 8 hex digits> <JSON>\\n``.
-* ``<name>.metrics``: a 40-byte header (``JTMETRC2``, version, record size), then fixed 40-byte
+  console, key definitions). Formats 2 and 3 start with the line ``#jupyter_tracker journal <N>``
+  and frame every record as ``<crc32 of the JSON, 8 hex digits> <JSON>\\n``.
+* ``<name>.metrics``: a 40-byte header (``JTMETRC3``, version, record size), then fixed 40-byte
   records ``<u32 marker "JTM1", u32 crc32 of the payload, payload: u32 run slot, u32 key id,
-  i64 step, i64 timestamp ms, f64 value>``. An all-zero record is never valid, so a file that is
-  preallocated (a mapped writer) or zeroed by damage yields no points.
+  i64 step, i64 timestamp ms, f64 value>``. An all-zero record is never valid.
 
-The format is designed so a reader can check every record and find the next good one after
-damage (the marker and the checksum), and so it serves both an appending writer (one
-``os.write`` per call, today) and a writer into a preallocated, mapped file: holes and an unused
-zero tail are simply "no record". Format 1 journals (JSON lines, 32-byte metric records, no
-checksums), left by an older version, are still read.
+Format 3 (this version) maps the metrics file: the writer reserves space on disk first
+(``posix_fallocate``, so a full disk is a ``StoreFullError`` at that point, never a SIGBUS on a
+store into an unbacked page), maps it ``MAP_SHARED`` and packs each record into the mapping with
+no system call. The kernel owns a shared mapping's dirty pages, so a record is in the file (the
+page cache) the moment the call returns and survives a SIGKILL of its writer. The file grows by
+windows: each is reserved, then mapped; the unused, reserved rest of the last one reads as zeros,
+which is "no record". A record is committed when its checksum checks: readers stop at the first
+invalid record of a live writer's file (the next record is still being written), skip damage
+between valid records (the marker and the checksum resynchronise them) and, once the writer is
+gone, take the zero tail as unused space and a short non-zero rest as its unfinished last record.
+
+Format 2 (the same records, appended with one ``os.write`` per call) and format 1 (JSON lines,
+32-byte metric records, no checksums) journals, left by older versions, are still read.
 
 Every record reaches the operating system before the logging call returns, so a process killed
 with SIGKILL loses nothing it had logged; an append is all-or-nothing (short writes are finished
 or cut off again, and a full disk is a ``StoreFullError``). The writer holds an ``flock`` on its
-events file for its whole life; a merger that can take that lock knows the writer is gone.
+events file for its whole life; a merger that can take that lock knows the writer is gone. What a
+mapped file cannot survive is another program cutting it short under its live writer: the
+writer's next store into a page past the new end is a SIGBUS (as for every mapped file).
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import math
+import mmap
 import os
 import socket
 import struct
@@ -46,21 +57,32 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The first format whose metrics file is mapped (preallocated, zero tail, no append per record).
+MAPPED_VERSION = 3
 EVENTS_SUFFIX = ".events"
 METRICS_SUFFIX = ".metrics"
 
-#: The header of a format-2 metrics file: magic, version, record size, then zeros to 40 bytes.
+#: The header of a format-2/3 metrics file: magic, version, record size, then zeros to 40 bytes.
 METRICS_HEADER = struct.Struct("<8sII24x")
-METRICS_MAGIC = b"JTMETRC2"
-#: One format-2 metric record: marker, crc32(payload, salt), payload.
+METRICS_MAGIC = b"JTMETRC3"
+#: One metric record (formats 2 and 3): marker, crc32(payload, salt), payload.
 METRIC_RECORD = struct.Struct("<II32s")
 METRIC_PAYLOAD = struct.Struct("<IIqqd")
+#: The same record as the writer packs it: marker, crc32, (slot, key id) prefix, (step, ms, value) tail.
+#: The prefix is fixed per (run, key), so its bytes and its share of the CRC are computed once.
+METRIC_PREFIX = struct.Struct("<II")
+METRIC_TAIL = struct.Struct("<qqd")
+METRIC_PARTS = struct.Struct("<II8s24s")
 RECORD_MARKER = 0x314D544A  # b"JTM1" read as a little-endian u32
 RECORD_SIZE = METRIC_RECORD.size
+#: Mapped windows are whole pages and whole records, so no record straddles two windows.
+WINDOW_QUANTUM = math.lcm(mmap.ALLOCATIONGRANULARITY, RECORD_SIZE)
+FIRST_WINDOW = 16 * WINDOW_QUANTUM     # 320 KiB (8,191 records after the header) with 4 KiB pages
+LARGEST_WINDOW = 1024 * WINDOW_QUANTUM  # 20 MiB: windows double up to this
 METRIC_DTYPE = [("marker", "<u4"), ("crc", "<u4"), ("slot", "<u4"), ("key", "<u4"), ("step", "<i8"),
                 ("timestamp", "<i8"), ("value", "<f8")]
-EVENTS_HEADER = b"#jupyter_tracker journal 2\n"
+EVENTS_HEADER = b"#jupyter_tracker journal %d\n" % FORMAT_VERSION
 
 #: Format 1 (before checksums): bare 32-byte records and bare JSON lines.
 LEGACY_METRIC_RECORD = struct.Struct("<IIqqd")
@@ -121,7 +143,13 @@ def _free_bytes(where: Path) -> int:
 
 
 class JournalWriter:
-    """The current process's journal in one store. Create through ``Store.writer()``."""
+    """The current process's journal in one store. Create through ``Store.writer()``.
+
+    Metric records go into the mapped window ``mm``: ``pos`` is where the next record goes in it and
+    ``end`` its length. ``Run.log_metric`` packs a record at ``pos`` itself (claiming it with
+    ``pos += RECORD_SIZE`` in the same bytecode run as the store, which no other thread can
+    interleave under the GIL); when the window is full it calls ``append_metrics``, which reserves
+    and maps the next window."""
 
     def __init__(self, journal_dir: Path) -> None:
         import fcntl
@@ -140,17 +168,21 @@ class JournalWriter:
         self.closed = False
         self._key_ids: dict[str, int] = {}
         self._next_slot = 0
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
+        self.mm: mmap.mmap | None = None
+        self.pos = self.end = 0  # end 0: every metric goes the slow way (until mapped, after close)
+        self.window_start = 0
+        self._next_window: tuple[int, mmap.mmap] | None = None
         pending = journal_dir / f".{self.name}.pending"
         try:
-            self.metrics_fd = os.open(self.metrics_path, flags, 0o644)
-            self.events_fd = os.open(pending, flags, 0o644)
+            self.metrics_fd = os.open(self.metrics_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            self.events_fd = os.open(pending, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise storage_error(exc, "a new journal", journal_dir) from None
         try:
-            self._append(self.metrics_fd, METRICS_HEADER.pack(METRICS_MAGIC, FORMAT_VERSION, RECORD_SIZE),
-                         "a new journal")
             self._append(self.events_fd, EVENTS_HEADER, "a new journal")
+            first = self._reserve_window(0, FIRST_WINDOW, "a new journal")
+            METRICS_HEADER.pack_into(first, 0, METRICS_MAGIC, FORMAT_VERSION, RECORD_SIZE)
+            self.mm, self.pos, self.end = first, METRICS_HEADER.size, FIRST_WINDOW
         except StoreError:
             self._discard(pending)
             raise
@@ -175,19 +207,58 @@ class JournalWriter:
             self._append(self.events_fd, line, f"the {record.get('t', 'event')!r} record")
 
     def metrics(self, records: bytes) -> None:
-        """Append framed metric records (whole ones); all of them reach the OS, or none."""
-        try:
-            written = os.write(self.metrics_fd, records)
-        except OSError as exc:
-            raise storage_error(exc, "the metric", self.journal_dir) from None
-        if written != len(records):
-            self.finish_short_write(records, written)
+        """Store framed metric records (whole ones); all of them are in the file, or none (the space
+        they need is reserved before the first is stored)."""
+        self.append_metrics(records, "the metric")
 
-    def finish_short_write(self, data: bytes, written: int) -> None:
-        """After ``os.write`` took only ``written`` bytes of ``data`` to the metrics file: write the
-        rest, or cut the torn part off again and raise (so the caller sees all or nothing)."""
+    def append_metrics(self, records: bytes, what: str) -> None:
+        """The slow way of storing records: under the lock, reserving the next window first when the
+        current one has no room for them all (a full disk raises before anything is stored)."""
         with self._lock:
-            self._finish(self.metrics_fd, data, written, "the metric")
+            if self.closed:
+                raise StoreError(f"journal {self.name} was closed; nothing can be appended to it")
+            count = len(records) // RECORD_SIZE
+            if (self.end - self.pos) // RECORD_SIZE < count:
+                self._reserve_next(len(records), what)
+            for index in range(0, count * RECORD_SIZE, RECORD_SIZE):
+                if self.pos + RECORD_SIZE > self.end:
+                    self._reserve_next(count * RECORD_SIZE - index, what)
+                    self._switch_window()
+                pos = self.pos
+                self.pos = pos + RECORD_SIZE
+                self.mm[pos:pos + RECORD_SIZE] = records[index:index + RECORD_SIZE]  # type: ignore[index]
+
+    def _reserve_next(self, needed: int, what: str) -> None:
+        """Reserve and map the window after the current one (twice its size, up to LARGEST_WINDOW,
+        and at least ``needed`` bytes), unless it is already there."""
+        if self._next_window is None and self.mm is not None:
+            start = self.window_start + len(self.mm)
+            size = max(min(LARGEST_WINDOW, 2 * len(self.mm)), _round_up(needed))
+            self._next_window = (start, self._reserve_window(start, size, what))
+
+    def _reserve_window(self, start: int, size: int, what: str) -> mmap.mmap:
+        """Reserve ``size`` bytes of the metrics file from ``start`` on disk, then map them."""
+        try:
+            _reserve(self.metrics_fd, start, size)
+            return mmap.mmap(self.metrics_fd, size, flags=mmap.MAP_SHARED,
+                             prot=mmap.PROT_READ | mmap.PROT_WRITE, offset=start)
+        except OSError as exc:
+            raise storage_error(exc, what, self.journal_dir) from None
+
+    def _switch_window(self) -> None:
+        """Move on to the reserved next window (the current one is full up to its end)."""
+        assert self._next_window is not None
+        start, window = self._next_window
+        self._next_window = None
+        old = self.mm
+        # No other thread runs between these stores (no call, no loop between them): a fast path
+        # sees either the full old window (and comes here) or the new one whole.
+        self.mm = window
+        self.pos = 0
+        self.end = len(window)
+        self.window_start = start
+        if old is not None:
+            old.close()  # its dirty pages stay with the kernel, in the file
 
     def _append(self, fd: int, data: bytes, what: str) -> None:
         try:
@@ -243,17 +314,41 @@ class JournalWriter:
         return key_id
 
     def size(self) -> int:
-        """Bytes written to this journal so far (both files)."""
-        return os.fstat(self.metrics_fd).st_size + os.fstat(self.events_fd).st_size
+        """Bytes written to this journal so far (both files; the metrics file's reserved, unused
+        tail not counted)."""
+        return self.window_start + self.pos + os.fstat(self.events_fd).st_size
 
     def close(self) -> None:
         self.closed = True
+        self.end = 0  # the fast path of log_metric now takes the slow way, which refuses
+        for window in (self.mm, self._next_window[1] if self._next_window else None):
+            if window is not None:
+                window.close()
+        self.mm = self._next_window = None
         for fd in (getattr(self, "metrics_fd", None), getattr(self, "events_fd", None)):
             if fd is not None:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
+
+
+def _round_up(size: int) -> int:
+    return -(-size // WINDOW_QUANTUM) * WINDOW_QUANTUM
+
+
+def _reserve(fd: int, start: int, size: int) -> None:
+    """Allocate disk blocks for ``size`` bytes of ``fd`` from ``start`` (ENOSPC now, not SIGBUS later)."""
+    if hasattr(os, "posix_fallocate"):
+        while True:
+            try:
+                os.posix_fallocate(fd, start, size)
+                return
+            except InterruptedError:
+                continue
+    block = bytes(WINDOW_QUANTUM)  # no posix_fallocate (macOS): writing zeros allocates the blocks
+    for offset in range(start, start + size, len(block)):
+        os.pwrite(fd, block, offset)
 
 
 _key_lock = threading.Lock()
@@ -340,7 +435,8 @@ def read_events(path: Path, offset: int, salt: int, writer_alive: bool,
 def _events_version(path: Path, offset: int, raw: bytes) -> int:
     head = raw if offset == 0 else _head(path)
     if head.startswith(b"#jupyter_tracker journal "):
-        return FORMAT_VERSION
+        number = head[len(b"#jupyter_tracker journal "):].split(b"\n", 1)[0]
+        return int(number) if number.isdigit() and 2 <= int(number) <= FORMAT_VERSION else FORMAT_VERSION
     if head.startswith(b"{"):
         return 1
     return FORMAT_VERSION  # a damaged first line: format-1 writers never wrote anything but JSON
@@ -399,10 +495,11 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
                 if len(header) < METRICS_HEADER.size and writer_alive:
                     return chunk
                 offset = chunk.end = METRICS_HEADER.size
-                if header[:8] != METRICS_MAGIC:
+                if header[:8] != b"JTMETRC%d" % version:
                     chunk.damaged_ranges.append((0, len(header), "damaged file header"))
             reader.seek(offset)
-            raw = reader.read(max_bytes)
+            mapped = version >= MAPPED_VERSION
+            raw = _read_written(reader, max_bytes) if mapped and writer_alive else reader.read(max_bytes)
     except FileNotFoundError:
         return chunk
     if version < 2:
@@ -411,7 +508,8 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
     good: list[NDArray[np.void]] = []
     ends: list[NDArray[np.int64]] = []
     position = 0
-    limit = len(raw)
+    # A mapped file's zero rest (reserved, unused space) is no record: not worth checking.
+    limit = _end_of_data(raw, 0, len(raw)) if mapped else len(raw)
     while position + RECORD_SIZE <= limit:
         count = (limit - position) // RECORD_SIZE
         view = np.frombuffer(raw, dtype=METRIC_DTYPE, count=count, offset=position)
@@ -431,7 +529,15 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
         position = following
     at_end = chunk.complete = len(raw) < max_bytes
     tail = limit - position
-    if tail and not writer_alive and at_end:
+    if mapped:
+        # A live writer's bytes after its last valid record are the record it is storing and
+        # space it has not used yet: left for the next read. A gone writer's are its unused,
+        # zeroed space and, perhaps, the record it died storing.
+        if not writer_alive and (tail or len(raw) > limit):
+            stop = len(raw) if at_end else max(position, len(raw) - RECORD_SIZE + 1)
+            _skip_unused(chunk, raw, offset, position, min(stop, max(limit, position)), at_end)
+            position = stop
+    elif tail and not writer_alive and at_end:
         if not _all_zero(raw, position, limit):  # an unused, zeroed tail is no record, not damage
             _note_damage(chunk, raw, offset, position, limit, TORN if tail < RECORD_SIZE else None)
         position = limit
@@ -450,6 +556,43 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
         chunk.records = np.concatenate(good)
         chunk.ends = np.concatenate(ends)
     return chunk
+
+
+#: A live mapped journal is read in blocks of whole records, up to the first block that ends in
+#: unused (zero) space, so a reader never reads or checks a large reserved, unused tail.
+READ_BLOCK = RECORD_SIZE * 16384
+_ZERO_RECORD = bytes(RECORD_SIZE)
+
+
+def _read_written(reader: Any, max_bytes: int) -> bytes:
+    """The bytes of a live mapped metrics file from the reader's position up to where its writer
+    has stored records (the zero rest of the last block cut off), at most ``max_bytes``."""
+    blocks: list[bytes] = []
+    total = 0
+    while total < max_bytes:
+        block = reader.read(min(READ_BLOCK, max_bytes - total))
+        if not block:
+            break
+        total += len(block)
+        if block.endswith(_ZERO_RECORD) or len(block) < READ_BLOCK:
+            blocks.append(block[:_end_of_data(block, 0, len(block))])
+            break
+        blocks.append(block)
+    return blocks[0] if len(blocks) == 1 else b"".join(blocks)
+
+
+def _skip_unused(chunk: MetricChunk, raw: bytes, offset: int, start: int, stop: int, final: bool) -> None:
+    """Pass over ``raw[start:stop]`` of a gone mapped writer, which holds no valid record: zeros are
+    space it never used; its non-zero bytes are damage, or, when no longer than one record and at
+    the very end, the record it was storing when it died."""
+    import numpy as np
+
+    written = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8, count=stop - start, offset=start))
+    if not len(written):
+        return
+    first, last = start + int(written[0]), start + int(written[-1]) + 1
+    torn = final and last - first <= RECORD_SIZE
+    _note_damage(chunk, raw, offset, first, last, TORN if torn else None)
 
 
 def _note_damage(chunk: MetricChunk, raw: bytes, offset: int, start: int, stop: int,
@@ -487,39 +630,58 @@ def _end_of_data(raw: bytes, start: int, stop: int) -> int:
     return start
 
 
-_crc_tables: list[NDArray[np.uint32]] | None = None
+_byte_tables: NDArray[np.uint32] | None = None
+_word_tables: list[NDArray[np.uint32]] | None = None
+#: From this many records on, 16-bit tables (16 lookups a record, 4 MiB of tables built once) beat
+#: 8-bit ones (32 lookups, 32 KiB of tables, built in a millisecond).
+WORD_TABLES_FROM = 50_000
 
 
 def _valid_records(raw: bytes, position: int, count: int, view: NDArray[np.void], salt: int) -> NDArray[np.bool_]:
     """Which of ``count`` records from ``position`` have the marker and a right checksum. CRC32 is
     affine over GF(2), so the checksum of a fixed-length payload is the XOR of one table entry
-    per 16-bit word: vectorised, ~15x faster than calling zlib per record."""
+    per byte (or per 16-bit word): vectorised, ~15x faster than calling zlib per record."""
     import numpy as np
 
-    global _crc_tables
-    if _crc_tables is None:
-        _crc_tables = _build_crc_tables()
-    words = np.frombuffer(raw, dtype="<u2", count=count * (RECORD_SIZE // 2), offset=position)
-    words = words.reshape(count, RECORD_SIZE // 2)[:, 4:]
+    global _byte_tables, _word_tables
+    if _byte_tables is None:
+        _byte_tables = _build_byte_tables()
     zero_crc = zlib.crc32(bytes(32), salt)
     checksum = np.full(count, zero_crc, dtype=np.uint32)
-    for index in range(16):
-        checksum ^= _crc_tables[index][words[:, index]]
+    if count >= WORD_TABLES_FROM:
+        if _word_tables is None:
+            values = np.arange(65536)
+            _word_tables = [_byte_tables[2 * i][values & 0xFF] ^ _byte_tables[2 * i + 1][values >> 8]
+                            for i in range(16)]
+        words = np.frombuffer(raw, dtype="<u2", count=count * (RECORD_SIZE // 2), offset=position)
+        words = words.reshape(count, RECORD_SIZE // 2)[:, 4:]
+        for index in range(16):
+            checksum ^= _word_tables[index][words[:, index]]
+    else:
+        payload = np.frombuffer(raw, dtype=np.uint8, count=count * RECORD_SIZE, offset=position)
+        payload = payload.reshape(count, RECORD_SIZE)[:, 8:]
+        for index in range(32):
+            checksum ^= _byte_tables[index][payload[:, index]]
     return (view["marker"] == RECORD_MARKER) & (view["crc"] == checksum)  # type: ignore[no-any-return]  # numpy types a structured field as Any
 
 
-def _build_crc_tables() -> list[NDArray[np.uint32]]:
+def _build_byte_tables() -> NDArray[np.uint32]:
+    """``tables[p][v]``: what byte ``v`` at payload position ``p`` adds (XOR) to the CRC of a zero
+    payload; by linearity the XOR of the entries of its set bits (256 zlib calls in all)."""
     import numpy as np
 
     base = zlib.crc32(bytes(32))
-    per_byte = np.zeros((32, 256), dtype=np.uint32)
+    bits = np.zeros((32, 8), dtype=np.uint32)
     for position in range(32):
-        probe = bytearray(32)
-        for value in range(256):
-            probe[position] = value
-            per_byte[position, value] = zlib.crc32(probe) ^ base
-    values = np.arange(65536)
-    return [per_byte[2 * i][values & 0xFF] ^ per_byte[2 * i + 1][values >> 8] for i in range(16)]
+        for bit in range(8):
+            probe = bytearray(32)
+            probe[position] = 1 << bit
+            bits[position, bit] = zlib.crc32(probe) ^ base
+    values = np.arange(256)
+    tables = np.zeros((32, 256), dtype=np.uint32)
+    for bit in range(8):
+        tables ^= np.where((values >> bit) & 1, bits[:, bit:bit + 1], 0).astype(np.uint32)
+    return tables
 
 
 def _next_record(raw: bytes, start: int, salt: int) -> int | None:

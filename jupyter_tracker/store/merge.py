@@ -65,6 +65,7 @@ class _Batch:
     metric_arrays: list[dict[str, np.ndarray]] = field(default_factory=list)
     offsets: list[tuple[str, int, int]] = field(default_factory=list)
     dead: list[tuple[str, list[Path]]] = field(default_factory=list)
+    metrics_ends: dict[str, int] = field(default_factory=dict)  # journal -> metrics offset read up to
     damaged: int = 0
     read_whole: bool = True  # every journal was read to its end (no bounded chunk left data behind)
 
@@ -87,6 +88,9 @@ class MergeResult:
     killed_runs: int = 0
     #: False when some journal has more than one merge reads (bounded chunks): merge again soon.
     complete: bool = True
+    #: Where each journal's metrics file was read up to: a mapped file does not change size as it
+    #: fills, so a reader asks "is there a record at this offset?" to know whether to merge again.
+    metrics_offsets: dict[str, int] = field(default_factory=dict)
 
 
 #: A merge reads at most this many bounded chunks of one journal (MAX_READ_BYTES each) before it
@@ -112,6 +116,7 @@ def merge_journals(con: DuckDBPyConnection, journal_dir: Path) -> MergeResult:
         total.events += result.events
         total.killed_runs += result.killed_runs
         total.complete = result.complete
+        total.metrics_offsets.update(result.metrics_offsets)
         if result.complete or not progressed:
             break
     if damaged:
@@ -146,6 +151,7 @@ def _merge_batch(con: DuckDBPyConnection, journal_dir: Path, names: list[str],
             result.journals += 1
             result.points += points
             result.events += events
+        result.metrics_offsets = batch.metrics_ends
         if not batch.changes_anything():
             return result, batch.damaged, False
         quarantine.flush()
@@ -261,6 +267,7 @@ def _read_journal(con: DuckDBPyConnection, batch: _Batch, journal_dir: Path, nam
                                          name, quarantine)
     batch.read_whole = batch.read_whole and event_chunk.complete and metric_chunk.complete and \
         metrics_end == metric_chunk.end
+    batch.metrics_ends[name] = metrics_end
     if (event_chunk.end, metrics_end) != (events_offset, metrics_offset) or not row:
         batch.offsets.append((name, event_chunk.end, metrics_end))
     if writer_gone and event_chunk.complete and metric_chunk.complete and metrics_end == metric_chunk.end:

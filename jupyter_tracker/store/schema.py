@@ -161,11 +161,24 @@ CREATE OR REPLACE VIEW main.model_aliases AS SELECT name, alias, version FROM in
 _v2_registry = SqlMigration(_V2_REGISTRY)
 
 
+_V3_MLFLOW = """
+CREATE TABLE IF NOT EXISTS internal.experiment_tags (experiment_id INTEGER, key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.experiment_states (
+    experiment_id INTEGER, lifecycle_stage VARCHAR, artifact_location VARCHAR, last_update_time BIGINT);
+CREATE TABLE IF NOT EXISTS internal.logged_models (
+    model_id VARCHAR, experiment_id INTEGER, name VARCHAR, source_run_id VARCHAR, status VARCHAR,
+    model_type VARCHAR, created_time BIGINT, updated_time BIGINT, deleted BOOLEAN DEFAULT false,
+    params_json VARCHAR, tags_json VARCHAR);
+"""
+_v3_mlflow = SqlMigration(_V3_MLFLOW)
+
+
 #: Ordered migrations: (version, name, function). Append; never change what a released one creates
 #: (making its statements safe to run twice, as ``IF NOT EXISTS`` does, changes nothing it creates).
 MIGRATIONS: list[tuple[int, str, Callable[[DuckDBPyConnection], None]]] = [
     (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
     (2, "model registry: registered models, versions, stage transitions, aliases", _v2_registry),
+    (3, "MLflow's concepts: experiment tags and lifecycle, MLflow 3 logged models", _v3_mlflow),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

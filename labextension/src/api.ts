@@ -75,6 +75,9 @@ export interface IInputInfo {
   source?: string | null;
   context: string | null;
   num_rows: number | null;
+  /** The dataset's schema and profile (parsed JSON, or the stored text when it is not JSON). */
+  schema: unknown;
+  profile: unknown;
 }
 
 export interface IGitInfo {
@@ -103,6 +106,8 @@ export interface IRunDetails extends IRunSummary {
   console: string;
   console_truncated: boolean;
   children: string[];
+  /** Names of the parent and child runs, by run id: links show names. */
+  run_names: Record<string, string>;
   metric_keys: string[];
   has_snapshot: boolean;
   snapshot_kinds: string[];

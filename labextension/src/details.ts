@@ -142,22 +142,40 @@ export class RunDetails extends Widget {
     ];
     const links: HTMLElement[] = [];
     if (run.parent_run_id) {
-      links.push(h('span', {}, 'Parent: '), this._runLink(run.parent_run_id));
+      links.push(h('span', {}, 'Parent: '), this._runLink(run.parent_run_id, run.run_names));
     }
     if (run.children.length) {
-      links.push(h('span', {}, ' Children: '), ...run.children.map(id => this._runLink(id)));
+      const children = h('ul', { class: 'jp-tracker-child-runs' }, run.children.map(id => h('li', {}, this._runLink(id, run.run_names))));
+      links.push(h('div', {}, `Child runs (${run.children.length}):`, children));
+    }
+    if (run.tags['jt.reproduces']) {
+      links.push(h('span', {}, ' Reproduces: '), this._runLink(run.tags['jt.reproduces']));
     }
     return h(
       'header',
       { class: 'jp-tracker-details-header' },
-      h('h1', {}, h('span', { class: 'jp-tracker-details-name' }, run.run_name), ' ', statusBadge(run.status)),
+      h(
+        'h1',
+        {},
+        h('span', { class: 'jp-tracker-details-name' }, run.run_name),
+        ' ',
+        statusBadge(run.status),
+        ' ',
+        reproducibilityBadge(run.tags)
+      ),
       h('dl', { class: 'jp-tracker-facts' }, facts.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)])),
       links.length ? h('div', { class: 'jp-tracker-related' }, links) : null
     );
   }
 
-  private _runLink(runId: string): HTMLElement {
-    return h('a', { class: 'jp-tracker-run-link', href: '#', 'data-run-id': runId, 'data-dir': this.dir }, runId.slice(0, 8));
+  /** A link to a run, by name (its short id in the tooltip), or by short id when the name is unknown. */
+  private _runLink(runId: string, names: Record<string, string> = {}): HTMLElement {
+    const name = names[runId];
+    return h(
+      'a',
+      { class: 'jp-tracker-run-link', href: '#', 'data-run-id': runId, 'data-dir': this.dir, title: `run ${runId}` },
+      name ? `${name} (${runId.slice(0, 8)})` : runId.slice(0, 8)
+    );
   }
 
   private _tagsTable(run: IRunDetails): HTMLElement {
@@ -335,4 +353,17 @@ function keyValueTable(values: Record<string, string>, empty: string): HTMLEleme
     return h('p', { class: 'jp-tracker-empty' }, empty);
   }
   return h('table', { class: 'jp-tracker-table' }, h('tbody', {}, keys.map(key => h('tr', {}, h('th', {}, key), h('td', {}, values[key])))));
+}
+
+/** The run's reproducibility verdict and latest reproduction (tags the tracker sets), reasons as tooltip. */
+function reproducibilityBadge(tags: Record<string, string>): HTMLElement | null {
+  const verdict = tags['jt.reproducibility'];
+  const reproduction = tags['jt.reproduction'];
+  if (!verdict && !reproduction) {
+    return null;
+  }
+  const label = [verdict === 'linear' ? 'linear' : verdict ? '⚠ hidden state' : '', reproduction ?? ''].filter(Boolean);
+  const title = [tags['jt.reproducibility.reasons'], tags['jt.reproduction.detail']].filter(Boolean).join('\n');
+  const state = verdict && verdict !== 'linear' ? 'warnings' : reproduction ?? 'linear';
+  return h('span', { class: `jp-tracker-status jp-tracker-repro jp-tracker-repro-${state}`, title: title || verdict }, label.join(' · '));
 }

@@ -148,3 +148,20 @@ export function statusBadge(status: string): HTMLElement {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** How many trailing characters of a long name stay visible: where names of a sweep differ. */
+const KEPT_TAIL = 10;
+
+/**
+ * A name that loses its middle, not its end, when it is too long for its row:
+ * `lr-0.001-batch-…-seed-3`. The whole name stays the element's text and its tooltip.
+ */
+export function middleEllipsis(className: string, name: string): HTMLElement {
+  const cut = name.length > KEPT_TAIL * 2 ? name.length - KEPT_TAIL : name.length;
+  return h(
+    'span',
+    { class: `${className} jp-tracker-middle-ellipsis`, title: name },
+    h('span', { class: 'jp-tracker-name-head' }, name.slice(0, cut)),
+    cut < name.length ? h('span', { class: 'jp-tracker-name-tail' }, name.slice(cut)) : null
+  );
+}

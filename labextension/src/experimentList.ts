@@ -4,7 +4,7 @@
  * nested runs right under their parent, and a "Show more" button when the page is partial.
  */
 import { IExperimentSummary, IRunPage, IRunSummary } from './api';
-import { collapsibleHeader, formatAgo, formatMetric, formatTime, h, onClickOrEnter } from './dom';
+import { collapsibleHeader, formatAgo, formatMetric, formatTime, h, middleEllipsis, onClickOrEnter } from './dom';
 import { ISidebarSettings } from './settings';
 
 /** What an experiment section shows and where its clicks go (the sidebar owns the state). */
@@ -111,7 +111,7 @@ function runRow(run: IRunSummary, depth: number, options: IExperimentSectionOpti
       h(
         'div',
         { class: 'jp-tracker-run-line' },
-        h('span', { class: 'jp-tracker-run-name' }, run.run_name),
+        middleEllipsis('jp-tracker-run-name', run.run_name),
         h('span', { class: 'jp-tracker-run-time' }, run.status === 'RUNNING' ? 'running' : formatAgo(run.start_time))
       ),
       metrics.length ? h('div', { class: 'jp-tracker-run-metrics' }, metrics) : null

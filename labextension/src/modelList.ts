@@ -3,7 +3,7 @@
  * versions (newest first, stage badge, aliases, the run it came from); a version opens its run.
  */
 import { IModelVersion, IRegisteredModel } from './api';
-import { collapsibleHeader, formatTime, h, onClickOrEnter } from './dom';
+import { collapsibleHeader, formatTime, h, middleEllipsis, onClickOrEnter } from './dom';
 
 /** What the section shows and where its clicks go (the sidebar owns the state). */
 export interface IModelsSectionOptions {
@@ -66,7 +66,7 @@ function versionRow(model: IRegisteredModel, version: IModelVersion, options: IM
     h('span', { class: 'jp-tracker-version-number' }, `v${version.version}`),
     stage ? h('span', { class: `jp-tracker-stage jp-tracker-stage-${stage.toLowerCase()}` }, stage) : null,
     version.aliases.map(alias => h('span', { class: 'jp-tracker-alias' }, `@${alias}`)),
-    h('span', { class: 'jp-tracker-version-run' }, runLabel)
+    middleEllipsis('jp-tracker-version-run', runLabel)
   );
   onClickOrEnter(row, () => options.onSelect(version.run_id));
   return row;

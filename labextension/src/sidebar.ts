@@ -193,23 +193,34 @@ export class ExperimentsSidebar extends Widget {
     this._storeLine.title = store ? `${store.store}\nfor the folder /${this._dir}` : '';
     this._errorLine.textContent = this._error;
     this._errorLine.hidden = !this._error;
-    this._list.replaceChildren();
     if (store && !store.exists) {
-      this._list.append(
+      this._keyed.clear();
+      this._list.replaceChildren(
         h('p', { class: 'jp-tracker-empty' }, 'No runs here yet. Put %%track on top of a cell (after %load_ext jupyter_tracker) and run it.')
       );
       return;
     }
+    // Sections are keyed by what they show: a refresh that changed nothing in a section keeps its
+    // nodes, so a poll never replaces the row under the pointer, the focus or the scroll position.
+    const children: HTMLElement[] = [];
+    const keyed = new Map<string, HTMLElement>();
+    const keep = (key: string, build: () => HTMLElement): void => {
+      const node = this._keyed.get(key) ?? build();
+      keyed.set(key, node);
+      children.push(node);
+    };
     for (const experiment of this._experiments) {
       const page = this._pages.get(experiment.name);
       if (this._filter && page && page.total === 0) {
         continue; // nothing matches here
       }
-      this._list.append(
+      const collapsed = this._collapsed.has(experiment.name);
+      const key = JSON.stringify(['experiment', this._dir, experiment, page ?? null, this._filter, collapsed, this._settings]);
+      keep(key, () =>
         experimentSection(experiment, page, {
           filter: this._filter,
           settings: this._settings,
-          collapsed: this._collapsed.has(experiment.name),
+          collapsed,
           selectedRunId: this._selected,
           onToggle: () => this._toggleExperiment(experiment.name),
           onShowMore: () => this._showMore(experiment.name),
@@ -217,11 +228,11 @@ export class ExperimentsSidebar extends Widget {
         })
       );
     }
-    if (!this._list.childElementCount && this._filter && !this._error) {
-      this._list.append(h('p', { class: 'jp-tracker-empty' }, 'No run matches the filter.'));
+    if (!children.length && this._filter && !this._error) {
+      children.push(h('p', { class: 'jp-tracker-empty' }, 'No run matches the filter.'));
     }
     if (this._models.length) {
-      this._list.append(
+      keep(JSON.stringify(['models', this._dir, this._models, this._modelsCollapsed]), () =>
         modelsSection(this._models, {
           collapsed: this._modelsCollapsed,
           selectedRunId: this._selected,
@@ -233,6 +244,12 @@ export class ExperimentsSidebar extends Widget {
         })
       );
     }
+    this._keyed = keyed;
+    const current = Array.from(this._list.children);
+    if (current.length !== children.length || current.some((node, index) => node !== children[index])) {
+      this._list.replaceChildren(...children);
+    }
+    this.selectedRunId = this._selected; // kept sections may show an older selection
   }
 
   private _toggleExperiment(name: string): void {
@@ -264,6 +281,7 @@ export class ExperimentsSidebar extends Widget {
   private _experiments: IExperimentSummary[] = [];
   private _pages = new Map<string, IRunPage>();
   private _models: IRegisteredModel[] = [];
+  private _keyed = new Map<string, HTMLElement>();
   private _modelsCollapsed = false;
   private _lastModels = '';
   private _collapsed = new Set<string>();

@@ -16,7 +16,9 @@ import pytest
 
 from bench.servers import free_port, wait_until_answers
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+BUILT_EXTENSION = REPO / "jupyter_tracker" / "labextension"
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +61,13 @@ def lab_server(tmp_path_factory):
     port = free_port()
     token = "jt-test-token"
     env = {**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JUPYTERLAB_SETTINGS_DIR": str(settings_dir)}
+    if (BUILT_EXTENSION / "package.json").exists():
+        # The lab serves this checkout's build of the extension (the first labextensions path wins),
+        # not the copy pip made at install time, so a rebuild is tested without reinstalling.
+        extensions = root / "jupyter" / "labextensions"
+        extensions.mkdir(parents=True)
+        (extensions / "jupyter-tracker").symlink_to(BUILT_EXTENSION, target_is_directory=True)
+        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root / "jupyter"), os.environ.get("JUPYTER_PATH")]))
     log_path = root / "lab.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(

@@ -1,0 +1,433 @@
+"""Which executions a run depends on: the names each kernel execution defines and reads, and a run's slice.
+
+Every cell execution (tracked or not) is recorded by the IPython extension's post-run hook as its
+execution count, cell id and source: one dict insert, no parsing. The names are worked out lazily,
+the first time a slice is asked for (when a tracked cell ends), in execution order, so that each read
+resolves to the execution that defined the name *at that time*. Analyses are cached by source, so a
+cell run again costs a dict lookup. Memory is bounded: beyond ``ExecutionLog.limit`` executions, the
+oldest ones no current definition (directly or through a kept execution's reads) refers to are dropped.
+
+The analysis is static (``ast``), so it sees assignments, imports, ``def``/``class``, augmented
+assignment, ``for``/``with`` targets, ``del``, item/attribute assignment and calls of mutating methods
+(``model.fit(...)``, ``rows.append(...)``, ``inplace=True``); it cannot see names made by ``exec``,
+``%run``, magics or import side effects, and records that those constructs ran.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+#: Method names whose call is taken to change the object it is called on (``model.fit(X, y)``).
+_MUTATING = re.compile(r"^(fit\w*|partial_fit|append|extend|update|insert|remove|pop\w*|clear|sort|reverse|add|"
+                       r"discard|setdefault|set_\w+|load_state_dict|train|compile|step|backward|zero_grad|reset\w*|"
+                       r"apply_|to|cuda|eval|requires_grad_)$")
+#: Random draws of numpy, random, torch, tensorflow, jax (the last part of a dotted call).
+_TORCH_DRAWS = {"rand", "randn", "randint", "randperm", "normal", "bernoulli", "multinomial", "rand_like",
+                "randn_like", "randint_like", "poisson"}
+_SEED_CALLS = {"seed", "manual_seed", "manual_seed_all", "set_seed", "seed_everything", "set_random_seed"}
+_GENERATORS = {"default_rng", "RandomState", "Generator", "PCG64", "MT19937", "Random"}
+#: Calls whose first argument names a data file the slice reads (not captured by the tracker).
+_READERS = re.compile(r"^(open|read_\w+|load|loadtxt|genfromtxt|fromfile|load_dataset|imread)$")
+#: Names IPython keeps for itself (``_``, ``_3``, ``_i3``, ``In``, ``Out``…): never a dependency.
+_IPYTHON_NAMES = re.compile(r"^(_+\d*|_i+\d*|_[iod]h|In|Out|get_ipython|exit|quit|__\w+__)$")
+_BUILTINS = frozenset(dir(builtins))
+
+
+@dataclass(frozen=True)
+class CellNames:
+    """What one cell's code defines and reads, as far as ``ast`` can tell."""
+
+    defines: frozenset[str]
+    reads: frozenset[str]
+    rng_calls: tuple[str, ...] = ()      # random draws without a seed, e.g. "np.random.rand"
+    seeds: bool = False                  # the cell calls a seed function or makes a seeded generator
+    hidden: tuple[str, ...] = ()         # constructs that may define names invisibly: exec, %run, import *
+    data_files: tuple[str, ...] = ()     # literal paths given to open()/read_csv()/load…
+    syntax_error: bool = False
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``np.random.rand`` for an attribute chain rooted at a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _base_name(node: ast.AST) -> str | None:
+    """The variable an item/attribute target changes: ``df`` for ``df["a"]`` or ``df.a.b``."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+class _Analysis:
+    """One pass over a cell's statements, in order (so a read after a definition in the same cell is local)."""
+
+    def __init__(self) -> None:
+        self.defines: set[str] = set()
+        self.reads: set[str] = set()
+        self.rng: list[str] = []
+        self.seeds = False
+        self.hidden: list[str] = []
+        self.files: list[str] = []
+        self.deferred: set[str] = set()   # globals read by function bodies
+
+    # -- expressions --
+    def read(self, node: ast.AST | None, local: frozenset[str] | set[str] = frozenset()) -> None:
+        """Names an expression (or a function body) loads that are not defined before it in this cell."""
+        if node is None:
+            return
+        stored: set[str] = set()
+        loaded: list[str] = []
+        for child in ast.walk(node):
+            if isinstance(child, ast.Name):
+                if isinstance(child.ctx, ast.Load):
+                    loaded.append(child.id)
+                else:
+                    stored.add(child.id)
+            elif isinstance(child, ast.Call):
+                self.call(child)
+            elif isinstance(child, ast.arg):
+                stored.add(child.arg)
+        for name in loaded:
+            if name not in self.defines and name not in stored and name not in local:
+                self.reads.add(name)
+
+    def call(self, node: ast.Call) -> None:
+        dotted = _dotted(node.func) or ""
+        func = node.func
+        last = func.attr if isinstance(func, ast.Attribute) else (func.id if isinstance(func, ast.Name) else "")
+        if last in _SEED_CALLS or (last in _GENERATORS and (node.args or node.keywords)):
+            self.seeds = True
+        elif last in _GENERATORS or (".random." in f".{dotted}" and last not in _GENERATORS) or \
+                (dotted.startswith("torch.") and last in _TORCH_DRAWS):
+            self.rng.append(dotted)
+        if last in ("exec", "eval") and dotted == last:
+            self.hidden.append(f"{last}()")
+        elif last in ("run_line_magic", "run_cell_magic") and node.args and isinstance(node.args[0], ast.Constant):
+            magic = str(node.args[0].value)
+            if magic not in ("load_ext", "track", "tracker", "matplotlib", "time", "timeit", "config"):
+                self.hidden.append(("%%" if last == "run_cell_magic" else "%") + magic)
+        if _READERS.match(last) and node.args and isinstance(node.args[0], ast.Constant) and \
+                isinstance(node.args[0].value, str) and len(node.args[0].value) < 500:
+            self.files.append(node.args[0].value)
+
+    # -- targets --
+    def target(self, node: ast.AST, augmented: bool = False) -> None:
+        if isinstance(node, ast.Name):
+            if augmented and node.id not in self.defines:
+                self.reads.add(node.id)
+            self.defines.add(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for element in node.elts:
+                self.target(element)
+        elif isinstance(node, ast.Starred):
+            self.target(node.value)
+        else:  # df["a"] = …, model.coef_ = …: reads df and changes it
+            base = _base_name(node)
+            self.read(node)
+            if base is not None:
+                if base not in self.defines:
+                    self.reads.add(base)
+                self.defines.add(base)
+
+    # -- statements --
+    def statements(self, body: list[ast.stmt]) -> None:
+        for statement in body:
+            self.statement(statement)
+
+    def statement(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.Assign):
+            self.read(node.value)
+            for target in node.targets:
+                self.target(target)
+        elif isinstance(node, ast.AnnAssign):
+            self.read(node.value)
+            self.target(node.target)
+        elif isinstance(node, ast.AugAssign):
+            self.read(node.value)
+            self.target(node.target, augmented=True)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                self.defines.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    self.hidden.append(f"from {node.module} import *")
+                else:
+                    self.defines.add(alias.asname or alias.name)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self.definition(node)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self.read(node.iter)
+            self.target(node.target)
+            self.statements(node.body)
+            self.statements(node.orelse)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                self.read(item.context_expr)
+                if item.optional_vars is not None:
+                    self.target(item.optional_vars)
+            self.statements(node.body)
+        elif isinstance(node, ast.Delete):
+            for target in node.targets:
+                self.target(target)
+        elif isinstance(node, (ast.If, ast.While)):
+            self.read(node.test)
+            self.statements(node.body)
+            self.statements(node.orelse)
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            self.statements(node.body)  # type: ignore[attr-defined]
+            for handler in node.handlers:  # type: ignore[attr-defined]
+                self.read(handler.type)
+                if handler.name:
+                    self.defines.add(handler.name)
+                self.statements(handler.body)
+            self.statements(node.orelse)  # type: ignore[attr-defined]
+            self.statements(node.finalbody)  # type: ignore[attr-defined]
+        elif isinstance(node, ast.Expr):
+            self.read(node.value)
+            self.mutation(node.value)
+        elif isinstance(node, ast.Global):
+            self.defines.update(node.names)
+        else:  # return, raise, assert, match, pass…: whatever it loads is read
+            self.read(node)
+
+    def mutation(self, value: ast.expr) -> None:
+        """``model.fit(X)`` / ``df.drop(columns=c, inplace=True)`` change ``model`` / ``df``."""
+        if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute):
+            return
+        inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True
+                      for k in value.keywords)
+        if inplace or _MUTATING.match(value.func.attr):
+            base = _base_name(value.func.value)
+            if base is not None and base not in _BUILTINS:
+                if base not in self.defines:
+                    self.reads.add(base)
+                self.defines.add(base)
+
+    def definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        for decorator in node.decorator_list:
+            self.read(decorator)
+        if isinstance(node, ast.ClassDef):
+            for base in [*node.bases, *(k.value for k in node.keywords)]:
+                self.read(base)
+        else:
+            for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)]:
+                self.read(default)
+        # The body runs later, but the globals it uses are what the definition depends on.
+        local: set[str] = {node.name}
+        for child in ast.walk(node):
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                local.add(child.id)
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and child is not node:
+                local.add(child.name)
+            elif isinstance(child, ast.Global):
+                self.defines.update(child.names)
+                local.difference_update(child.names)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                local.update((a.asname or a.name).split(".")[0] for a in child.names)
+            elif isinstance(child, ast.ExceptHandler) and child.name:
+                local.add(child.name)
+            elif isinstance(child, ast.arg):
+                local.add(child.arg)
+        # The body runs when called, so a global it uses may be defined further down the cell.
+        before = set(self.reads)
+        for statement in node.body:
+            self.read(statement, local)
+        self.deferred.update(self.reads - before)
+        self.reads = before
+        self.defines.add(node.name)
+
+
+def analyze(python: str) -> CellNames:
+    """The names the Python code of a cell defines and reads."""
+    try:
+        tree = ast.parse(python)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return CellNames(frozenset(), frozenset(), syntax_error=True)
+    return _names(tree)
+
+
+def _names(tree: ast.Module) -> CellNames:
+    analysis = _Analysis()
+    analysis.statements(tree.body)
+    reads = frozenset(n for n in analysis.reads | (analysis.deferred - analysis.defines) if not _IPYTHON_NAMES.match(n))
+    return CellNames(frozenset(analysis.defines), reads, tuple(dict.fromkeys(analysis.rng)), analysis.seeds,
+                     tuple(dict.fromkeys(analysis.hidden)), tuple(dict.fromkeys(analysis.files)))
+
+
+def names_of(source: str, to_python: Callable[[str], str]) -> CellNames:
+    """The names of a cell as typed (IPython syntax allowed), cached by source: a cell run again costs a
+    dict lookup. Plain Python is parsed as is; only cells that are not (magics, ``!cmd``) go through
+    ``to_python`` (IPython's ``transform_cell``, which is much slower than parsing)."""
+    cached = _analyses.get(source)
+    if cached is not None:
+        _analyses.move_to_end(source)
+        return cached
+    try:
+        names = _names(ast.parse(source))
+    except (SyntaxError, ValueError):
+        try:
+            python = to_python(source)
+        except Exception:  # noqa: BLE001 - IPython's transformers raise many kinds on odd input
+            python = ""
+        names = analyze(python)
+    except (MemoryError, RecursionError):
+        names = CellNames(frozenset(), frozenset(), syntax_error=True)
+    _analyses[source] = names
+    if len(_analyses) > _ANALYSES_KEPT:
+        _analyses.popitem(last=False)
+    return names
+
+
+_analyses: OrderedDict[str, CellNames] = OrderedDict()
+_ANALYSES_KEPT = 4096
+
+
+@dataclass
+class Execution:
+    """One execution of the kernel: what ran, and (once analysed) where each name it read came from."""
+
+    count: int
+    cell_id: str | None
+    source: str
+    failed: bool = False
+    names: CellNames | None = None
+    #: name read → execution count that had last defined it when this execution ran
+    depends: dict[str, int] = field(default_factory=dict)
+    #: names read that no recorded execution had defined (builtins excluded)
+    undefined: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        names = self.names or CellNames(frozenset(), frozenset())
+        return {"execution_count": self.count, "cell_id": self.cell_id, "source": self.source,
+                "failed": self.failed, "defines": sorted(names.defines), "depends": dict(sorted(self.depends.items())),
+                "undefined": list(self.undefined), "rng_calls": list(names.rng_calls), "seeds": names.seeds,
+                "hidden": list(names.hidden), "data_files": list(names.data_files)}
+
+
+class ExecutionLog:
+    """The executions of this kernel session, in order, and the definitions they made."""
+
+    def __init__(self, limit: int = 5000) -> None:
+        self.limit = limit
+        self.executions: OrderedDict[int, Execution] = OrderedDict()
+        self._pending: list[Execution] = []
+        #: name → the execution that defined it last (among analysed executions)
+        self.definer: dict[str, int] = {}
+        self._references: dict[int, int] = {}
+        self.forgotten = 0
+
+    def record(self, count: int, cell_id: str | None, source: str, failed: bool = False) -> None:
+        """Note an execution (the post-run hook): O(1), the analysis waits until a slice is needed."""
+        if count in self.executions:
+            return
+        execution = Execution(count, cell_id, source, failed)
+        self.executions[count] = execution
+        self._pending.append(execution)
+        if len(self.executions) > self.limit:
+            self._forget()
+
+    def analyse(self, to_python: Callable[[str], str]) -> None:
+        """Work out the pending executions' names, in order (``to_python`` turns IPython syntax into Python)."""
+        pending, self._pending = self._pending, []
+        for execution in pending:
+            if execution.count not in self.executions:
+                continue
+            names = names_of(execution.source, to_python)
+            execution.names = names
+            undefined = []
+            for name in names.reads:
+                definer = self.definer.get(name)
+                if definer is not None:
+                    execution.depends[name] = definer
+                    self._references[definer] = self._references.get(definer, 0) + 1
+                elif name not in _BUILTINS:
+                    undefined.append(name)
+            execution.undefined = tuple(sorted(undefined))
+            for name in names.defines:
+                previous = self.definer.get(name)
+                if previous is not None:
+                    self._release(previous)
+                self.definer[name] = execution.count
+                self._references[execution.count] = self._references.get(execution.count, 0) + 1
+
+    def _release(self, count: int) -> None:
+        self._references[count] = self._references.get(count, 1) - 1
+
+    def _forget(self) -> None:
+        """Drop the oldest executions nothing refers to any more (analysing first, so references are known)."""
+        from .source import ipython_shell
+
+        shell = ipython_shell()
+        self.analyse(shell.transform_cell if shell is not None else (lambda code: code))
+        excess = len(self.executions) - self.limit
+        for count in list(self.executions):
+            if excess <= 0:
+                break
+            if self._references.get(count, 0) <= 0:
+                self._drop(count)
+                excess -= 1
+        # Still above twice the limit (everything referenced): drop the oldest anyway; slices then say so.
+        while len(self.executions) > 2 * self.limit:
+            self._drop(next(iter(self.executions)))
+
+    def _drop(self, count: int) -> None:
+        execution = self.executions.pop(count)
+        self._references.pop(count, None)
+        self.forgotten += 1
+        for definer in execution.depends.values():
+            self._release(definer)
+        for name in (execution.names.defines if execution.names else ()):
+            if self.definer.get(name) == count:
+                del self.definer[name]
+
+    def slice(self, count: int, to_python: Callable[[str], str]) -> tuple[list[Execution], list[int]]:
+        """The executions execution ``count`` depends on, itself included, in execution order; and the
+        counts it depends on that were forgotten. Seed calls made before it come along when the slice
+        draws random numbers (they define no name, but the result depends on them)."""
+        self.analyse(to_python)
+        wanted: set[int] = set()
+        missing: set[int] = set()
+        stack = [count]
+        while stack:
+            current = stack.pop()
+            if current in wanted:
+                continue
+            execution = self.executions.get(current)
+            if execution is None:
+                missing.add(current)
+                continue
+            wanted.add(current)
+            stack.extend(execution.depends.values())
+        if any(e.names.rng_calls for c in wanted if (e := self.executions[c]).names is not None):
+            seeds = [c for c, e in self.executions.items()
+                     if c < count and e.names is not None and e.names.seeds and c not in wanted]
+            if seeds:
+                stack = [seeds[-1]]
+                while stack:
+                    current = stack.pop()
+                    if current in wanted or current not in self.executions:
+                        continue
+                    wanted.add(current)
+                    stack.extend(self.executions[current].depends.values())
+        return [self.executions[c] for c in sorted(wanted)], sorted(missing)
+
+    def hidden_before(self, count: int) -> list[Execution]:
+        """Executions before ``count`` that ran code able to define names invisibly (exec, %run, import *)."""
+        return [e for c, e in self.executions.items() if c < count and e.names and e.names.hidden]
+
+
+#: The executions of this process's kernel (filled by the IPython extension's post-run hook).
+session_log = ExecutionLog()
