@@ -41,6 +41,7 @@ FULL = {
     "writers": (1, 2, 4, 8), "writer_n": 20_000, "writer_n_mlflow": 500,
     "track_reps": 30,
     "share_runs": 100, "share_points": 10_000, "push_points": 1_000_000, "push_server_per_tool": True,
+    "import_runs_n": 100, "import_points_n": 10_000,
 }
 QUICK = {
     "reps": 2, "proc_reps": 1, "import_reps": 2,
@@ -55,6 +56,7 @@ QUICK = {
     "writers": (1, 2, 4, 8), "writer_n": 1_000, "writer_n_mlflow": 20,   # every row of the table, small N
     "track_reps": 3,
     "share_runs": 5, "share_points": 1_000, "push_points": 10_000, "push_server_per_tool": False,
+    "import_runs_n": 3, "import_points_n": 200,
 }
 
 
@@ -364,6 +366,12 @@ class Bench:
                           lambda tool: push(tool, uri))
 
 
+    def importers(self) -> None:
+        from . import importers
+
+        importers.workload(self)
+
+
 def versions(tools: list[str]) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -403,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
                         help="workloads to run: imports log_loop visible create_runs track_overhead search "
-                             "history crash concurrency sharing")
+                             "history crash concurrency sharing importers")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else FULL
@@ -417,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
-                 "concurrency", "sharing"]
+                 "concurrency", "sharing", "importers"]
     started = time.time()
     for name in args.only or workloads:
         log(f"{name}:")

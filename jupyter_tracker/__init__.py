@@ -53,7 +53,7 @@ __all__ = [
     "list_registered_models", "load_model", "log_input", "log_model", "register_model", "search_model_versions",
     "set_model_alias", "transition_model_version_stage",
     "compare", "plot_metrics", "runs",
-    "diff_snapshots", "export_runs", "import_runs", "pull", "push", "share_snapshot",
+    "diff_snapshots", "export_runs", "import_from", "import_runs", "pull", "push", "share_snapshot",
 ]
 
 
@@ -128,6 +128,15 @@ def pull(tracking_uri, experiment, filter=None, **options):
     from .sharing.mlflow_sync import pull as fetch
 
     return fetch(tracking_uri, experiment, filter, **options)
+
+
+def import_from(kind, source, experiment=None, **options):
+    """Import the runs of W&B (a wandb folder), Trackio (its folder), Aim (a repository) or MLflow (a
+    tracking URI) with their params, metric histories, tags, status and files; importing twice adds
+    nothing (see ``jupyter_tracker.sharing.importers``)."""
+    from .sharing.importers import import_from as bring
+
+    return bring(kind, source, experiment, **options)
 
 
 def load_ipython_extension(shell) -> None:

@@ -92,7 +92,13 @@ def _sharing_commands(commands) -> list[argparse.ArgumentParser]:
     gc.add_argument("--dry-run", action="store_true", help="only report what would be removed")
     gc.add_argument("--grace", type=float, default=3600, metavar="SECONDS",
                     help="keep files younger than this, which a running run may be about to refer to (default 3600)")
-    subcommands = [export, load, share, diff, push, pull, gc]
+    importer = commands.add_parser("import-from", help="import the runs of W&B, Trackio, Aim or MLflow (twice adds "
+                                                       "nothing)")
+    importer.add_argument("kind", choices=("wandb", "trackio", "aim", "mlflow"))
+    importer.add_argument("source", help="wandb folder, Trackio folder, Aim repository or MLflow tracking URI")
+    importer.add_argument("-e", "--experiment", help="put every run into this experiment (mlflow: the MLflow "
+                                                     "experiment to import; default: all)")
+    subcommands = [export, load, share, diff, push, pull, gc, importer]
     for sub in subcommands:
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -293,8 +299,17 @@ def _gc(arguments, store) -> int:
         f"{len(report.purged_runs)} deleted run(s); kept {report.kept_recent} recent unreferenced file(s)"])
 
 
+def _import_from(arguments, store) -> int:
+    from .sharing.importers import import_from
+
+    result = import_from(arguments.kind, arguments.source, arguments.experiment, progress=not arguments.quiet,
+                         store=store)
+    return _print_result(arguments, dataclasses.asdict(result), [result.summary()])
+
+
 _COMMANDS = {"ls": _ls, "show": _show, "doctor": _doctor, "restore": _restore, "export": _export,
              "import": _import, "share": _share, "diff": _diff, "push": _push, "pull": _pull, "gc": _gc}
+_COMMANDS["import-from"] = _import_from
 
 if __name__ == "__main__":
     raise SystemExit(main())
