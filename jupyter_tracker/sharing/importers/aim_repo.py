@@ -1,7 +1,7 @@
 """Aim runs from a repository (the folder holding ``.aim``), read with Aim's SDK: ``aim.Repo`` lists
 the runs, ``aim.sdk.run.Run`` (read only) gives name, experiment, tags, hparams and every metric's
 values, steps and timestamps per context (a context other than the empty one becomes part of the
-key: ``loss`` with ``{"subset": "train"}`` is ``loss/subset=train``).
+key: ``loss`` with ``{"subset": "train"}`` is ``loss/subset_train``).
 
 Aim answers reads from its index; a run the index does not hold yet (Aim indexes runs in the
 background of ``aim up``) is indexed first with Aim's own ``RepoIndexManager``, which writes only
@@ -11,6 +11,7 @@ finishing: KILLED, saying so; a run still locked by a live writer is skipped unt
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from ...errors import InvalidValueError
@@ -23,8 +24,10 @@ _SYSTEM_PREFIX = "__system__"
 
 def list_runs(source: Path) -> list[SourceRef]:
     """Every run of the Aim repository at ``source`` (the folder holding ``.aim``, or ``.aim`` itself)."""
-    require("aim", EXTRA, KIND)
-    from aim import Repo
+    with warnings.catch_warnings():          # Aim's own SQLAlchemy 1.x idioms warn at import; not the user's concern
+        warnings.simplefilter("ignore", DeprecationWarning)
+        require("aim", EXTRA, KIND)
+        from aim import Repo
 
     root = source.parent if source.name == ".aim" else source
     if not (root / ".aim").is_dir():
@@ -76,7 +79,7 @@ def load_run(repo, run_hash: str) -> SourceRun:
                 name = f"system/{name[len(_SYSTEM_PREFIX):]}"
             context = metric.context.to_dict()
             if context:
-                name += "/" + ",".join(f"{k}={v}" for k, v in sorted(context.items()))
+                name += "/" + ",".join(f"{k}_{v}" for k, v in sorted(context.items()))
             steps, (values, times) = metric.data.view(["val", "time"]).numpy()
             for step, value, moment in zip(steps.tolist(), values.tolist(), times.tolist()):
                 if isinstance(value, (int, float)) and not isinstance(value, bool):

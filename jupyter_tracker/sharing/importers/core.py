@@ -28,6 +28,8 @@ from ..bundle import ImportResult, import_tables
 NAMESPACE = uuid.UUID("6c1f3b52-8a0e-4d0b-9a57-3e1f0c7d2b11")
 #: Tag holding the source's own run id (and ``origin`` says which source).
 SOURCE_RUN_TAG = "import.source_run_id"
+#: Tag holding the run's ``origin`` ("<kind>:<source>"), so ``search_runs(filter="tags.origin = ...")`` finds it.
+ORIGIN_TAG = "origin"
 #: Tag saying why an imported run's status is not the one the source shows (e.g. running forever).
 STATUS_NOTE_TAG = "import.status_note"
 _BAD_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9_\-./ ]")
@@ -161,7 +163,7 @@ def write_runs(kind: str, origin: str, refs: Iterable[SourceRef], experiment: st
         try:
             run = ref.load()
             target = experiment or (clean_key(run.experiment) if run.experiment else default_experiment)
-            tables.add(ids[ref.identity], ref.identity, run, ids, kind, target, store)
+            tables.add(ids[ref.identity], ref.identity, run, ids, origin, target, store)
         except DamagedRunError as exc:
             result.damaged[ref.label] = str(exc)
     if not tables.runs:
@@ -196,7 +198,7 @@ class _Tables:
         self.artifacts: list[tuple] = []
         self.file_count = 0
 
-    def add(self, run_id: str, identity: str, run: SourceRun, ids: dict[str, str], kind: str, experiment: str,
+    def add(self, run_id: str, identity: str, run: SourceRun, ids: dict[str, str], origin: str, experiment: str,
             store) -> None:
         import mimetypes
 
@@ -205,6 +207,7 @@ class _Tables:
         name = validation.escaped_text(run.name.strip()[:validation.MAX_RUN_NAME_LENGTH]) if run.name else None
         params = self._texts("param", {clean_key(k): v for k, v in run.params.items()})
         tags = self._texts("tag", {clean_key(k): v for k, v in run.tags.items()})
+        tags[ORIGIN_TAG] = validation.escaped_text(origin)[:validation.MAX_TAG_VALUE_LENGTH]
         tags[SOURCE_RUN_TAG] = validation.tag_text(SOURCE_RUN_TAG, validation.escaped_text(identity))
         if run.status_note:
             tags[STATUS_NOTE_TAG] = run.status_note[:validation.MAX_TAG_VALUE_LENGTH]
@@ -225,7 +228,7 @@ class _Tables:
         self.runs.append({
             "run_id": run_id, "experiment": experiment, "experiment_created_time": run.start_time,
             "run_name": name, "parent_run_id": parent, "status": run.status, "start_time": run.start_time,
-            "end_time": end, "last_seen": end, "source_kind": kind, "deleted": False,
+            "end_time": end, "last_seen": end, "source_kind": origin.split(":", 1)[0], "deleted": False,
             "error_message": run.status_note if run.status != "FINISHED" else None})
         for table, values in (("params", params), ("tags", tags)):
             run_ids, names, texts = self.text_rows[table]
