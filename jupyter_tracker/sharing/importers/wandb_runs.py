@@ -225,33 +225,49 @@ def _add_run_record(run: SourceRun, record, config: dict) -> None:
 
 
 def _add_history(run: SourceRun, history, last_time: int | None) -> int | None:
-    """The numeric values of one ``wandb.log`` call as metric points at its ``_step`` and ``_timestamp``."""
-    values = {}
+    """The numeric values of one ``wandb.log`` call as metric points at its ``_step`` and ``_timestamp``.
+
+    The hot loop of an import (one call per logged step): values are read with ``float`` first, the
+    JSON decoder only for what is not a plain number (media, tables, text, booleans)."""
+    numbers: dict[str, float] = {}
     step = history.step.num
     timestamp = last_time
+    media = []
     for item in history.item:
-        key = _key(item)
+        key = ".".join(item.nested_key) if item.nested_key else item.key
+        text = item.value_json
+        try:
+            number = float(text) if text else _typed_number(item)
+        except ValueError:                    # not a plain number: media, a table, text, true/false
+            if key.endswith("._type"):
+                media.append(key[:-len("._type")])
+            continue
+        if number is None:
+            continue
         if key == "_step":
-            step = int(_value(item))
+            step = int(number)
         elif key == "_timestamp":
-            timestamp = int(float(_value(item)) * 1000)
-        elif not key.startswith("_") or key.endswith("._type"):
-            values[key] = item
+            timestamp = int(number * 1000)
+        elif not key.startswith("_"):
+            numbers[key] = number
     if timestamp is None:
         timestamp = run.start_time
-    media = {key[:-len("._type")] for key in values if key.endswith("._type")}
-    for key, item in values.items():
+    for key, number in numbers.items():
         if media and key.split(".", 1)[0] in media:
             continue                                   # an image's width, height, size: not metric points
-        value = _value(item)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or key.endswith("._type"):
-            continue                                   # media, tables and text are not metric points
-        try:
-            number = float(value)
-        except OverflowError:                          # an int beyond float64: not a metric point
-            continue
         run.add_point(key, step, timestamp, number)
     return timestamp
+
+
+def _typed_number(item) -> float | None:
+    """The value of an item that uses the typed fields instead of ``value_json`` (newer writers)."""
+    which = item.WhichOneof("value") if item.DESCRIPTOR.oneofs else None
+    if which in ("integer", "number"):
+        try:
+            return float(getattr(item, which))
+        except OverflowError:
+            return None
+    return None
 
 
 def _live_writer(file: Path) -> int | None:
