@@ -42,6 +42,7 @@ FULL = {
     "track_reps": 30,
     "share_runs": 100, "share_points": 10_000, "push_points": 100_000, "push_server_per_tool": True,
     "mlflow_api_log_n": 1_000, "mlflow_api_writer_n": 500,   # bench/mlflow_backend.py: both columns are MLflow's API
+    "import_runs_n": 100, "import_points_n": 10_000,
 }
 QUICK = {
     "reps": 2, "proc_reps": 1, "mlflow_reps": 1, "import_reps": 1,
@@ -55,6 +56,7 @@ QUICK = {
     "track_reps": 2,
     "share_runs": 3, "share_points": 500, "push_points": 2_000, "push_server_per_tool": False,
     "mlflow_api_log_n": 50, "mlflow_api_writer_n": 20,
+    "import_runs_n": 3, "import_points_n": 200,
 }
 
 
@@ -478,6 +480,12 @@ def merged(previous: dict, result: dict) -> dict:
     return {**previous, "table": table, "partial": previous.get("partial", False) or result["partial"]}
 
 
+    def importers(self) -> None:
+        from . import importers
+
+        importers.workload(self)
+
+
 def versions(tools: list[str]) -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -524,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
                         help="workloads to run: imports log_loop visible create_runs track_overhead search "
-                             "history crash concurrency sharing cleanup mlflow_backend")
+                             "history crash concurrency sharing cleanup mlflow_backend importers")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     parser.add_argument("--update", action="store_true",
                         help="keep the other rows of DIR/latest.json and replace only those this run measures "
@@ -543,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
     workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
-                 "concurrency", "sharing", "cleanup", "mlflow_backend"]
+                 "concurrency", "sharing", "cleanup", "mlflow_backend", "importers"]
     chosen = args.only or workloads
     previous = json.loads((out / "latest.json").read_text()) if args.update and (out / "latest.json").exists() \
         else None

@@ -87,7 +87,7 @@ __all__ = [
     "set_model_alias", "transition_model_version_stage",
     "compare", "plot_metrics", "runs",
     "compact", "delete_runs", "gc", "restore_run",
-    "diff_snapshots", "export_runs", "import_runs", "pull", "push", "share_snapshot",
+    "diff_snapshots", "export_runs", "import_from", "import_runs", "pull", "push", "share_snapshot",
     "reproduce",
 ]
 
@@ -174,6 +174,15 @@ def pull(tracking_uri, experiment, filter=None, **options):
     from .sharing.mlflow_pull import pull as fetch
 
     return fetch(tracking_uri, experiment, filter, **options)
+
+
+def import_from(kind, source, experiment=None, **options):
+    """Import the runs of W&B (a wandb folder), Trackio (its folder), Aim (a repository) or MLflow (a
+    tracking URI) with their params, metric histories, tags, status and files; importing twice adds
+    nothing (see ``jupyter_tracker.sharing.importers``)."""
+    from .sharing.importers import import_from as bring
+
+    return bring(kind, source, experiment, **options)
 
 
 def load_ipython_extension(shell) -> None:

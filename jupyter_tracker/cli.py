@@ -90,7 +90,13 @@ def _sharing_commands(commands) -> list[argparse.ArgumentParser]:
         sub.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
                          help="the MLflow server, e.g. http://mlflow.example:5000 (default: $MLFLOW_TRACKING_URI)")
     push.add_argument("--mlflow-experiment", help="MLflow experiment to push into (default: each run's own)")
-    subcommands = [export, load, share, diff, push, pull, *_cleanup_commands(commands)]
+    importer = commands.add_parser("import-from", help="import the runs of W&B, Trackio, Aim or MLflow (twice adds "
+                                                       "nothing)")
+    importer.add_argument("kind", choices=("wandb", "trackio", "aim", "mlflow"))
+    importer.add_argument("source", help="wandb folder, Trackio folder, Aim repository or MLflow tracking URI")
+    importer.add_argument("-e", "--experiment", help="put every run into this experiment (mlflow: the MLflow "
+                                                     "experiment to import; default: all)")
+    subcommands = [export, load, share, diff, push, pull, *_cleanup_commands(commands), importer]
     for sub in subcommands:
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -456,9 +462,18 @@ def _reproduce(arguments, store) -> int:
     return EXIT_OK if result.status == REPRODUCED else EXIT_DIFFERS if result.status == DIFFERS else EXIT_FAILED
 
 
+def _import_from(arguments, store) -> int:
+    from .sharing.importers import import_from
+
+    result = import_from(arguments.kind, arguments.source, arguments.experiment, progress=not arguments.quiet,
+                         store=store)
+    return _print_result(arguments, dataclasses.asdict(result), [result.summary()])
+
+
 _COMMANDS = {"ls": _ls, "show": _show, "doctor": _doctor, "restore": _restore, "export": _export,
              "import": _import, "share": _share, "diff": _diff, "push": _push, "pull": _pull, "gc": _gc,
-             "rm": _rm, "undelete": _undelete, "compact": _compact, "reproduce": _reproduce}
+             "rm": _rm, "undelete": _undelete, "compact": _compact, "reproduce": _reproduce,
+             "import-from": _import_from}
 
 if __name__ == "__main__":
     raise SystemExit(main())
