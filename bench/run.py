@@ -465,6 +465,11 @@ class Bench:
 
         workload(self)
 
+    def importers(self) -> None:
+        from . import importers
+
+        importers.workload(self)
+
 
 def merged(previous: dict, result: dict) -> dict:
     """``previous`` with every cell, note and failure this run measured replaced by this run's."""
@@ -478,12 +483,6 @@ def merged(previous: dict, result: dict) -> dict:
                                f"{' '.join(result['workloads'])} --update`, load average "
                                f"{result['load']['start'][0]:.1f}).").strip()
     return {**previous, "table": table, "partial": previous.get("partial", False) or result["partial"]}
-
-
-    def importers(self) -> None:
-        from . import importers
-
-        importers.workload(self)
 
 
 def versions(tools: list[str]) -> dict:

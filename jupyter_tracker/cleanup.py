@@ -137,8 +137,9 @@ def delete_runs(experiment: str | list[str] | None = None, filter: str | None = 
     for flag, name in ((dry_run, "dry_run"), (include_registered, "include_registered")):
         if not isinstance(flag, bool):
             raise InvalidValueError(f"{name} must be True or False, not {flag!r:.80}")
-    with resolve_store(store).session() as con:
-        selected = matching_runs(con, experiment, filter)
+    store = resolve_store(store)
+    with store.session() as con:
+        selected = matching_runs(con, experiment, filter, store=store)
         report = _plan(con, [key for key, _ in selected], dry_run, include_registered)
         if not dry_run and report.run_ids:
             with transaction(con):

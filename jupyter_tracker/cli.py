@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-_READS = {"ls", "show", "restore", "export", "share", "diff", "push"}
+_READS = {"ls", "show", "restore", "export", "share", "diff"}
 """Commands that only read the store: they must never create one where none is."""
 
 _CLI_WORDS = [
@@ -415,6 +415,7 @@ def _push(arguments, store) -> int:
     from .sharing.mlflow_push import push
 
     uri = _require_uri(arguments)
+    _require_existing_store(store, named=bool(arguments.store))   # a read, after the usage checks
     result = push(_selected_runs(arguments, store), uri, experiment=arguments.mlflow_experiment, store=store,
                   progress=not arguments.quiet)
     lines = [f"pushed {len(result.mlflow_run_ids) - len(result.skipped)} run(s) to {uri} "

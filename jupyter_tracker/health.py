@@ -14,7 +14,7 @@ from typing import Any
 from .errors import PathExistsError, TrackerError
 from .store.current import resolve_store
 from .store.database import get_store
-from .store.journal import EVENTS_SUFFIX, METRICS_SUFFIX
+from .store.journal import EVENTS_SUFFIX, METRICS_SUFFIX, written_size
 from .store.quarantine import quarantined_records, set_aside_journals
 from .store.sql import fetch_one
 
@@ -72,7 +72,7 @@ def store_health(*, store=None) -> dict[str, Any]:
         for events in sorted(store.journal_dir.glob(f"*{EVENTS_SUFFIX}")):
             name = events.name[: -len(EVENTS_SUFFIX)]
             metrics = store.journal_dir / f"{name}{METRICS_SUFFIX}"
-            journals.append((name, events.stat().st_size, metrics.stat().st_size if metrics.exists() else 0))
+            journals.append((name, events.stat().st_size, written_size(metrics)))  # not a writer's reserved zeros
     health: dict[str, Any] = {"store": str(store.root), "supported_schema_version": SCHEMA_VERSION,
                               "database_bytes": store.db_path.stat().st_size if store.db_path.exists() else 0}
     referenced: set[str] | None = None

@@ -100,7 +100,8 @@ def test_gc_removes_only_what_no_run_refers_to(store_dir):
 
 def test_every_command_is_documented_in_help():
     usage = _cli("--help").stdout
-    for command in ("ls", "show", "doctor", "restore", "export", "import", "share", "diff", "push", "pull", "gc"):
+    for command in ("ls", "show", "doctor", "restore", "export", "import", "share", "diff", "push", "pull", "gc",
+                    "rm", "undelete", "compact", "reproduce", "import-from"):
         assert command in usage
     jupyter = Path(sys.executable).parent / "jupyter"              # `jupyter tracker` runs `jupyter-tracker`
     dispatched = subprocess.run([jupyter, "tracker", "gc", "--help"], capture_output=True, text=True, check=True)

@@ -105,11 +105,12 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
 
 
 def _run_conditions(filter: str | None, experiment: str | list[str] | None,
-                    include_deleted: bool, store: Store) -> tuple[list[str], list[Any], list[str]]:
+                    include_deleted: bool, store: Store | None) -> tuple[list[str], list[Any], list[str]]:
     """WHERE terms (over runs ``r`` joined to experiments ``e``) and their parameters for a
-    ``filter`` and ``experiment`` as search_runs and count_runs take them; the experiment names."""
+    ``filter`` and ``experiment`` as search_runs and count_runs take them; the experiment names.
+    ``store`` gives ``attributes.artifact_uri`` its prefix (None: no run's URI matches a prefix)."""
     experiments = experiment_names(experiment)
-    condition, params = compile_filter(filter, run_artifact_root(store.root))
+    condition, params = compile_filter(filter, run_artifact_root(store.root) if store is not None else "")
     where = [condition, "TRUE" if include_deleted else "NOT r.deleted"]
     if experiments:
         where.append(f"e.name IN ({', '.join('?' for _ in experiments)})")
@@ -117,11 +118,13 @@ def _run_conditions(filter: str | None, experiment: str | list[str] | None,
 
 
 def matching_runs(con: DuckDBPyConnection, experiment: str | list[str] | None = None, filter: str | None = None,
-                  *, condition: tuple[str, list[Any]] | None = None) -> list[tuple[int, str]]:
+                  *, condition: tuple[str, list[Any]] | None = None,
+                  store: Store | None = None) -> list[tuple[int, str]]:
     """(run_key, run_id) of the runs (not deleted) that ``experiment`` and ``filter`` select, as
     ``search_runs`` would, oldest first; ``condition`` is one more SQL term over runs ``r`` and
-    experiments ``e`` with its parameters (a retention rule's age). For edits that select by filter."""
-    where, params, experiments = _run_conditions(filter, experiment, include_deleted=False)
+    experiments ``e`` with its parameters (a retention rule's age); ``store``, the store ``con`` reads,
+    gives ``attributes.artifact_uri`` its prefix. For edits that select by filter."""
+    where, params, experiments = _run_conditions(filter, experiment, False, store)
     _check_experiments(con, experiments)
     extra, extra_params = condition or ("TRUE", [])
     rows: list[tuple[int, str]] = _run_filtered(con, f"""

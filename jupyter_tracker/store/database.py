@@ -40,7 +40,7 @@ from ..errors import (
     StoreReadOnlyError,
     StoreVersionError,
 )
-from .journal import EVENTS_SUFFIX, METRICS_SUFFIX, RECORD_SIZE, JournalWriter
+from .journal import EVENTS_SUFFIX, METRICS_SUFFIX, RECORD_SIZE, JournalWriter, written_size
 from .locking import StoreLock, try_lock_exclusive
 from .objects import ObjectStore
 
@@ -339,7 +339,8 @@ class Store:
     def _disk_full_error(self) -> StoreFullError:
         """The full-disk error with what the store needs: its journal backlog merged into a copy-on-
         write database needs about the backlog plus the database's size free."""
-        backlog = sum(size for _, size, _ in _journal_files(self.journal_dir))
+        backlog = sum(written_size(self.journal_dir / name) if name.endswith(METRICS_SUFFIX) else size
+                      for name, size, _ in _journal_files(self.journal_dir))  # not a writer's reserved zeros
         database = sum(path.stat().st_size for path in (self.db_path, self.db_path.with_name(DB_FILENAME + ".wal"))
                        if path.exists())
         free = shutil.disk_usage(self.root).free

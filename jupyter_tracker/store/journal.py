@@ -333,6 +333,28 @@ class JournalWriter:
                     pass
 
 
+def written_size(path: Path) -> int:
+    """How much of the metrics journal ``path`` holds data: its size less the zeros at its end, which
+    a mapped writer reserved but has not used yet (rounded up to whole records: the header is one
+    record long). Reads the zero tail backwards in 1 MiB steps, so at most the writer's last window."""
+    step = 1 << 20
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return 0
+    try:
+        size = end = os.fstat(fd).st_size
+        while end > 0:
+            start = max(0, end - step)
+            used = len(os.pread(fd, end - start, start).rstrip(b"\0"))
+            if used:
+                return min(size, -(-(start + used) // RECORD_SIZE) * RECORD_SIZE)
+            end = start
+        return 0
+    finally:
+        os.close(fd)
+
+
 def _round_up(size: int) -> int:
     return -(-size // WINDOW_QUANTUM) * WINDOW_QUANTUM
 
