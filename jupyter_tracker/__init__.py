@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cleanup import collect_garbage as gc
 from .cleanup import compact, delete_runs, restore_run
-from .errors import TrackerError
+from .errors import TrackerError, TrackerWarning, UnknownKeyWarning
 from .fluent import (
     log_artifact,
     log_artifacts,
@@ -77,7 +77,8 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
-    "Run", "TrackerError", "active_run", "current_store", "end_run", "get_metric_history", "get_run",
+    "Run", "TrackerError", "TrackerWarning", "UnknownKeyWarning", "active_run", "current_store", "end_run",
+    "get_metric_history", "get_run",
     "list_experiments", "load_ipython_extension", "load_snapshot", "log_artifact", "log_artifacts",
     "log_dict", "log_figure", "log_metric", "log_metrics", "log_param", "log_params", "log_table",
     "log_text", "restore_snapshot", "search_runs", "set_experiment", "set_store", "set_tag", "set_tags",

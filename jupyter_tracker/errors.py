@@ -173,5 +173,14 @@ class SyncError(TrackerError, RuntimeError):
     """Pushing runs to, or pulling runs from, an MLflow tracking server failed (nothing local was lost)."""
 
 
+class TrackerWarning(UserWarning):
+    """Base class of every warning jupyter_tracker gives (filter them with this category)."""
+
+
+class UnknownKeyWarning(TrackerWarning):
+    """A search filter names a metric, param or tag that no searched run has (usually a typo)."""
+
+
 __all__ = [name for name, value in dict(globals()).items()
-           if isinstance(value, type) and issubclass(value, TrackerError)]
+           if isinstance(value, type) and issubclass(value, (TrackerError, TrackerWarning))]
+

@@ -7,12 +7,16 @@ Grammar (MLflow's, with parentheses and ``or``)::
     and_expr   := term ("and" term)*
     term       := "(" or_expr ")" | comparison
     comparison := field op value | field [not] in "(" value ("," value)* ")" | field is [not] null
-    field      := entity "." name | attribute name
+    field      := entity "." name [summary] | attribute name
+    summary    := ".min" | ".max" | "@step=" integer        (metrics only)
     entity     := metric(s) | param(s) | parameter(s) | tag(s) | attribute(s) | attr | run | dataset(s),
                   bare or in backticks (`params`.lr)
     op         := = | != | <> | < | <= | > | >= | like | ilike | not like | not ilike
 
-``name`` may be quoted with backticks or double quotes when it holds spaces or dots. Metrics
+``name`` may be quoted with backticks or double quotes when it holds spaces or dots. A metric
+field is its latest value; ``metrics.loss.min`` / ``metrics.acc.max`` its smallest / largest point
+(NaN skipped) and ``metrics.val_loss@step=10`` its value at step 10 (in filters and order_by alike;
+a key that itself ends in ".min" is written quoted: ``metrics."loss.min"``). Metrics
 compare as numbers; params and tags as text, or as numbers when the literal is a number
 (``params.lr < 0.05``). A run that lacks the key never matches, like in MLflow; ``IS NULL`` matches
 exactly the runs that lack a param or tag (``IS NOT NULL`` those that have it).
@@ -83,7 +87,7 @@ _TOKEN = re.compile(r"""
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
   | (?P<quoted>`[^`]*`)
   | (?P<op>!=|<>|<=|>=|=|<|>)
-  | (?P<punct>[(),.])
+  | (?P<punct>[(),.@])
   | (?P<word>[A-Za-z_][A-Za-z0-9_\-/]*)
 """, re.VERBOSE | re.IGNORECASE)
 
@@ -146,6 +150,43 @@ class Field:
     kind: str       # metric | param | tag | attribute | dataset
     name: str
     position: int
+    #: For a metric: "" (its latest value), "min", "max" or "step=N" (its value at step N).
+    summary: str = ""
+
+
+#: What a metric field can name besides its latest value: ``metrics.loss.min``, ``metrics.acc.max``.
+SUMMARY_SUFFIXES = ("min", "max")
+_STEP_SUMMARY = re.compile(r"step=(\d{1,18})")
+
+
+def check_summaries(summaries: list[str] | tuple[str, ...] | None) -> list[str]:
+    """``search_runs``' ``summaries`` as a list: each "min", "max" or "step=N" (N a step number)."""
+    if summaries is None:
+        return []
+    if isinstance(summaries, str) or not isinstance(summaries, (list, tuple)):
+        raise InvalidFilterError(f"summaries is a list such as [\"min\", \"max\", \"step=10\"], not "
+                                 f"{type(summaries).__name__} {summaries!r:.80}")
+    for summary in summaries:
+        if not isinstance(summary, str) or not (summary in SUMMARY_SUFFIXES or _STEP_SUMMARY.fullmatch(summary)):
+            raise InvalidFilterError(f"unknown summary {summary!r:.80}; summaries are \"min\", \"max\" and "
+                                     f"\"step=N\" (the value at step N, e.g. \"step=10\")")
+    return list(dict.fromkeys(summaries))
+
+
+def summary_suffix(summary: str) -> str:
+    """What a summary's column name adds to ``metrics.<key>``: ``.min``, ``.max``, ``@step=10``."""
+    return f"@{summary}" if summary.startswith("step=") else f".{summary}"
+
+
+def metric_summary_sql(name: str, summary: str) -> tuple[str, list[Any]]:
+    """A SELECT of (run_key, value): each run's ``summary`` of metric ``name``, with its parameters.
+    Min and max skip NaN points (all NaN: NULL); ``step=N`` is the point logged last at step N."""
+    key_filter = "key_id = (SELECT key_id FROM internal.metric_keys WHERE key = ?)"
+    if summary.startswith("step="):
+        return (f"SELECT run_key, arg_max(value, timestamp) AS value FROM internal.metrics "
+                f"WHERE {key_filter} AND step = ? GROUP BY run_key", [name, int(summary[5:])])
+    return (f"SELECT run_key, {summary}(value) FILTER (WHERE NOT isnan(value)) AS value FROM internal.metrics "
+            f"WHERE {key_filter} GROUP BY run_key", [name])
 
 
 def _unquote(token: Token) -> str:
@@ -165,6 +206,8 @@ class _Parser:
         self.params: list[Any] = []
         self.depth = 0
         self.comparisons = 0
+        #: The metric, param and tag fields the text names, in order (for the unknown-key warning).
+        self.keys: list[Field] = []
 
     def error(self, position: int, message: str) -> InvalidFilterError:
         return _error(self.text, position, message, self.what)
@@ -246,20 +289,51 @@ class _Parser:
         if self.token.kind == "punct" and self.token.text == "." and prefix in _PREFIXES:
             self.take()
             name_token = self.take()
+            summary = ""
             if name_token.kind in ("quoted", "string"):
                 name = _unquote(name_token)
+                if _PREFIXES[prefix] == "metric" and self.token.kind == "punct" and self.token.text == "." and \
+                        self.tokens[self.index + 1].text in SUMMARY_SUFFIXES:
+                    self.take()
+                    summary = self.take().text
             elif name_token.kind in ("word", "number"):
                 name = name_token.text
                 while self.token.kind == "punct" and self.token.text == "." and \
                         self.tokens[self.index + 1].kind == "word":
                     self.take()
                     name += "." + self.take().text
+                # Unquoted, a last ".min"/".max" is the summary (metrics."loss.min" is the key itself).
+                base, dot, last = name.rpartition(".")
+                if _PREFIXES[prefix] == "metric" and dot and base and last in SUMMARY_SUFFIXES:
+                    name, summary = base, last
             else:
                 raise self.error(name_token.position, f"expected a key name after '{token.text}.'")
-            return Field(_PREFIXES[prefix], name, token.position)
+            if self.token.kind == "punct" and self.token.text == "@":
+                summary = self.step_summary(_PREFIXES[prefix], summary)
+            field = Field(_PREFIXES[prefix], name, token.position, summary)
+            if field.kind in ("metric", "param", "tag"):
+                self.keys.append(field)
+            return field
         if prefix in _PREFIXES:
             raise self.error(self.token.position, f"expected '.' and a key after {token.text!r}")
         return Field("attribute", token.text, token.position)
+
+    def step_summary(self, kind: str, summary: str) -> str:
+        """``@step=N`` after a metric's name: its value at step N."""
+        at = self.take()
+        if kind != "metric" or summary:
+            raise self.error(at.position, "only a metric's latest value takes @step=N "
+                             "(e.g. metrics.val_loss@step=10), not a param, tag or .min/.max")
+        if not self.is_word("step"):
+            raise self.error(self.token.position, "expected step=N after '@', e.g. metrics.val_loss@step=10")
+        self.take()
+        if self.token.kind != "op" or self.token.text != "=":
+            raise self.error(self.token.position, "expected '=' and a step number after '@step'")
+        self.take()
+        number = self.take()
+        if number.kind != "number" or not _STEP_SUMMARY.fullmatch(f"step={number.text}"):
+            raise self.error(number.position, "expected a step number (0, 1, 2, ...) after '@step='")
+        return f"step={number.text}"
 
     def value(self) -> tuple[str, Any, int]:
         token = self.take()
@@ -340,6 +414,12 @@ class _Parser:
             column = "TRY_CAST(value AS DOUBLE)" if numeric and "LIKE" not in op else "value"
         else:
             return self.attribute_condition(field, op, values, numeric)
+        if field.summary:
+            summary_sql, summary_params = metric_summary_sql(field.name, field.summary)
+            self.params.extend(summary_params)
+            # NULL (every point NaN) and NaN match no comparison, as for latest values.
+            return (f"r.run_key IN (SELECT run_key FROM ({summary_sql}) WHERE NOT isnan(value) AND "
+                    f"{self.operand(column, op, values)})")
         table = {"metric": "internal.latest_metrics", "param": "internal.params", "tag": "internal.tags"}[field.kind]
         if field.kind == "metric":
             self.params.append(field.name)
@@ -432,6 +512,16 @@ def compile_filter(text: str | None, artifact_root: str = "") -> tuple[str, list
     _check_text(text, "filter")
     parser = _Parser(text, artifact_root=artifact_root)
     return parser.parse(), parser.params
+
+
+def filter_keys(text: str | None) -> list[Field]:
+    """The metric, param and tag fields a (valid) filter names, in order: what ``search_runs``
+    checks against the searched runs' keys to warn about a typo."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    parser = _Parser(text)
+    parser.parse()
+    return parser.keys
 
 
 @dataclass

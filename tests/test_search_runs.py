@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import jupyter_tracker as jt
-from jupyter_tracker.errors import ExperimentNotFoundError, InvalidFilterError
+from jupyter_tracker.errors import ExperimentNotFoundError, InvalidFilterError, UnknownKeyWarning
 
 
 @pytest.fixture
@@ -43,7 +43,6 @@ def names(frame) -> list[str]:
     ("(tags.model = 'rf' or tags.model = 'gb') and metrics.acc < 0.9", ["gb-2", "rf-1"]),
     ("metrics.`acc` > 0.98", ["nn-1"]),
     ("experiment = 'vision'", ["nn-1", "nn-2"]),
-    ("params.missing = 'x'", []),
     ("", ["broken", "gb-1", "gb-2", "nn-1", "nn-2", "rf-1", "rf-2"]),
 ])
 def test_filters_select_the_expected_runs(grid, filter_text, expected):
@@ -102,3 +101,31 @@ def test_documented_views_answer_sql(grid):
     assert list(frame.run_name) == ["nn-1", "gb-1"]
     assert jt.sql("select count(*) as n from metrics").n[0] == 12
     assert set(jt.sql("select experiment from experiments").experiment) == {"churn", "vision"}
+
+
+def test_a_filter_naming_a_key_no_run_has_warns_with_the_keys_there_are(grid):
+    """A typo no longer returns nothing silently: the warning names the key and the closest real ones."""
+    with pytest.warns(UnknownKeyWarning) as caught:
+        assert names(jt.search_runs(filter="params.missing = 'x'")) == []
+    assert "params.missing" in str(caught[0].message)
+    with pytest.warns(UnknownKeyWarning, match=r"metrics\.acx.*closest first: metrics\.acc"):
+        assert names(jt.search_runs("churn", filter="metrics.acx > 0.9")) == []
+    with pytest.warns(UnknownKeyWarning, match=r"closest first: params\.lr, params\.optimizer"):
+        jt.search_runs(filter="params.lrate = '0.1' or metrics.acc > 0.98")
+    # A tag only the vision runs have is unknown when searching churn: the scope is the experiments searched.
+    with jt.start_run(run_name="tagged", experiment="vision", tags={"gpu": "a100"}):
+        pass
+    assert names(jt.search_runs("vision", filter="tags.gpu = 'a100'")) == ["tagged"]
+    with pytest.warns(UnknownKeyWarning, match="experiment 'churn'.*tags.model"):
+        jt.search_runs("churn", filter="tags.gpu = 'a100'")
+    with pytest.warns(UnknownKeyWarning, match="metrics.nosuch"):  # a summary names its metric
+        jt.search_runs(filter="metrics.nosuch.min < 1")
+
+
+def test_keys_some_run_has_give_no_warning(grid):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownKeyWarning)
+        jt.search_runs(filter="params.lr = '0.1' and tags.model = 'rf' and metrics.acc.max > 0")
+        jt.search_runs(filter="params.missing = 'x'", warn_unknown_keys=False)

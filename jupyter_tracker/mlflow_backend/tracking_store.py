@@ -224,7 +224,7 @@ class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):  # ty
                 names, filter=filter_string or None, order_by=list(order_by) if order_by else None,
                 max_results=query.DEFAULT_MAX_RESULTS if deleted_only else max_results + 1,
                 offset=0 if deleted_only else offset, include_deleted=run_view_type != ViewType.ACTIVE_ONLY,
-                store=self.store)
+                warn_unknown_keys=False, store=self.store)
         run_ids = [str(run_id) for run_id in frame["run_id"]] if len(frame) else []
         with as_mlflow_errors(), self.store.session() as con:
             if deleted_only:

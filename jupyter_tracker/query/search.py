@@ -12,8 +12,17 @@ from ..errors import (
     InvalidFilterError,
     InvalidQueryError,
     InvalidValueError,
+    UnknownKeyWarning,
 )
-from ..filter import ATTRIBUTES, compile_filter, parse_order_by
+from ..filter import (
+    ATTRIBUTES,
+    check_summaries,
+    compile_filter,
+    filter_keys,
+    metric_summary_sql,
+    parse_order_by,
+    summary_suffix,
+)
 from ..store.current import resolve_store
 from ..store.uri import run_artifact_root
 from .arguments import check_flag, experiment_names
@@ -53,13 +62,20 @@ def _run_filtered(con: DuckDBPyConnection, sql: str, arguments: list[Any], filte
 
 def search_runs(experiment: str | list[str] | None = None, filter: str | None = None,
                 order_by: str | list[str] | None = None, max_results: int = DEFAULT_MAX_RESULTS,
-                *, include_deleted: bool = False, offset: int = 0,
-                store: Store | None = None) -> pd.DataFrame:
+                *, include_deleted: bool = False, offset: int = 0, summaries: list[str] | None = None,
+                warn_unknown_keys: bool = True, store: Store | None = None) -> pd.DataFrame:
     """Runs as a pandas DataFrame: one row per run, newest first unless ``order_by`` says otherwise.
 
     Columns: run_id, run_name, experiment, status, start_time, end_time, duration_s,
     parent_run_id, then ``params.<k>``, ``metrics.<k>`` (latest value) and ``tags.<k>``.
-    ``experiment`` None means every experiment. ``filter`` uses the language in filter.py.
+    ``summaries`` adds, right after each ``metrics.<k>``, its ``"min"`` and ``"max"`` over every
+    logged point (``metrics.<k>.min``, ``metrics.<k>.max``; NaN skipped) and its value at a step
+    (``"step=10"``: ``metrics.<k>@step=10``, missing where the run logged nothing at that step).
+    Filters and order_by name the same summaries whether or not they are columns
+    (``"metrics.loss.min < 0.2"``, ``["metrics.val_loss@step=10 ASC"]``).
+    ``experiment`` None means every experiment. ``filter`` uses the language in filter.py; a key it
+    names that no searched run has gives an ``UnknownKeyWarning`` listing the keys there are, closest
+    first (``warn_unknown_keys=False``: no check, for callers that show their own message).
     ``offset`` skips that many matching runs first (paging, e.g. the lab sidebar's run table).
     """
     import pandas as pd
@@ -69,11 +85,15 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidValueError(f"offset must be a non-negative integer, not {offset!r:.80}")
     check_flag(include_deleted, "include_deleted")
+    check_flag(warn_unknown_keys, "warn_unknown_keys")
+    summaries = check_summaries(summaries)
     store = resolve_store(store)
     where, params, experiments = _run_conditions(filter, experiment, include_deleted, store)
     order_keys = parse_order_by(order_by)
     with store.session() as con:
         _check_experiments(con, experiments)
+        if warn_unknown_keys:
+            _warn_unknown_keys(con, filter, experiments, include_deleted)
         joins, order_sql, order_params = _order_clauses(order_keys)
         now = now_ms()
         sql = f"""
@@ -92,6 +112,7 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
         try:
             wide = [_pivot(con, "internal.params", "params."),
                     _pivot(con, "internal.latest_metrics JOIN internal.metric_keys USING (key_id)", "metrics."),
+                    _pivot(con, _summaries_table(summaries), "metrics.") if summaries else None,
                     _pivot(con, "internal.tags", "tags.")]
         finally:
             con.unregister("jt_chosen")
@@ -100,6 +121,8 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
         if part is not None:
             frame = frame.merge(part, on="run_key", how="left")
     frame = frame.drop(columns=["run_key"])
+    if summaries:
+        frame = frame[_beside_latest(list(frame.columns), summaries)]
     frame["duration_s"] = frame["duration_s"].astype(float)
     return frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame) else frame
 
@@ -156,8 +179,80 @@ def _pivot(con: DuckDBPyConnection, table: str, prefix: str) -> pd.DataFrame | N
     return frame
 
 
-def _order_clauses(order_keys: list[OrderKey]) -> tuple[str, str, list[str]]:
-    joins, orders, params = [], [], []
+def _summaries_table(summaries: list[str]) -> str:
+    """The chosen runs' metric summaries as (run_key, key, value) rows whose key is the column name
+    after ``metrics.`` (``loss.min``, ``val_loss@step=10``): one aggregation pass over the chosen
+    runs' points, unpivoted, a summary missing (no point at that step) giving no row."""
+    aggregates = []
+    for summary in summaries:
+        if summary.startswith("step="):
+            aggregate = f"arg_max(m.value, m.timestamp) FILTER (WHERE m.step = {int(summary[5:])})"
+        else:
+            aggregate = f"{summary}(m.value) FILTER (WHERE NOT isnan(m.value))"
+        aggregates.append(f'{aggregate} AS "{summary_suffix(summary)}"')
+    names = ", ".join(f'"{summary_suffix(summary)}"' for summary in summaries)
+    return f"""(SELECT run_key, key || suffix AS key, value FROM (
+        UNPIVOT (SELECT m.run_key, k.key, {", ".join(aggregates)}
+                 FROM internal.metrics m SEMI JOIN jt_chosen USING (run_key) JOIN internal.metric_keys k USING (key_id)
+                 GROUP BY m.run_key, k.key)
+        ON {names} INTO NAME suffix VALUE value))"""
+
+
+def _beside_latest(columns: list[str], summaries: list[str]) -> list[str]:
+    """``columns`` with each metric's summary columns right after its latest value."""
+    present = set(columns)
+    suffixes = [summary_suffix(summary) for summary in summaries]
+    summary_columns = {f"{column}{suffix}" for column in columns if column.startswith("metrics.")
+                       for suffix in suffixes} & present
+    ordered = []
+    for column in columns:
+        if column in summary_columns:
+            continue
+        ordered.append(column)
+        if column.startswith("metrics."):
+            ordered += [f"{column}{suffix}" for suffix in suffixes if f"{column}{suffix}" in summary_columns]
+    return ordered + [column for column in columns if column not in set(ordered)]
+
+
+def _warn_unknown_keys(con: DuckDBPyConnection, filter: str | None, experiments: list[str],
+                       include_deleted: bool) -> None:
+    """Warn (``UnknownKeyWarning``) for each metric, param or tag key ``filter`` names that no run of
+    ``experiments`` (all when empty) has, listing the keys they do have, closest first."""
+    import difflib
+    import warnings
+
+    fields = filter_keys(filter)
+    if not fields:
+        return
+    scope = "TRUE" if include_deleted else "NOT r.deleted"
+    if experiments:
+        scope += f" AND e.name IN ({', '.join('?' for _ in experiments)})"
+    tables = {"metric": "internal.latest_metrics JOIN internal.metric_keys USING (key_id)",
+              "param": "internal.params", "tag": "internal.tags"}
+    known: dict[str, list[str]] = {}
+    for field in fields:
+        if field.kind not in known:
+            known[field.kind] = [key for (key,) in con.execute(f"""
+                SELECT DISTINCT key FROM {tables[field.kind]} JOIN internal.runs r USING (run_key)
+                JOIN internal.experiments e USING (experiment_id) WHERE {scope} ORDER BY key""",
+                experiments).fetchall()]
+        keys = known[field.kind]
+        if field.name in keys:
+            continue
+        closest = difflib.get_close_matches(field.name, keys, n=5, cutoff=0.5)
+        listed = closest + [key for key in keys if key not in closest]
+        shown = ", ".join(f"{field.kind}s.{key}" for key in listed[:12]) + \
+            (f" and {len(listed) - 12} more" if len(listed) > 12 else "")
+        where = f"experiment {', '.join(map(repr, experiments))}" if experiments else "the store"
+        warnings.warn(f"the filter names {field.kind}s.{field.name}, which no run of {where} has; check its "
+                      f"spelling. " + (f"The {field.kind}s there, closest first: {shown}" if keys
+                                       else f"No run there has any {field.kind}s"),
+                      UnknownKeyWarning, stacklevel=3)
+
+
+def _order_clauses(order_keys: list[OrderKey]) -> tuple[str, str, list[Any]]:
+    joins, orders = [], []
+    params: list[Any] = []
     for index, key in enumerate(order_keys):
         direction = "DESC" if key.descending else "ASC"
         if key.field.kind == "attribute":
@@ -165,8 +260,14 @@ def _order_clauses(order_keys: list[OrderKey]) -> tuple[str, str, list[str]]:
             continue
         alias = f"o{index}"
         if key.field.kind == "metric":
-            joins.append(f"""LEFT JOIN (SELECT run_key, value FROM internal.latest_metrics
-                WHERE key_id = (SELECT key_id FROM internal.metric_keys WHERE key = ?)) {alias} USING (run_key)""")
+            if key.field.summary:
+                values_sql, values_params = metric_summary_sql(key.field.name, key.field.summary)
+            else:
+                values_sql = ("SELECT run_key, value FROM internal.latest_metrics WHERE key_id = "
+                              "(SELECT key_id FROM internal.metric_keys WHERE key = ?)")
+                values_params = [key.field.name]
+            joins.append(f"LEFT JOIN ({values_sql}) {alias} USING (run_key)")
+            params += values_params
             # As in MLflow: numbers in order, then NaN, then runs without the metric (either direction).
             orders.append(f"{alias}.value IS NULL, coalesce(isnan({alias}.value), false), "
                           f"CASE WHEN isnan({alias}.value) THEN NULL ELSE {alias}.value END {direction} NULLS LAST")
@@ -175,7 +276,7 @@ def _order_clauses(order_keys: list[OrderKey]) -> tuple[str, str, list[str]]:
             joins.append(f"LEFT JOIN (SELECT run_key, value FROM {table} WHERE key = ?) {alias} USING (run_key)")
             orders.append(f"coalesce(TRY_CAST({alias}.value AS DOUBLE), NULL) {direction} NULLS LAST, "
                           f"{alias}.value {direction} NULLS LAST")
-        params.append(key.field.name)
+            params.append(key.field.name)
     orders.append("r.start_time DESC, r.run_key DESC")
     return " ".join(joins), ", ".join(orders), params
 

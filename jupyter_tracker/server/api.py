@@ -214,7 +214,7 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
         return {"runs": [], "total": 0, "running": 0}
     experiment = experiment or None
     frame = query.search_runs(experiment, filter or None, order_by or None, max_results=limit, offset=offset,
-                              store=store)
+                              warn_unknown_keys=False, store=store)
     total, running = query.count_runs(experiment, filter or None, store=store)
     bases = frame[query.BASE_COLUMNS].astype(object).where(frame[query.BASE_COLUMNS].notna(), None)
     records = bases.to_dict("records")
