@@ -22,6 +22,7 @@ from . import tracking
 from .capture import slices
 from .capture import source as source_capture
 from .capture.auto_params import literal_assignments
+from .clock import format_duration
 from .config import TrackerConfig, get_config, install_config
 from .errors import TrackerError
 from .run import FAILED, FINISHED, KILLED, Run, active_run, active_runs, runs_set_aside
@@ -270,7 +271,7 @@ def summary_line(run: Run, verdict=None) -> str:
     warning when the run's reproducibility verdict is not ``linear``."""
     mark = {"FINISHED": "✓", "FAILED": "✗", "KILLED": "■"}.get(run.status, "•")
     metrics = "  ".join(f"{k}={_short(v)}" for k, v in list(run.latest_metrics.items())[:4])
-    line = (f"{mark} {run.run_name} ({run.run_id[:8]}) {run.status} in {_duration(run.duration_s)}"
+    line = (f"{mark} {run.run_name} ({run.run_id[:8]}) {run.status} in {format_duration(run.duration_s)}"
             f" · {run.experiment}" + (f" · {metrics}" if metrics else ""))
     if verdict is not None and getattr(verdict, "reasons", None):
         line += f"\n⚠ {verdict.short()}"
@@ -299,10 +300,6 @@ def _record_slice(shell, tracked: _TrackedCell):
 
 def _short(value: float) -> str:
     return f"{value:.4g}"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 # -- IPython hooks ----------------------------------------------------------------------------------

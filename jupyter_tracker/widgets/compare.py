@@ -58,7 +58,7 @@ class Comparison(widgets.VBox):
             self.axes = []
             self.message.value = "<i>Select runs in the table to compare them.</i>"
             self.parcoords.data = []
-            self.parcoords.layout.height = 10
+            self._show_parcoords(False)
             self.diff.value = ""
             self.curves_box.children = []
             self.kept = []
@@ -99,13 +99,20 @@ class Comparison(widgets.VBox):
             self.parcoords.data = []
             if dimensions:
                 self.parcoords.add_trace(go.Parcoords(line=line, dimensions=dimensions))
-                self.parcoords.layout.height = 340
-            else:
-                self.parcoords.layout.height = 10
+        self._show_parcoords(bool(dimensions))
         if dimensions:
             self.parcoords.data[0].on_change(self._on_brush, "dimensions")
         if not dimensions:
             self.message.value = "<i>These runs have no param or metric that differs.</i>"
+
+    def _show_parcoords(self, shown: bool) -> None:
+        """Put the plot in the panel only when it has axes: an empty figure, even 10 px high, shows
+        as a clipped sliver of blank chart."""
+        children = [child for child in self.children if child is not self.parcoords]
+        if shown:
+            children.insert(children.index(self.message) + 1, self.parcoords)
+        if children != list(self.children):
+            self.children = children
 
     def _on_brush(self, trace, dimensions) -> None:
         constraints = {}

@@ -30,11 +30,13 @@ class Column:
 
 
 def table_columns(frame) -> list[Column]:
-    """Columns in display order: the run's own, then params, metrics and tags, each group sorted."""
-    columns = [Column("status", "status", "run", False), Column("run_name", "name", "run", False),
+    """Columns in display order: the run's own (its name first: the column that stays in view while a
+    wide table scrolls), then params, metrics and tags in ``search_runs``' order (keys sorted, each
+    metric's summaries right after its latest value)."""
+    columns = [Column("run_name", "name", "run", False), Column("status", "status", "run", False),
                Column("start_time", "start", "run", False), Column("duration_s", "duration", "run", True)]
     for group in ("params", "metrics", "tags"):
-        keys = sorted(c for c in frame.columns if c.startswith(group + "."))
+        keys = [c for c in frame.columns if c.startswith(group + ".")]
         columns += [Column(key, key[len(group) + 1:], group, group == "metrics") for key in keys]
     return columns
 

@@ -8,6 +8,15 @@ function sparkline(points, width = 110, height = 22) {
   svg.setAttribute("height", height);
   svg.setAttribute("class", "jt-spark");
   const values = points.filter((v) => typeof v === "number" && Number.isFinite(v));
+  if (values.length === 1) {  // one point: a dot, not an empty box
+    const dot = document.createElementNS(ns, "circle");
+    dot.setAttribute("cx", width / 2);
+    dot.setAttribute("cy", height / 2);
+    dot.setAttribute("r", "2.5");
+    dot.setAttribute("fill", "var(--jp-brand-color1, #1976d2)");
+    svg.append(dot);
+    return svg;
+  }
   if (values.length < 2) return svg;
   const low = Math.min(...values);
   const high = Math.max(...values);
@@ -30,8 +39,10 @@ function formatValue(value) {
   return Number(value).toPrecision(4).replace(/\.?0+(e|$)/, "$1");
 }
 
+// The same format as clock.format_duration (the summary line under the cell).
 function formatElapsed(ms) {
   const seconds = Math.max(0, ms / 1000);
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(1)} s`;
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) return `${minutes} min ${Math.floor(seconds % 60)} s`;
@@ -84,7 +95,10 @@ function render({ model, el }) {
       metrics.append(row);
     }
     if (!entries.length) {
-      metrics.textContent = model.get("status") === "RUNNING" ? "no metrics logged yet" : "no metrics logged";
+      const empty = document.createElement("span");
+      empty.className = "jt-card-empty";
+      empty.textContent = model.get("status") === "RUNNING" ? "no metrics logged yet" : "no metrics logged";
+      metrics.append(empty);
     }
     const more = model.get("more");
     if (more) {

@@ -18,15 +18,18 @@ from pathlib import Path
 import anywidget
 import traitlets
 
+from ..clock import format_duration
 from . import static
 
 _HERE = Path(__file__).parent
 MAX_METRICS = 12
 SPARK_POINTS = 60
+#: Fewer sampled points than this at the end (a short cell): the card's curve comes from the store.
+SHORT_SPARK = 8
 CARD_CSS = """
 .jt-card { font-family: var(--jp-ui-font-family, sans-serif); font-size: 12px; border: 1px solid
-  var(--jp-border-color2, #ddd); border-radius: 4px; padding: 6px 10px; max-width: 720px;
-  background: var(--jp-layout-color1, #fff); color: var(--jp-ui-font-color1, #222); }
+  var(--jp-border-color2, #ddd); border-radius: 4px; padding: 6px 10px; width: fit-content; max-width: 720px;
+  box-sizing: border-box; background: var(--jp-layout-color1, #fff); color: var(--jp-ui-font-color1, #222); }
 .jt-card-header { display: flex; gap: 10px; align-items: center; margin-bottom: 4px; }
 .jt-card-name { font-weight: 600; }
 .jt-card-elapsed { color: var(--jp-ui-font-color2, #666); font-variant-numeric: tabular-nums; }
@@ -35,8 +38,11 @@ CARD_CSS = """
 .jt-card-status-finished { background: #188038; }
 .jt-card-status-failed { background: #d93025; }
 .jt-card-status-killed { background: #e37400; }
-.jt-card-metric { display: grid; grid-template-columns: 160px 90px 120px auto; align-items: center; gap: 6px; }
-.jt-card-key { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.jt-card-metrics { display: grid; grid-template-columns: minmax(0, max-content) max-content 112px max-content;
+  align-items: center; column-gap: 8px; }
+.jt-card-metric { display: contents; }
+.jt-card-key { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 240px; }
+.jt-card-more, .jt-card-empty { grid-column: 1 / -1; }
 .jt-card-value { text-align: right; font-variant-numeric: tabular-nums; font-weight: 500; }
 .jt-card-step, .jt-card-more { color: var(--jp-ui-font-color2, #777); }
 .jt-card-error { color: var(--jp-error-color1, #d32f2f); font-family: var(--jp-code-font-family, monospace);
@@ -83,9 +89,11 @@ class LiveCard(anywidget.AnyWidget):
         if self._thread is not None:
             self._thread.join(timeout=2)
         self._sample()
+        self._fill_short_sparks()
         with self.hold_sync():
             self.status = self.run.status
-            self.ended = time.time() * 1000.0
+            # The run's own end, so the card reads the same duration as the summary line.
+            self.ended = float(self.run.end_time) if self.run.end_time else time.time() * 1000.0
             if error is not None:
                 self.error = f"{type(error).__name__}: {error}"
         if self._handle is not None:
@@ -115,13 +123,27 @@ class LiveCard(anywidget.AnyWidget):
             self.metrics = shown
             self.more = max(0, len(latest) - MAX_METRICS)
 
+    def _fill_short_sparks(self) -> None:
+        """A cell shorter than a few samples left too few points to draw: take those metrics' curves
+        from the store instead (downsampled; the run has ended, so its points are all there)."""
+        from .. import query
+
+        short = [key for key, item in self.metrics.items() if len(item["spark"]) < SHORT_SPARK]
+        if not short:
+            return
+        shown = dict(self.metrics)
+        for key in short:
+            history = query.get_metric_history(self.run_id, key, max_points=2 * SPARK_POINTS, store=self.run.store)
+            shown[key] = {**shown[key], "spark": [_json_number(float(v)) for v in history["value"].tolist()]}
+        self.metrics = shown
+
     # -- static version ------------------------------------------------------------------------------
     def summary_text(self) -> str:
         values = ", ".join(f"{k}={static.format_value(v['value'])}" for k, v in self.metrics.items())
         return f"{self.run_name} ({self.run_id[:8]}) {self.status}" + (f": {values}" if values else "")
 
     def static_html(self) -> str:
-        elapsed = max(0.0, (self.ended or time.time() * 1000.0) - self.started) / 1000.0
+        elapsed = format_duration(((self.ended or time.time() * 1000.0) - self.started) / 1000.0)
         rows = "".join(
             f'<tr><td style="padding:0 8px 0 0">{html.escape(key)}</td>'
             f'<td style="padding:0 8px;text-align:right">{html.escape(static.format_value(item["value"]))}</td>'
@@ -132,9 +154,9 @@ class LiveCard(anywidget.AnyWidget):
                  f'{html.escape(self.error)}</div>') if self.error else ""
         more = f'<div style="color:#777">+ {self.more} more metrics</div>' if self.more else ""
         return (f'<div class="jt-card-static" style="font-family:sans-serif;font-size:12px;border:1px solid #ddd;'
-                f'border-radius:4px;padding:6px 10px;max-width:720px">'
+                f'border-radius:4px;padding:6px 10px;width:fit-content;max-width:720px">'
                 f'<div><b title="{self.run_id}">{html.escape(self.run_name)}</b> {static.status_badge(self.status)}'
-                f' <span style="color:#666">{elapsed:.1f} s</span></div>'
+                f' <span style="color:#666">{elapsed}</span></div>'
                 f'<table style="border-collapse:collapse">{rows}</table>{more}{error}</div>')
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -17,8 +18,15 @@ def escape(value) -> str:
     return html.escape("" if value is None else str(value))
 
 
+#: Text that is a decimal number written with more digits than anyone reads (a param logged as
+#: ``0.1 * 3`` is stored exactly as "0.30000000000000004"); table.js's formatCell has the same rule.
+_LONG_DECIMAL = re.compile(r"[+-]?\d*\.\d{10,}(?:[eE][+-]?\d+)?")
+
+
 def format_value(value) -> str:
-    """Numbers as a person reads them (4 significant digits), everything else as text."""
+    """Numbers as a person reads them (metrics: 4 significant digits; a param's long decimal text:
+    12, so ``0.30000000000000004`` reads 0.3), everything else as text. Display only: the stored
+    value stays exact."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -27,6 +35,8 @@ def format_value(value) -> str:
         if math.isinf(value):
             return "∞" if value > 0 else "-∞"
         return f"{value:.4g}"
+    if isinstance(value, str) and _LONG_DECIMAL.fullmatch(value):
+        return f"{float(value):.12g}"
     return str(value)
 
 
@@ -43,6 +53,9 @@ def _finite(values: Sequence) -> list[float]:
 def sparkline(values: Sequence[float], width: int = 120, height: int = 24, color: str = PALETTE[0]) -> str:
     """A tiny SVG line of ``values`` (non-finite points skipped)."""
     points = [(i, v) for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)]
+    if len(points) == 1:  # one point: a dot, not an empty box
+        return (f'<svg width="{width}" height="{height}"><circle cx="{width / 2}" cy="{height / 2}" r="2.5" '
+                f'fill="{color}"/></svg>')
     if len(points) < 2:
         return f'<svg width="{width}" height="{height}"></svg>'
     low, high = min(v for _, v in points), max(v for _, v in points)

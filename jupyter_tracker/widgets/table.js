@@ -16,12 +16,17 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A param's decimal text with more digits than anyone reads ("0.30000000000000004" from 0.1 * 3);
+// static.py's format_value has the same rule for the saved-notebook table.
+const LONG_DECIMAL = /^[+-]?\d*\.\d{10,}([eE][+-]?\d+)?$/;
+
 function formatCell(value, numeric) {
   if (value === null || value === undefined) return "";
   if (numeric && typeof value === "number") {
     if (Number.isInteger(value) && Math.abs(value) < 1e9) return String(value);
     return Number(value).toPrecision(4).replace(/\.?0+(e|$)/, "$1");
   }
+  if (typeof value === "string" && LONG_DECIMAL.test(value)) return String(Number(Number(value).toPrecision(12)));
   return String(value);
 }
 
@@ -197,11 +202,17 @@ function render({ model, el: root }) {
             cell = el("td", {}, el("span", { class: `jt-status jt-status-${String(value).toLowerCase()}` }, value));
           } else if (column.key === "run_name") {
             const indent = "\u00a0\u00a0\u00a0".repeat(row.depth) + (row.depth ? "↳ " : "");
-            cell = el("td", { class: "jt-name", title: row.run_id }, indent + (value || row.run_id.slice(0, 8)));
+            // Long names are cut with an ellipsis (the column stays in view while the table scrolls
+            // sideways); the tooltip has the whole name and the run id.
+            cell = el("td", { class: "jt-name", title: value ? `${value}\n${row.run_id}` : row.run_id },
+              indent + (value || row.run_id.slice(0, 8)));
           } else if (column.key === "duration_s") {
             cell = el("td", { class: "jt-num" }, formatDuration(value));
           } else {
-            cell = el("td", { class: column.numeric ? "jt-num" : "" }, formatCell(value, column.numeric));
+            const shown = formatCell(value, column.numeric);
+            const exact = value === null || value === undefined ? "" : String(value);
+            cell = el("td", { class: column.numeric ? "jt-num" : "" }, shown);
+            if (exact !== shown) cell.title = exact;  // the stored value, exact
           }
           tr.append(cell);
         }
@@ -209,7 +220,15 @@ function render({ model, el: root }) {
       body.append(tr);
     }
     table.replaceChildren(el("thead", {}, groupRow, headRow), body);
+    frozenOffset.observe(headRow.firstChild);
   }
+
+  // The name column is frozen just right of the checkbox column, whose width it needs to know.
+  const frozenOffset = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      root.style.setProperty("--jt-check-width", `${entry.target.getBoundingClientRect().width}px`);
+    }
+  });
 
   for (const name of ["rows", "columns", "total", "running", "selected", "collapsed", "filter_error",
     "offset", "sort_by", "descending"]) {

@@ -46,10 +46,12 @@ class RunTable(anywidget.AnyWidget):
     selected = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, experiment=None, filter: str | None = None, order_by=None, *, max_results: int = 100_000,
-                 page_size: int = 100, refresh_interval: float = 2.0, store=None) -> None:
+                 page_size: int = 100, refresh_interval: float = 2.0, summaries: list[str] | None = None,
+                 store=None) -> None:
         super().__init__(limit=page_size, filter=filter or "")
         self.experiment = experiment
         self.order_by = order_by
+        self.summaries = summaries
         self.max_results = max_results
         self.refresh_interval = refresh_interval
         self.store = store
@@ -66,8 +68,9 @@ class RunTable(anywidget.AnyWidget):
         from .. import query
 
         try:
+            # A filter typed into the box shows its mistakes inline; the unknown-key warning is for calls.
             frame = query.search_runs(self.experiment, filter_text or None, self.order_by, self.max_results,
-                                      store=self.store)
+                                      summaries=self.summaries, warn_unknown_keys=raise_errors, store=self.store)
         except TrackerError as error:
             if raise_errors:
                 raise
@@ -154,11 +157,13 @@ class RunTable(anywidget.AnyWidget):
 
 def runs(experiment: str | list[str] | None = None, filter: str | None = None, order_by=None, *,
          max_results: int = 100_000, page_size: int = 100, refresh_interval: float = 2.0,
-         store=None) -> RunTable:
+         summaries: list[str] | None = None, store=None) -> RunTable:
     """An interactive table of runs (displayed when it is the cell's last expression).
 
     Same arguments as ``jt.search_runs``; a bad ``filter`` raises here, while one typed into the
-    table's filter box is shown inline. ``table.selected`` holds the checked run ids.
+    table's filter box is shown inline. ``summaries=["min", "max", "step=10"]`` adds each metric's
+    minimum, maximum and value at step 10 beside its latest value. ``table.selected`` holds the
+    checked run ids.
     """
     return RunTable(experiment, filter, order_by, max_results=max_results, page_size=page_size,
-                    refresh_interval=refresh_interval, store=store)
+                    refresh_interval=refresh_interval, summaries=summaries, store=store)
