@@ -35,7 +35,7 @@ FULL = {
     "log_n": 10_000,
     "visible_n": 1_000,
     "create_n": 200, "create_visible_n": 30,
-    "search_n": (10_000, 100_000), "search_reps": 3,
+    "search_n": (10_000, 100_000), "search_reps": 3, "summaries_n": (10_000, 100),
     "history_big": 1_000_000, "history_n": 100_000, "disk_n": 10_000,
     "crash_n": 5_000,
     "writers": (1, 2, 4, 8), "writer_n": 500, "writer_n_large": 50_000, "start_delay": (3.0, 0.5),
@@ -49,7 +49,7 @@ QUICK = {
     "log_n": 1_000,
     "visible_n": 100,
     "create_n": 10, "create_visible_n": 3,
-    "search_n": (100, 300), "search_reps": 1,
+    "search_n": (100, 300), "search_reps": 1, "summaries_n": (200, 20),
     "history_big": 20_000, "history_n": 2_000, "disk_n": 1_000,
     "crash_n": 300,
     "writers": (1, 2), "writer_n": 200, "writer_n_large": 2_000, "start_delay": (1.0, 0.3),
@@ -315,6 +315,24 @@ class Bench:
                                 "(bench/results/scaling.md) has every tool at 4+ sizes up to its cap.")
                 self.each([OURS], f"search {n:,} runs", one)
 
+    def summaries(self) -> None:
+        """Ours only (no peer's search computes a metric's min, max or value at a step): ``search_runs``
+        over runs with ``points`` per metric, without and with summary columns, and a filter and an
+        order_by on a summary; compare the rows with each other."""
+        runs, points = self.settings["summaries_n"]
+
+        def one(tool: str) -> None:
+            root = self.root(tool, "summaries")
+            call(tool, "seed_summaries", root=root, n=runs, points=points)
+            reps = self.reps_for(tool, "search_reps")
+            result = call(tool, "search_summaries", root=root, n=runs, reps=reps)
+            for key, row in (("plain_s", "search_points_plain"), ("summaries_s", "search_summaries"),
+                             ("filter_s", "search_filter_summary"), ("order_s", "search_order_summary")):
+                self.table.set(row, tool, Figure(result[key] * 1e3, n=runs, reps=reps,
+                                                 detail=f"{runs:,} runs × 2 metrics × {points} points"))
+
+        self.each([OURS], f"summaries over {runs:,} runs × {points} points", one)
+
     def history(self) -> None:
         """Every tool at the same N: the disk rows at ``disk_n`` and ``history_n`` points (every tool),
         history reads at ``history_n`` (every tool with a local reader), ours also at ``history_big``."""
@@ -549,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
-    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
+    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "summaries", "history", "crash",
                  "concurrency", "sharing", "cleanup", "mlflow_backend", "importers"]
     chosen = args.only or workloads
     previous = json.loads((out / "latest.json").read_text()) if args.update and (out / "latest.json").exists() \

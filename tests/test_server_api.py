@@ -123,6 +123,17 @@ async def test_runs_filter_order_and_page(jp_fetch, project):
     assert sorted(r["run_name"] for r in filtered["runs"]) == ["lr-0.01", "resnet"] and filtered["total"] == 2
 
 
+async def test_the_sidebar_filters_and_orders_by_a_metric_summary(jp_fetch, project):
+    """Each run's loss falls from 1 + index to 0.2 + index: its max is the first point, its min the last."""
+    page = await get_json(jp_fetch, "runs", dir="mnist", filter="metrics.loss.max >= 2",
+                          order_by="metrics.loss.min ASC")
+    assert [r["run_name"] for r in page["runs"]] == ["lr-0.01", "lr-0.001"] and page["total"] == 2
+    at_step = await get_json(jp_fetch, "runs", dir="mnist", filter="metrics.loss@step=1 < 1")
+    assert [r["run_name"] for r in at_step["runs"]] == ["lr-0.1"]
+    # A key no run has selects nothing (the server does not warn: the sidebar shows the empty result).
+    assert (await get_json(jp_fetch, "runs", dir="mnist", filter="metrics.nosuch.min < 1"))["total"] == 0
+
+
 async def test_a_bad_filter_or_unknown_experiment_is_explained(jp_fetch, project):
     code, error = await error_of(jp_fetch, "runs", dir="mnist", filter="metrics.acc >>> 1")
     assert code == 400 and error["error"] == "InvalidFilterError" and "metrics.acc" in error["message"]

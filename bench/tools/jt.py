@@ -229,6 +229,34 @@ def search(root: str, n: int, reps: int) -> dict:
     return {"all_s": everything, "filter_s": filtered, "order_s": ordered}
 
 
+def seed_summaries(root: str, n: int, points: int) -> dict:
+    """``n`` runs, each with a ``loss`` and an ``acc`` curve of ``points`` steps."""
+    jt = _jt(root)
+    curve = training_curve(points)
+    for index in range(n):
+        with jt.start_run(run_name=f"r{index}", experiment="summaries", snapshot=False) as run:
+            shift = (index % 97) / 200
+            for step, loss in enumerate(curve):
+                run.log_metric("loss", loss + shift, step=step)
+                run.log_metric("acc", 1 - loss - shift, step=step)
+    return {}
+
+
+def search_summaries(root: str, n: int, reps: int) -> dict:
+    jt = _jt(root)
+    warmup = lambda: jt.search_runs("summaries", max_results=1)  # noqa: E731
+    found = []
+    plain = median_time(lambda: found.append(jt.search_runs("summaries", max_results=n + 10)), reps, warmup)
+    summarised = median_time(lambda: found.append(jt.search_runs(
+        "summaries", max_results=n + 10, summaries=["min", "max", "step=50"])), reps, warmup)
+    assert len(found[-1]) == n and "metrics.loss.min" in found[-1].columns
+    filtered = median_time(lambda: jt.search_runs("summaries", "metrics.loss.min < 0.3", max_results=n + 10),
+                           reps, warmup)
+    ordered = median_time(lambda: jt.search_runs("summaries", order_by="metrics.loss.min", max_results=10),
+                          reps, warmup)
+    return {"plain_s": plain, "summaries_s": summarised, "filter_s": filtered, "order_s": ordered}
+
+
 def crash_child(root: str, n: int) -> dict:
     jt = _jt(root)
     jt.start_run(run_name="crash", experiment="crash")

@@ -191,11 +191,11 @@ def _summaries_table(summaries: list[str]) -> str:
             aggregate = f"{summary}(m.value) FILTER (WHERE NOT isnan(m.value))"
         aggregates.append(f'{aggregate} AS "{summary_suffix(summary)}"')
     names = ", ".join(f'"{summary_suffix(summary)}"' for summary in summaries)
-    return f"""(SELECT run_key, key || suffix AS key, value FROM (
-        UNPIVOT (SELECT m.run_key, k.key, {", ".join(aggregates)}
-                 FROM internal.metrics m SEMI JOIN jt_chosen USING (run_key) JOIN internal.metric_keys k USING (key_id)
-                 GROUP BY m.run_key, k.key)
-        ON {names} INTO NAME suffix VALUE value))"""
+    # Grouped by the integer keys first, names joined to the (few) groups after.
+    return f"""(SELECT run_key, k.key || suffix AS key, value FROM (
+        UNPIVOT (SELECT m.run_key, m.key_id, {", ".join(aggregates)}
+                 FROM internal.metrics m SEMI JOIN jt_chosen USING (run_key) GROUP BY m.run_key, m.key_id)
+        ON {names} INTO NAME suffix VALUE value) JOIN internal.metric_keys k USING (key_id))"""
 
 
 def _beside_latest(columns: list[str], summaries: list[str]) -> list[str]:
