@@ -567,8 +567,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
-    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "summaries", "history", "crash",
-                 "concurrency", "sharing", "cleanup", "mlflow_backend", "importers"]
+    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "summaries", "history",
+                 "crash", "concurrency", "sharing", "cleanup", "mlflow_backend", "importers"]
     chosen = args.only or workloads
     previous = json.loads((out / "latest.json").read_text()) if args.update and (out / "latest.json").exists() \
         else None
