@@ -337,6 +337,7 @@ def _rewrite_track_cell(lines: list[str]) -> list[str]:
 
 
 def _pre_run_cell(info) -> None:
+    _cell_trees.push()
     shell = _shell()
     source_capture.current_cell.clear()
     source_capture.current_cell.update({
@@ -353,22 +354,62 @@ def _pre_run_cell(info) -> None:
         begin_cell(shell, options, raw_cell=info.raw_cell)
 
 
+class _CellTrees:
+    """Keeps the tree IPython parsed for each running cell, so slices take a cell's names without parsing
+    it again. It wraps the shell compiler's ``ast_parse`` rather than joining ``ast_transformers``: with
+    any transformer registered, IPython runs ``ast.fix_missing_locations`` over every cell (tens of ms
+    for 200 lines). One slot per running cell (pre-run pushes, post-run pops), so a cell run from inside
+    another keeps its own; the slot takes the first tree parsed, the cell's (not a ``%timeit``'s)."""
+
+    def __init__(self) -> None:
+        self.slots: list = []
+
+    def install(self, shell) -> None:
+        compiler = shell.compile
+        parse = compiler.ast_parse
+        if getattr(parse, "_jupyter_tracker", False):
+            return
+
+        def ast_parse(source, filename="<unknown>", symbol="exec"):
+            tree = parse(source, filename, symbol)
+            if self.slots and self.slots[-1] is None:
+                self.slots[-1] = tree
+            return tree
+
+        ast_parse._jupyter_tracker = True  # type: ignore[attr-defined]
+        compiler.ast_parse = ast_parse
+
+    def uninstall(self, shell) -> None:
+        if getattr(shell.compile.__dict__.get("ast_parse"), "_jupyter_tracker", False):
+            del shell.compile.ast_parse
+
+    def push(self) -> None:
+        self.slots.append(None)
+
+    def pop(self):
+        return self.slots.pop() if self.slots else None
+
+
+_cell_trees = _CellTrees()
+
+
 def _post_run_cell(result) -> None:
     shell = _shell()
-    _record_execution(result)
+    _record_execution(result, _cell_trees.pop())
     if _state.tracked is not None:
         _finish(shell, result)
 
 
-def _record_execution(result) -> None:
-    """Note every stored execution for slices (count, cell id, source; analysed only when a slice is needed)."""
+def _record_execution(result, tree=None) -> None:
+    """Note every stored execution for slices (count, cell id, source, and its names from IPython's tree)."""
     info = getattr(result, "info", None)
     if info is None or not info.store_history or info.silent:
         return
     count = source_capture.current_cell.get("execution_count") or result.execution_count
     if count is not None:
         slices.session_log.record(count, getattr(info, "cell_id", None), info.raw_cell,
-                                  failed=result.error_in_exec is not None or result.error_before_exec is not None)
+                                  failed=result.error_in_exec is not None or result.error_before_exec is not None,
+                                  tree=tree)
 
 
 def _shell():
@@ -472,6 +513,7 @@ def load_ipython_extension(shell) -> None:
     shell.input_transformers_cleanup.append(_rewrite_track_cell)
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)
+    _cell_trees.install(shell)
     shell._jupyter_tracker_loaded = True
 
 
@@ -479,6 +521,7 @@ def unload_ipython_extension(shell) -> None:
     """Called by ``%unload_ext jupyter_tracker``: removes the hooks (magics stay, as IPython does)."""
     if _rewrite_track_cell in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(_rewrite_track_cell)
+    _cell_trees.uninstall(shell)
     for event, callback in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
         try:
             shell.events.unregister(event, callback)
