@@ -61,7 +61,8 @@ class DeletionReport:
         if self.kept_registered:
             lines.append(f"kept {len(self.kept_registered)} run(s) that registered model versions point at: "
                          f"{_ids(self.kept_registered)} (include_registered=True / --include-registered deletes "
-                         f"them too)")
+                         f"them too: hidden, their registered versions keep loading, and gc keeps them "
+                         f"until those versions are deleted)")
         if self.kept_running:
             lines.append(f"kept {len(self.kept_running)} run(s) still running: {_ids(self.kept_running)}")
         if self.run_ids:

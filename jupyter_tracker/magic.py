@@ -337,11 +337,11 @@ def _rewrite_track_cell(lines: list[str]) -> list[str]:
 
 
 def _pre_run_cell(info) -> None:
-    _cell_trees.push()
+    slices.cell_trees.push()
     shell = _shell()
     source_capture.current_cell.clear()
     source_capture.current_cell.update({
-        "raw_cell": info.raw_cell, "cell_id": getattr(info, "cell_id", None),
+        "raw_cell": info.raw_cell, "cell_id": getattr(info, "cell_id", None), "running": True,
         # The index this cell gets in the history (IPython versions differ on when they bump
         # execution_count, but the history length is always the next index).
         "execution_count": len(shell.history_manager.input_hist_raw)
@@ -354,48 +354,12 @@ def _pre_run_cell(info) -> None:
         begin_cell(shell, options, raw_cell=info.raw_cell)
 
 
-class _CellTrees:
-    """Keeps the tree IPython parsed for each running cell, so slices take a cell's names without parsing
-    it again. It wraps the shell compiler's ``ast_parse`` rather than joining ``ast_transformers``: with
-    any transformer registered, IPython runs ``ast.fix_missing_locations`` over every cell (tens of ms
-    for 200 lines). One slot per running cell (pre-run pushes, post-run pops), so a cell run from inside
-    another keeps its own; the slot takes the first tree parsed, the cell's (not a ``%timeit``'s)."""
-
-    def __init__(self) -> None:
-        self.slots: list = []
-
-    def install(self, shell) -> None:
-        compiler = shell.compile
-        parse = compiler.ast_parse
-        if getattr(parse, "_jupyter_tracker", False):
-            return
-
-        def ast_parse(source, filename="<unknown>", symbol="exec"):
-            tree = parse(source, filename, symbol)
-            if self.slots and self.slots[-1] is None:
-                self.slots[-1] = tree
-            return tree
-
-        ast_parse._jupyter_tracker = True  # type: ignore[attr-defined]
-        compiler.ast_parse = ast_parse
-
-    def uninstall(self, shell) -> None:
-        if getattr(shell.compile.__dict__.get("ast_parse"), "_jupyter_tracker", False):
-            del shell.compile.ast_parse
-
-    def push(self) -> None:
-        self.slots.append(None)
-
-    def pop(self):
-        return self.slots.pop() if self.slots else None
-
-
-_cell_trees = _CellTrees()
 
 
 def _post_run_cell(result) -> None:
     shell = _shell()
-    _record_execution(result, _cell_trees.pop())
+    _record_execution(result, slices.cell_trees.pop())
+    source_capture.current_cell["running"] = False
     if _state.tracked is not None:
         _finish(shell, result)
 
@@ -513,7 +477,7 @@ def load_ipython_extension(shell) -> None:
     shell.input_transformers_cleanup.append(_rewrite_track_cell)
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)
-    _cell_trees.install(shell)
+    slices.cell_trees.install(shell)
     shell._jupyter_tracker_loaded = True
 
 
@@ -521,7 +485,7 @@ def unload_ipython_extension(shell) -> None:
     """Called by ``%unload_ext jupyter_tracker``: removes the hooks (magics stay, as IPython does)."""
     if _rewrite_track_cell in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(_rewrite_track_cell)
-    _cell_trees.uninstall(shell)
+    slices.cell_trees.uninstall(shell)
     for event, callback in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
         try:
             shell.events.unregister(event, callback)

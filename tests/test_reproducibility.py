@@ -93,6 +93,32 @@ def test_a_name_from_a_cell_below_is_named(lab):
     assert "⚠ not reproducible as saved: `threshold` came from cell 3" in printed
 
 
+def test_runs_started_with_start_run_in_a_cell_get_the_cells_slice_and_verdict(lab):
+    kernel, store = lab
+    path = kernel.open("with-block.ipynb")
+    sweep = ("with jt.start_run(run_name='sweep'):\n    for lr in (0.1, 0.2):\n"
+             "        with jt.start_run(run_name=f'child-{lr}', nested=True):\n"
+             "            jt.log_metric('score', alpha * lr)")
+    cells = [("setup", SETUP), ("base", "beta = 3"), ("fit", "with jt.start_run(run_name='with-linear'):\n"
+                                                               "    jt.log_metric('b', beta * 2)"),
+             ("sweep", sweep), ("define", "alpha = 0.25")]
+    save(path, cells)
+    kernel.execute(cells[1][1], "base")
+    kernel.execute(cells[2][1], "fit")
+    assert _verdict(store, "with-linear") == ("linear", "")
+    kernel.execute(cells[4][1], "define")             # run out of order: alpha comes from the cell below
+    kernel.execute(cells[3][1], "sweep")
+    for name in ("sweep", "child-0.1", "child-0.2"):
+        verdict, reasons = _verdict(store, name)
+        assert verdict == "warnings", name
+        assert "`alpha` came from cell 5" in reasons and "below cell 4" in reasons, reasons
+    run = jt.get_run(jt.search_runs(filter="run_name = 'with-linear'", store=get_store(store)).run_id.item(),
+                     store=get_store(store))
+    recorded = json.loads(run.artifact("jupyter_tracker/slice.json").local_path.read_text())
+    assert recorded["executions"][-1]["source"] == cells[2][1]
+    assert recorded["executions"][-1]["depends"]["beta"] == recorded["executions"][-2]["execution_count"]
+
+
 def test_a_cell_edited_and_run_again_under_the_same_id_is_named(lab):
     kernel, store = lab
     path = kernel.open("edited.ipynb")

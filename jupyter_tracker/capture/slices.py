@@ -486,3 +486,47 @@ class ExecutionLog:
 
 #: The executions of this process's kernel (filled by the IPython extension's post-run hook).
 session_log = ExecutionLog()
+
+
+class CellTrees:
+    """Keeps the tree IPython parsed for each running cell, so slices take a cell's names without parsing
+    it again. It wraps the shell compiler's ``ast_parse`` rather than joining ``ast_transformers``: with
+    any transformer registered, IPython runs ``ast.fix_missing_locations`` over every cell (tens of ms
+    for 200 lines). One slot per running cell (pre-run pushes, post-run pops), so a cell run from inside
+    another keeps its own; the slot takes the first tree parsed, the cell's (not a ``%timeit``'s)."""
+
+    def __init__(self) -> None:
+        self.slots: list = []
+
+    def install(self, shell) -> None:
+        compiler = shell.compile
+        parse = compiler.ast_parse
+        if getattr(parse, "_jupyter_tracker", False):
+            return
+
+        def ast_parse(source, filename="<unknown>", symbol="exec"):
+            tree = parse(source, filename, symbol)
+            if self.slots and self.slots[-1] is None:
+                self.slots[-1] = tree
+            return tree
+
+        ast_parse._jupyter_tracker = True  # type: ignore[attr-defined]
+        compiler.ast_parse = ast_parse
+
+    def uninstall(self, shell) -> None:
+        if getattr(shell.compile.__dict__.get("ast_parse"), "_jupyter_tracker", False):
+            del shell.compile.ast_parse
+
+    def push(self) -> None:
+        self.slots.append(None)
+
+    def pop(self):
+        return self.slots.pop() if self.slots else None
+
+    def current(self):
+        """The tree of the cell running now (None outside a cell, or before it was parsed)."""
+        return self.slots[-1] if self.slots else None
+
+
+#: Trees of the cells running now (installed by the IPython extension).
+cell_trees = CellTrees()
