@@ -15,9 +15,9 @@ from typing import Any, NotRequired, TypedDict
 
 __all__ = [
     "ActiveRun", "ExperimentList", "IArtifact", "IExperimentSummary", "IGitInfo", "IInputInfo", "IMetricHistory",
-    "IModelVersion", "IRegisteredModel", "IRunDetails", "IRunError", "IRunPage", "IRunsDeleted", "IRunSummary", "ISource",
-    "IStoreInfo", "IGNORED_BY_API_TS", "INLINE_IN_API_TS", "ModelList", "RestoredPath", "RunDeleted", "TagDeleted",
-    "TagSet",
+    "IModelVersion", "IRegisteredModel", "IRunDetails", "IRunError", "IRunPage", "IRunsDeleted", "IRunSummary",
+    "ISource", "IStoreInfo", "IGNORED_BY_API_TS", "INLINE_IN_API_TS", "ModelList", "RestoredPath", "RunDeleted",
+    "TagDeleted", "TagSet",
 ]
 
 
