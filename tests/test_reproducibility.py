@@ -179,6 +179,20 @@ def test_a_clean_notebook_run_top_to_bottom_is_linear_and_unseeded_draws_are_fla
     assert recorded["executions"][-1]["depends"] == {"base": 2, "double": 2}
 
 
+def test_the_run_table_shows_each_runs_verdict_as_its_own_column(store_dir, tmp_path):
+    from jupyter_tracker.widgets import data
+
+    cells = [SETUP, "import random", "%%track -q -e table -n clean\nside = 4", "with jt.start_run(run_name='drawn', "
+             "experiment='table'):\n    jt.log_metric('draw', random.random())"]
+    run_notebook(cells, tmp_path, store_dir)
+    page = data.table_page(jt.search_runs("table"))
+    run_columns = [(c.key, c.label) for c in page.columns if c.group == "run"]
+    assert ("tags.jt.reproducibility", "reproducible") in run_columns
+    assert "tags.jt.reproducibility" not in [c.key for c in page.columns if c.group == "tags"]
+    assert {row["run_name"]: row["tags.jt.reproducibility"] for row in page.rows} == \
+        {"clean": "linear", "drawn": "warnings"}
+
+
 def test_the_verdict_and_the_slice_travel_in_a_bundle_and_show_in_the_shared_page(store_dir, tmp_path):
     cells = [SETUP, "import numpy as np\nweights = np.random.rand(3)", "%%track -q -n unseeded\nscore = weights.sum()"]
     run_notebook(cells, tmp_path, store_dir)

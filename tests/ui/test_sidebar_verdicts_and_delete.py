@@ -1,6 +1,6 @@
 """The Experiments sidebar in a real JupyterLab and chromium: each run made in a notebook shows its
 reproducibility badge ("linear", or "⚠ hidden state" with the reasons on hover), for ``%%track`` cells
-and for ``with jt.start_run():`` alike; Ctrl-click marks several runs and "Delete N runs" deletes
+and for ``with jt.start_run():`` alike, and so does the run table (``jt.runs``); Ctrl-click marks several runs and "Delete N runs" deletes
 them at once, after a confirmation, while the others stay."""
 
 from __future__ import annotations
@@ -23,8 +23,16 @@ def test_verdict_badges_and_deleting_several_runs_at_once(page, lab_server):
         f"%%track -q -e {EXPERIMENT} -n clean\nwidth = 3\njt.log_metric('area', width * width)",
         f"%%track -q -e {EXPERIMENT} -n noisy\nnoise = random.random()\njt.log_metric('noise', noise)",
         f"with jt.start_run(run_name='in-a-with', experiment='{EXPERIMENT}'):\n    jt.log_metric('double', width * 2)",
+        f"jt.runs('{EXPERIMENT}')",
     ])
-    open_and_run_all(page, base_url, token, "verdicts.ipynb")
+    panel = open_and_run_all(page, base_url, token, "verdicts.ipynb")
+    # The run table shows the verdict as the run's own column, with the reasons on hover.
+    table = panel.locator(".jp-Cell").nth(4).locator(".jp-OutputArea-output")
+    expect(table.locator(".jt-verdict")).to_have_count(3, timeout=60000)
+    expect(table.locator(".jt-verdict-warnings")).to_have_text("⚠ hidden state")
+    assert "random.random" in table.locator(".jt-verdict-warnings").get_attribute("title")
+    expect(table.locator("th", has_text="reproducible")).to_have_count(1)
+    table.screenshot(path=str(screenshot(page, "run-table-verdicts")))
     sidebar = open_sidebar(page)
     rows = run_rows(sidebar, EXPERIMENT)
     expect(rows).to_have_count(3, timeout=60000)
