@@ -1,7 +1,7 @@
 """The Experiments sidebar in a real JupyterLab and chromium: each run made in a notebook shows its
 reproducibility badge ("linear", or "⚠ hidden state" with the reasons on hover), for ``%%track`` cells
-and for ``with jt.start_run():`` alike, and so does the run table (``jt.runs``); Ctrl-click marks several runs and "Delete N runs" deletes
-them at once, after a confirmation, while the others stay."""
+and for ``with jt.start_run():`` alike, and so does the run table (``jt.runs``); Ctrl-click marks
+several runs and "Delete" deletes them at once, after a confirmation, while the others stay."""
 
 from __future__ import annotations
 
