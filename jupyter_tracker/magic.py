@@ -359,9 +359,11 @@ def _pre_run_cell(info) -> None:
 def _post_run_cell(result) -> None:
     shell = _shell()
     _record_execution(result, slices.cell_trees.pop())
-    source_capture.current_cell["running"] = False
-    if _state.tracked is not None:
-        _finish(shell, result)
+    try:
+        if _state.tracked is not None:
+            _finish(shell, result)
+    finally:
+        source_capture.current_cell["running"] = False  # runs ended from now on end outside a cell
 
 
 def _record_execution(result, tree=None) -> None:
