@@ -52,6 +52,10 @@ ROWS = [
             "lower", ("jupyter_tracker",)),
     RowSpec("track_metrics", "Notebook", "%%track added to a cell logging 100 metrics", "ms", "lower",
             ("jupyter_tracker",)),
+    RowSpec("slice_hook", "Notebook", "post-run hook recording a new 200-line cell's definitions for slices "
+            "(every cell pays it)", "ms", "lower", ("jupyter_tracker",)),
+    RowSpec("track_slices", "Notebook", "slice and verdict added to %%track after a 300-cell session (real "
+            "kernel)", "ms", "lower", ("jupyter_tracker",)),
     RowSpec("search_all", "Search", "search runs → DataFrame (trackio: list runs)", "ms", "lower", SEARCHERS),
     RowSpec("search_filter", "Search", "search with `metrics.m0 > 0.5 and params.p0 = 'a'`", "ms", "lower",
             OURS_MLFLOW),

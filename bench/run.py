@@ -39,7 +39,7 @@ FULL = {
     "history_big": 1_000_000, "history_n": 100_000, "disk_n": 10_000,
     "crash_n": 5_000,
     "writers": (1, 2, 4, 8), "writer_n": 500, "writer_n_large": 50_000, "start_delay": (3.0, 0.5),
-    "track_reps": 30,
+    "track_reps": 30, "slice_reps": 7,
     "share_runs": 100, "share_points": 10_000, "push_points": 100_000, "push_server_per_tool": True,
     "mlflow_api_log_n": 1_000, "mlflow_api_writer_n": 500,   # bench/mlflow_backend.py: both columns are MLflow's API
     "import_runs_n": 100, "import_points_n": 10_000,
@@ -53,7 +53,7 @@ QUICK = {
     "history_big": 20_000, "history_n": 2_000, "disk_n": 1_000,
     "crash_n": 300,
     "writers": (1, 2), "writer_n": 200, "writer_n_large": 2_000, "start_delay": (1.0, 0.3),
-    "track_reps": 2,
+    "track_reps": 2, "slice_reps": 2,
     "share_runs": 3, "share_points": 500, "push_points": 2_000, "push_server_per_tool": False,
     "mlflow_api_log_n": 50, "mlflow_api_writer_n": 20,
     "import_runs_n": 3, "import_points_n": 200,
@@ -290,6 +290,31 @@ class Bench:
                                                                 f"{result['metrics_tracked']:.2f} ms"))
 
         self.each([OURS], "%%track overhead", one)
+
+    def slices(self) -> None:
+        """Slice recording (bench/slices.py): the post-run hook on a 200-line cell, %%track in a 300-cell
+        session with slices on and off (a real kernel), in a fresh process."""
+        reps = self.settings["slice_reps"]
+
+        def one(tool: str) -> None:
+            command = [sys.executable, "-c", "import json; from bench.slices import measure; "
+                       f"print('BENCH-RESULT ' + json.dumps(measure({reps})))"]
+            process = subprocess.run(command, cwd=REPO, env=process_env(), capture_output=True, text=True, timeout=1200,
+                                     check=False)
+            lines = [x for x in process.stdout.splitlines() if x.startswith("BENCH-RESULT ")]
+            if not lines:
+                raise WorkerError(f"slices failed: {process.stderr.strip().splitlines()[-4:]}")
+            result = json.loads(lines[-1][13:])
+            self.table.set("slice_hook", tool, Figure(
+                result["hook_ms"], n=1, reps=reps,
+                detail=f"run again {result['hook_cached_ms'] * 1e3:.1f} µs, a new 4-line cell "
+                       f"{result['hook_typical_ms'] * 1e3:.1f} µs"))
+            self.table.set("track_slices", tool, Figure(
+                result["track_slices_ms"] - result["track_no_slices_ms"], n=300, reps=reps,
+                detail=f"{result['track_no_slices_ms']:.1f} → {result['track_slices_ms']:.1f} ms; first tracked cell "
+                       f"{result['track_first_slices_ms']:.1f} ms"))
+
+        self.each([OURS], "slice recording", one)
 
     def search(self) -> None:
         small, large = self.settings["search_n"]
@@ -548,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where latest.json/.md go")
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
-                        help="workloads to run: imports log_loop visible create_runs track_overhead search "
+                        help="workloads to run: imports log_loop visible create_runs track_overhead slices search "
                              "history crash concurrency sharing cleanup mlflow_backend importers")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     parser.add_argument("--update", action="store_true",
@@ -567,7 +592,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
-    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "summaries", "history",
+    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "slices", "search", "summaries",
+                 "history",
                  "crash", "concurrency", "sharing", "cleanup", "mlflow_backend", "importers"]
     chosen = args.only or workloads
     previous = json.loads((out / "latest.json").read_text()) if args.update and (out / "latest.json").exists() \

@@ -28,7 +28,7 @@ from .errors import InvalidValueError, RunNotFoundError
 from .filter import compile_filter
 from .health import referenced_objects
 from .manage import mark_deleted
-from .query import matching_runs
+from .query import matching_runs, resolve_run
 from .store.compaction import CompactionReport, compact_store, database_bytes, remove_leftovers
 from .store.current import resolve_store
 from .store.database import format_size
@@ -61,7 +61,8 @@ class DeletionReport:
         if self.kept_registered:
             lines.append(f"kept {len(self.kept_registered)} run(s) that registered model versions point at: "
                          f"{_ids(self.kept_registered)} (include_registered=True / --include-registered deletes "
-                         f"them too)")
+                         f"them too: hidden, their registered versions keep loading, and gc keeps them "
+                         f"until those versions are deleted)")
         if self.kept_running:
             lines.append(f"kept {len(self.kept_running)} run(s) still running: {_ids(self.kept_running)}")
         if self.run_ids:
@@ -126,21 +127,36 @@ def _ids(run_ids: list[str]) -> str:
     return shown + (f" and {len(run_ids) - 10} more" if len(run_ids) > 10 else "")
 
 
+#: Most run ids one ``delete_runs(run_ids=...)`` call takes (a lab selection is far smaller).
+MAX_RUN_IDS = 10_000
+
+
 def delete_runs(experiment: str | list[str] | None = None, filter: str | None = None, *, dry_run: bool = False,
-                include_registered: bool = False, store=None) -> DeletionReport:
-    """Delete the runs that ``experiment`` and/or ``filter`` select (as ``search_runs`` does), with
-    their nested runs; ``dry_run`` only reports. Runs that registered model versions point at are
-    kept unless ``include_registered``; running runs are kept. Returns what went and what was kept."""
-    if experiment is None and filter is None:
+                include_registered: bool = False, run_ids: list[str] | None = None, store=None) -> DeletionReport:
+    """Delete the runs that ``experiment`` and/or ``filter`` select (as ``search_runs`` does), or the
+    runs ``run_ids`` names (full ids or unique prefixes: a selection in the lab), with their nested
+    runs; ``dry_run`` only reports. Runs that registered model versions point at are kept unless
+    ``include_registered``; running runs are kept. All or nothing: one id that names no run
+    deletes nothing. Returns what went and what was kept."""
+    if run_ids is not None and (experiment is not None or filter is not None):
+        raise InvalidValueError("delete_runs takes run_ids=... or experiment=/filter=..., not both; to delete "
+                                "some runs of an experiment, give their ids")
+    if experiment is None and filter is None and run_ids is None:
         raise InvalidValueError("delete_runs needs experiment=... and/or filter=... to choose the runs; to delete "
                                 "every run of an experiment, give only experiment='name'")
+    if run_ids is not None and (not isinstance(run_ids, (list, tuple)) or not run_ids
+                                or len(run_ids) > MAX_RUN_IDS or not all(isinstance(r, str) for r in run_ids)):
+        raise InvalidValueError(f"run_ids must be a list of 1 to {MAX_RUN_IDS:,} run id strings, not {run_ids!r:.80}")
     for flag, name in ((dry_run, "dry_run"), (include_registered, "include_registered")):
         if not isinstance(flag, bool):
             raise InvalidValueError(f"{name} must be True or False, not {flag!r:.80}")
     store = resolve_store(store)
     with store.session() as con:
-        selected = matching_runs(con, experiment, filter, store=store)
-        report = _plan(con, [key for key, _ in selected], dry_run, include_registered)
+        if run_ids is not None:
+            keys = list(dict.fromkeys(resolve_run(con, run_id)[0] for run_id in run_ids))
+        else:
+            keys = [key for key, _ in matching_runs(con, experiment, filter, store=store)]
+        report = _plan(con, keys, dry_run, include_registered)
         if not dry_run and report.run_ids:
             with transaction(con):
                 mark_deleted(con, _keys_of(con, report.run_ids))

@@ -334,10 +334,11 @@ def _rewrite_track_cell(lines: list[str]) -> list[str]:
 
 
 def _pre_run_cell(info) -> None:
+    slices.cell_trees.push()
     shell = _shell()
     source_capture.current_cell.clear()
     source_capture.current_cell.update({
-        "raw_cell": info.raw_cell, "cell_id": getattr(info, "cell_id", None),
+        "raw_cell": info.raw_cell, "cell_id": getattr(info, "cell_id", None), "running": True,
         # The index this cell gets in the history (IPython versions differ on when they bump
         # execution_count, but the history length is always the next index).
         "execution_count": len(shell.history_manager.input_hist_raw)
@@ -350,22 +351,28 @@ def _pre_run_cell(info) -> None:
         begin_cell(shell, options, raw_cell=info.raw_cell)
 
 
+
+
 def _post_run_cell(result) -> None:
     shell = _shell()
-    _record_execution(result)
-    if _state.tracked is not None:
-        _finish(shell, result)
+    _record_execution(result, slices.cell_trees.pop())
+    try:
+        if _state.tracked is not None:
+            _finish(shell, result)
+    finally:
+        source_capture.current_cell["running"] = False  # runs ended from now on end outside a cell
 
 
-def _record_execution(result) -> None:
-    """Note every stored execution for slices (count, cell id, source; analysed only when a slice is needed)."""
+def _record_execution(result, tree=None) -> None:
+    """Note every stored execution for slices (count, cell id, source, and its names from IPython's tree)."""
     info = getattr(result, "info", None)
     if info is None or not info.store_history or info.silent:
         return
     count = source_capture.current_cell.get("execution_count") or result.execution_count
     if count is not None:
         slices.session_log.record(count, getattr(info, "cell_id", None), info.raw_cell,
-                                  failed=result.error_in_exec is not None or result.error_before_exec is not None)
+                                  failed=result.error_in_exec is not None or result.error_before_exec is not None,
+                                  tree=tree)
 
 
 def _shell():
@@ -469,6 +476,7 @@ def load_ipython_extension(shell) -> None:
     shell.input_transformers_cleanup.append(_rewrite_track_cell)
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)
+    slices.cell_trees.install(shell)
     shell._jupyter_tracker_loaded = True
 
 
@@ -476,6 +484,7 @@ def unload_ipython_extension(shell) -> None:
     """Called by ``%unload_ext jupyter_tracker``: removes the hooks (magics stay, as IPython does)."""
     if _rewrite_track_cell in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(_rewrite_track_cell)
+    slices.cell_trees.uninstall(shell)
     for event, callback in (("pre_run_cell", _pre_run_cell), ("post_run_cell", _post_run_cell)):
         try:
             shell.events.unregister(event, callback)

@@ -97,7 +97,8 @@ def model_files(uri: str, *, store=None) -> tuple[str, str, dict]:
     else:
         raise ModelNotFoundError(f"{uri!r} is not a model URI; write 'runs:/<run_id>/<name>' or "
                                  f"'models:/<registered name>/<version or alias>'")
-    record = get_run(run_id, store=store)
+    # A registered version keeps loading when its run is deleted (gc keeps such runs until the version goes).
+    record = get_run(run_id, store=store, include_deleted=uri.startswith("models:/"))
     files = {a.path[len(folder) + 1:]: a.local_path for a in record.artifacts if a.path.startswith(folder + "/")}
     if METADATA_FILE not in files:
         models = sorted({a.path.rsplit("/", 1)[0] for a in record.artifacts if a.path.endswith(METADATA_FILE)})

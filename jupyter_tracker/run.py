@@ -366,6 +366,10 @@ class Run:
             raise InvalidValueError(f"status {status!r} is not one of {', '.join(END_STATUSES)}")
         if not self._active:
             return
+        if self.source.get("kind") == "cell":  # `with jt.start_run():` in a notebook cell: its slice too
+            from .capture.reproducibility import record_ending_cell
+
+            record_ending_cell(self)
         details = None
         if error is not None:  # an error's text (a path in an OSError, say) need not be valid Unicode
             details = {

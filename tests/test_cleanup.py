@@ -14,7 +14,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 import jupyter_tracker as jt
+from jupyter_tracker.errors import RunNotFoundError
 from jupyter_tracker.store import get_store
 from jupyter_tracker.store.compaction import COMPACTING_SUFFIX, database_bytes
 
@@ -80,6 +83,13 @@ def test_delete_by_filter_says_what_goes_keeps_registered_runs_and_restores(stor
 
     everything = jt.delete_runs(filter="params.lr > 0", include_registered=True, dry_run=True)
     assert champion.run_id in everything.run_ids and not everything.kept_registered
+    # Deleted on purpose, the champion's run is hidden, but its registered version keeps loading, through gc.
+    jt.delete_runs(filter="run_name = 'champion'", include_registered=True)
+    assert "champion" not in set(jt.search_runs()["run_name"])
+    jt.gc(grace_seconds=0)
+    assert jt.load_model("models:/doubler/1").predict([3]) == [6]
+    with pytest.raises(RunNotFoundError):
+        jt.get_run(champion.run_id)
     usage = _cli("rm", check=False)
     assert usage.returncode == 2 and "-e EXPERIMENT and/or -f FILTER" in usage.stderr
     nowhere = _cli("compact", "--store", store_dir.parent / "nowhere", check=False)

@@ -93,6 +93,32 @@ def test_a_name_from_a_cell_below_is_named(lab):
     assert "⚠ not reproducible as saved: `threshold` came from cell 3" in printed
 
 
+def test_runs_started_with_start_run_in_a_cell_get_the_cells_slice_and_verdict(lab):
+    kernel, store = lab
+    path = kernel.open("with-block.ipynb")
+    sweep = ("with jt.start_run(run_name='sweep'):\n    for lr in (0.1, 0.2):\n"
+             "        with jt.start_run(run_name=f'child-{lr}', nested=True):\n"
+             "            jt.log_metric('score', alpha * lr)")
+    cells = [("setup", SETUP), ("base", "beta = 3"), ("fit", "with jt.start_run(run_name='with-linear'):\n"
+                                                               "    jt.log_metric('b', beta * 2)"),
+             ("sweep", sweep), ("define", "alpha = 0.25")]
+    save(path, cells)
+    kernel.execute(cells[1][1], "base")
+    kernel.execute(cells[2][1], "fit")
+    assert _verdict(store, "with-linear") == ("linear", "")
+    kernel.execute(cells[4][1], "define")             # run out of order: alpha comes from the cell below
+    kernel.execute(cells[3][1], "sweep")
+    for name in ("sweep", "child-0.1", "child-0.2"):
+        verdict, reasons = _verdict(store, name)
+        assert verdict == "warnings", name
+        assert "`alpha` came from cell 5" in reasons and "below cell 4" in reasons, reasons
+    run = jt.get_run(jt.search_runs(filter="run_name = 'with-linear'", store=get_store(store)).run_id.item(),
+                     store=get_store(store))
+    recorded = json.loads(run.artifact("jupyter_tracker/slice.json").local_path.read_text())
+    assert recorded["executions"][-1]["source"] == cells[2][1]
+    assert recorded["executions"][-1]["depends"]["beta"] == recorded["executions"][-2]["execution_count"]
+
+
 def test_a_cell_edited_and_run_again_under_the_same_id_is_named(lab):
     kernel, store = lab
     path = kernel.open("edited.ipynb")
@@ -151,6 +177,20 @@ def test_a_clean_notebook_run_top_to_bottom_is_linear_and_unseeded_draws_are_fla
     # The slice: the cell defining base, double and factor, and the tracked cell (which does not use jt).
     assert [e["execution_count"] for e in recorded["executions"]] == [2, 3]
     assert recorded["executions"][-1]["depends"] == {"base": 2, "double": 2}
+
+
+def test_the_run_table_shows_each_runs_verdict_as_its_own_column(store_dir, tmp_path):
+    from jupyter_tracker.widgets import data
+
+    cells = [SETUP, "import random", "%%track -q -e table -n clean\nside = 4", "with jt.start_run(run_name='drawn', "
+             "experiment='table'):\n    jt.log_metric('draw', random.random())"]
+    run_notebook(cells, tmp_path, store_dir)
+    page = data.table_page(jt.search_runs("table"))
+    run_columns = [(c.key, c.label) for c in page.columns if c.group == "run"]
+    assert ("tags.jt.reproducibility", "reproducible") in run_columns
+    assert "tags.jt.reproducibility" not in [c.key for c in page.columns if c.group == "tags"]
+    assert {row["run_name"]: row["tags.jt.reproducibility"] for row in page.rows} == \
+        {"clean": "linear", "drawn": "warnings"}
 
 
 def test_the_verdict_and_the_slice_travel_in_a_bundle_and_show_in_the_shared_page(store_dir, tmp_path):

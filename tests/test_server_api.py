@@ -361,6 +361,29 @@ async def test_delete_needs_the_run_id_as_confirmation(jp_fetch, project):
     assert run_id not in [r["run_id"] for r in (await get_json(jp_fetch, "runs", dir="mnist"))["runs"]]
 
 
+async def test_several_runs_are_deleted_at_once_all_or_nothing(jp_fetch, project):
+    runs = (await get_json(jp_fetch, "runs", dir="mnist", experiment="mnist"))["runs"]
+    chosen = [r["run_id"] for r in runs[:2]]
+    body = json.dumps({"run_ids": chosen})
+    code, error = await error_of(jp_fetch, "runs", method="DELETE", body=body, dir="mnist", confirm="1")
+    assert code == 400 and error["error"] == "ConfirmationRequiredError" and "confirm=2" in error["message"]
+    code, error = await error_of(jp_fetch, "runs", method="DELETE", body=json.dumps({"run_ids": [*chosen, "feedbeef"]}),
+                                 dir="mnist", confirm="3")
+    assert code == 404 and "feedbeef" in error["message"]                  # one unknown id: nothing deleted
+    assert len((await get_json(jp_fetch, "runs", dir="mnist", experiment="mnist"))["runs"]) == 3
+    code, error = await error_of(jp_fetch, "runs", method="DELETE", body=json.dumps({"ids": chosen}), dir="mnist",
+                                 confirm="2")
+    assert code == 400 and '"run_ids"' in error["message"]
+    response = await jp_fetch(*API, "runs", params={"dir": "mnist", "confirm": "2"}, method="DELETE", body=body,
+                              allow_nonstandard_methods=True)
+    deleted = json.loads(response.body)
+    assert sorted(deleted.pop("deleted")) == sorted(chosen)
+    assert deleted == {"nested": [], "kept_registered": [], "kept_running": []}
+    left = (await get_json(jp_fetch, "runs", dir="mnist", experiment="mnist"))["runs"]
+    assert [r["run_id"] for r in left] == [runs[2]["run_id"]]
+    assert sorted(jt.restore_run(chosen[0], store=store_of(project))) == [chosen[0]]
+
+
 # -- the running run of a kernel --------------------------------------------------------------------
 async def test_active_run_of_a_kernel(jp_fetch, project):
     session = json.loads((await jp_fetch("api", "sessions", method="POST", body=json.dumps(

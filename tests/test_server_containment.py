@@ -105,6 +105,7 @@ def request_for(pattern: str, method: str, outside: Outside, kernel_id: str | No
         ("runs/{run}", "get"): (("runs", run_id), {}, None),
         ("runs/{run}", "patch"): (("runs", run_id), {}, json.dumps({"run_name": "renamed-by-the-server"})),
         ("runs/{run}", "delete"): (("runs", run_id), {"confirm": run_id}, None),
+        ("runs", "delete"): (("runs",), {"confirm": "1"}, json.dumps({"run_ids": [run_id]})),
         ("runs/{run}/metrics/(?P<key>.+)", "get"): (("runs", run_id, "metrics", "acc"), {}, None),
         ("runs/{run}/artifacts/(?P<path>.+)", "get"): (("runs", run_id, "artifacts", "notes", "secret.txt"), {},
                                                       None),
@@ -170,7 +171,7 @@ async def check_every_way_out(jp_fetch, outside: Outside, pattern: str, method: 
     for what, folder in dir_values(outside):
         code, text = await answer(jp_fetch, parts, {**params, "dir": folder}, body, method)
         assert_not_served(code, text, outside, f"{method.upper()} {'/'.join(parts)} with dir={folder!r} ({what})",
-                          asked_for_the_run=outside.run_id in parts)
+                          asked_for_the_run=outside.run_id in parts or outside.run_id in (body or ""))
     # A store link inside the root that leads to the outside store is refused, from the root or below.
     (outside.root / ".jupyter_tracker").symlink_to(outside.store_dir, target_is_directory=True)
     for folder in ("", "projects", "no/such/folder"):

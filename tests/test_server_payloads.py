@@ -124,7 +124,7 @@ def project(jp_root_dir: Path, monkeypatch) -> dict:
             raise ValueError("diverged")
     finally:
         config.set_store_override(None)
-    return {"dir": "mnist", "run_id": run.run_id, "failed_run_id": broken.run_id}
+    return {"dir": "mnist", "run_id": run.run_id, "failed_run_id": broken.run_id, "child_run_id": child.run_id}
 
 
 def requests_for(project: dict) -> dict[tuple[str, str], tuple[tuple[str, ...], dict, str | None, object]]:
@@ -151,6 +151,8 @@ def requests_for(project: dict) -> dict[tuple[str, str], tuple[tuple[str, ...], 
         ("runs/{run}/tags/(?P<key>.+)", "delete"): (("runs", run_id, "tags", "owner"), where, None, api.delete_tag),
         ("runs/{run}", "patch"): (("runs", run_id), where, json.dumps({"run_name": "renamed"}), api.rename),
         ("runs/{run}", "delete"): (("runs", run_id), {**where, "confirm": run_id}, None, api.delete),
+        ("runs", "delete"): (("runs",), {**where, "confirm": "1"}, json.dumps({"run_ids": [project["child_run_id"]]}),
+                             api.delete_many),
     }
 
 
@@ -178,7 +180,7 @@ async def test_every_route_answers_the_json_its_function_declares(jp_fetch, proj
     failed = json.loads((await jp_fetch(*API, "runs", project["failed_run_id"], params={"dir": "mnist"})).body)
     assert failed["error"]["message"] == "diverged" and mismatches(failed, payloads.IRunDetails, "failed") == []
     assert {"IStoreInfo", "ExperimentList", "IRunPage", "IRunDetails", "IMetricHistory", "RestoredPath", "TagSet",
-            "ActiveRun", "ModelList", "TagDeleted", "IRunSummary", "RunDeleted"} == set(checked)
+            "ActiveRun", "ModelList", "TagDeleted", "IRunSummary", "RunDeleted", "IRunsDeleted"} == set(checked)
 
 
 # -- the TypedDicts against api.ts ------------------------------------------------------------------

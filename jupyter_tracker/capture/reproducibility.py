@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .slices import names_of, session_log
+from ..config import get_config
+from . import source as source_capture
+from .slices import cell_trees, names_of, session_log
 
 VERDICT_TAG = "jt.reproducibility"
 REASONS_TAG = "jt.reproducibility.reasons"
@@ -115,7 +117,7 @@ def build_slice(count: int, cell_id: str | None, raw_cell: str, notebook_path: s
     """The slice of the execution ``count`` (recorded now if the post-run hook has not yet) as a JSON-able
     record: each execution with its source as run, cell id, the names it took from which execution, and
     its position in the saved notebook."""
-    session_log.record(count, cell_id, raw_cell)
+    session_log.record(count, cell_id, raw_cell, tree=cell_trees.current())
     executions, forgotten = session_log.slice(count, to_python)
     saved = saved_code_cells(notebook_path)
     records = []
@@ -226,18 +228,57 @@ def verdict_tags(verdict: Verdict) -> dict[str, str]:
     return {VERDICT_TAG: verdict.verdict, REASONS_TAG: text} if text else {VERDICT_TAG: verdict.verdict}
 
 
-def record_run(run: Any, shell: Any, count: int, cell_id: str | None, raw_cell: str) -> Verdict:
-    """Build the slice of the cell execution that made ``run``, judge it, and store both with the run."""
+def _judged_slice(shell: Any, count: int, cell_id: str | None, raw_cell: str,
+                  notebook_path: str | None) -> tuple[dict[str, Any], Verdict]:
     to_python = shell.transform_cell
-    notebook_path = (getattr(run, "source", None) or {}).get("notebook_path")
     slice_record = build_slice(count, cell_id, raw_cell, notebook_path, to_python)
     hidden_names = set(getattr(shell, "user_ns_hidden", {}) or {})
     namespace = shell.user_ns
     verdict = assess(slice_record, lambda name: name in namespace and name not in hidden_names, to_python)
     slice_record["verdict"] = {"verdict": verdict.verdict, "reasons": verdict.reasons, "notes": verdict.notes}
+    return slice_record, verdict
+
+
+def _store(run: Any, slice_record: dict[str, Any], verdict: Verdict) -> Verdict:
     run.log_dict(slice_record, SLICE_ARTIFACT)
     run.set_tags(verdict_tags(verdict))
     return verdict
+
+
+def record_run(run: Any, shell: Any, count: int, cell_id: str | None, raw_cell: str) -> Verdict:
+    """Build the slice of the cell execution that made ``run``, judge it, and store both with the run."""
+    notebook_path = (getattr(run, "source", None) or {}).get("notebook_path")
+    return _store(run, *_judged_slice(shell, count, cell_id, raw_cell, notebook_path))
+
+
+def record_ending_cell(run: Any) -> Verdict | None:
+    """For a run ended by ordinary code while a notebook cell runs (``with jt.start_run(): ...``, or
+    ``run.end()``): the slice of that cell's execution and its verdict, stored with the run as
+    ``%%track`` stores them. None (nothing stored) outside a running cell, with slices off, or when the
+    run already has a verdict (a ``%%track`` run records its own). Never raises: a view of the run must
+    not break the user's cell, so a failure is a warning."""
+    cell = source_capture.current_cell
+    count = cell.get("execution_count")
+    if not cell.get("running") or count is None or VERDICT_TAG in run.tags or not get_config().slices:
+        return None
+    shell = source_capture.ipython_shell()
+    if shell is None or not hasattr(shell, "transform_cell"):
+        return None
+    notebook_path = (getattr(run, "source", None) or {}).get("notebook_path")
+    key = (count, notebook_path)
+    try:
+        # Runs ended by the same execution (child runs of a sweep in one cell) share its slice.
+        if _last_ending.get("key") != key:
+            _last_ending.clear()
+            _last_ending.update(key=key, judged=_judged_slice(shell, count, cell.get("cell_id"),
+                                                              cell.get("raw_cell") or "", notebook_path))
+        return _store(run, *_last_ending["judged"])
+    except Exception as exc:  # noqa: BLE001 - static analysis of user code must never fail the run's end
+        import warnings
+
+        warnings.warn(f"jupyter_tracker could not record the slice of run {run.run_id[:8]}: "
+                      f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+        return None
 
 
 
@@ -260,3 +301,6 @@ def slice_notebook(slice_record: dict[str, Any], run_id: str) -> dict[str, Any]:
         "language_info": {"name": "python"},
         "jupyter_tracker": {"run_id": run_id, "kind": "slice",
                             "notebook_path": slice_record.get("notebook_path")}}}
+
+
+_last_ending: dict[str, Any] = {}

@@ -74,18 +74,19 @@ class RunRecord:
                                f"{', '.join(a.path for a in self.artifacts) or '(none)'}")
 
 
-def resolve_run(con: DuckDBPyConnection, run_id: str) -> tuple[int, str]:
-    """(run_key, full run_id) for a full id or a unique prefix of at least 4 characters."""
+def resolve_run(con: DuckDBPyConnection, run_id: str, include_deleted: bool = False) -> tuple[int, str]:
+    """(run_key, full run_id) for a full id or a unique prefix of at least 4 characters; a deleted run
+    (not yet purged) only with ``include_deleted``."""
     if not isinstance(run_id, str) or not run_id.strip():
         raise RunNotFoundError(f"run ids are hex strings such as '3f2a9c1e…', not {run_id!r}")
     run_id = run_id.strip()
-    row = fetch_one(con, "SELECT run_key, run_id FROM internal.runs WHERE run_id = ? AND NOT deleted",
-                      [run_id])
+    visible = "" if include_deleted else " AND NOT deleted"
+    row = fetch_one(con, f"SELECT run_key, run_id FROM internal.runs WHERE run_id = ?{visible}", [run_id])
     if row:
         return row
     if len(run_id) >= 4:
-        rows = con.execute("SELECT run_key, run_id FROM internal.runs WHERE starts_with(run_id, ?) "
-                           "AND NOT deleted LIMIT 6", [run_id]).fetchall()
+        rows = con.execute(f"SELECT run_key, run_id FROM internal.runs WHERE starts_with(run_id, ?){visible} "
+                           "LIMIT 6", [run_id]).fetchall()
         if len(rows) == 1:
             return rows[0]
         if len(rows) > 1:
@@ -103,12 +104,14 @@ def con_store_hint(con: DuckDBPyConnection) -> str:
         return ""
 
 
-def get_run(run_id: str, *, store: Store | None = None) -> RunRecord:
-    """Everything about one run: params, latest metrics, tags, artifacts, inputs, environment, source."""
+def get_run(run_id: str, *, store: Store | None = None, include_deleted: bool = False) -> RunRecord:
+    """Everything about one run: params, latest metrics, tags, artifacts, inputs, environment, source.
+    A deleted run (hidden until ``gc`` purges it) only with ``include_deleted``: what a registered
+    model version made from it loads from."""
     check_run_id(run_id)
     store = resolve_store(store)
     with store.session() as con:
-        run_key, full_id = resolve_run(con, run_id)
+        run_key, full_id = resolve_run(con, run_id, include_deleted)
         row = fetch_one(con, """
             SELECT r.run_id, r.run_name, e.name, r.status, r.start_time, r.end_time, r.last_seen,
                    r.parent_run_id, r.user_name, r.host, r.pid, r.source_kind, r.source_code, r.cell_id,

@@ -17,7 +17,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
-from .. import manage, query, registry
+from .. import cleanup, manage, query, registry
 from ..config import STORE_DIRNAME, resolve_store_dir
 from ..errors import (
     ConfirmationRequiredError,
@@ -36,6 +36,7 @@ from .payloads import (
     IRegisteredModel,
     IRunDetails,
     IRunPage,
+    IRunsDeleted,
     IRunSummary,
     IStoreInfo,
     ModelList,
@@ -407,6 +408,23 @@ def delete(root_dir: str | Path, relative_dir: str | None, run_id: str, confirm:
             f"URL); got confirm={confirm!r}")
     deleted = manage.delete_run(run_id, store=_store_with_run(root_dir, relative_dir, run_id))
     return {"deleted": deleted}
+
+
+def delete_many(root_dir: str | Path, relative_dir: str | None, body: Any, confirm: str | None) -> IRunsDeleted:
+    """Mark the runs ``body["run_ids"]`` names deleted, with their nested runs, all or nothing; only when
+    ``confirm`` is how many ids were sent (the UI asks "Delete N runs?" first). Runs registered model
+    versions point at, and RUNNING ones, are kept and listed as such."""
+    run_ids = body.get("run_ids") if isinstance(body, dict) else None
+    if not isinstance(run_ids, list) or not run_ids or not all(isinstance(r, str) for r in run_ids):
+        raise InvalidValueError(f'deleting runs needs a JSON body {{"run_ids": ["<run id>", ...]}} with at least one '
+                                f'id, not {body!r:.200}')
+    if confirm != str(len(run_ids)):
+        raise ConfirmationRequiredError(
+            f"deleting {len(run_ids)} run(s) needs confirm={len(run_ids)} in the query string (how many ids the "
+            f"body names); got confirm={confirm!r}")
+    report = cleanup.delete_runs(run_ids=run_ids, store=_store_with_run(root_dir, relative_dir, run_ids[0]))
+    return {"deleted": report.run_ids, "nested": report.nested_run_ids, "kept_registered": report.kept_registered,
+            "kept_running": report.kept_running}
 
 
 def active_run(root_dir: str | Path, relative_dir: str | None, pid: int | None,

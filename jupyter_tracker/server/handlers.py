@@ -114,6 +114,10 @@ class RunsHandler(TrackerHandler):
             api.runs, experiment=argument("experiment", None), filter=argument("filter", None),
             order_by=argument("order_by", None), limit=argument("limit", None), offset=argument("offset", None)))
 
+    @tornado.web.authenticated
+    async def delete(self) -> None:
+        self.reply(await self.call(api.delete_many, self.body(), self.get_query_argument("confirm", None)))
+
 
 class RunHandler(TrackerHandler):
     @tornado.web.authenticated

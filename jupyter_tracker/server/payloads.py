@@ -15,9 +15,9 @@ from typing import Any, NotRequired, TypedDict
 
 __all__ = [
     "ActiveRun", "ExperimentList", "IArtifact", "IExperimentSummary", "IGitInfo", "IInputInfo", "IMetricHistory",
-    "IModelVersion", "IRegisteredModel", "IRunDetails", "IRunError", "IRunPage", "IRunSummary", "ISource",
-    "IStoreInfo", "IGNORED_BY_API_TS", "INLINE_IN_API_TS", "ModelList", "RestoredPath", "RunDeleted", "TagDeleted",
-    "TagSet",
+    "IModelVersion", "IRegisteredModel", "IRunDetails", "IRunError", "IRunPage", "IRunsDeleted", "IRunSummary",
+    "ISource", "IStoreInfo", "IGNORED_BY_API_TS", "INLINE_IN_API_TS", "ModelList", "RestoredPath", "RunDeleted",
+    "TagDeleted", "TagSet",
 ]
 
 
@@ -175,6 +175,17 @@ class TagDeleted(TypedDict):
 class RunDeleted(TypedDict):
     #: The full id of the run now marked deleted.
     deleted: str
+
+
+class IRunsDeleted(TypedDict):
+    #: Every run now marked deleted: those asked for and their nested runs.
+    deleted: list[str]
+    #: Of those, the ones that went as another's nested run.
+    nested: list[str]
+    #: Asked for but kept: registered model versions point at them.
+    kept_registered: list[str]
+    #: Asked for but kept: still RUNNING.
+    kept_running: list[str]
 
 
 #: TypedDict name -> the api.ts function whose ``requestAPI<{ ... }>`` declares that reply inline.

@@ -29,14 +29,20 @@ class Column:
     numeric: bool
 
 
+#: The reproducibility verdict (capture/reproducibility.py's tag), shown as the run's own column.
+VERDICT_COLUMN = "tags.jt.reproducibility"
+
+
 def table_columns(frame) -> list[Column]:
     """Columns in display order: the run's own (its name first: the column that stays in view while a
-    wide table scrolls), then params, metrics and tags in ``search_runs``' order (keys sorted, each
-    metric's summaries right after its latest value)."""
+    wide table scrolls; its reproducibility verdict when some run has one), then params, metrics and tags
+    in ``search_runs``' order (keys sorted, each metric's summaries right after its latest value)."""
     columns = [Column("run_name", "name", "run", False), Column("status", "status", "run", False),
                Column("start_time", "start", "run", False), Column("duration_s", "duration", "run", True)]
+    if VERDICT_COLUMN in frame.columns:
+        columns.insert(2, Column(VERDICT_COLUMN, "reproducible", "run", False))
     for group in ("params", "metrics", "tags"):
-        keys = [c for c in frame.columns if c.startswith(group + ".")]
+        keys = [c for c in frame.columns if c.startswith(group + ".") and c != VERDICT_COLUMN]
         columns += [Column(key, key[len(group) + 1:], group, group == "metrics") for key in keys]
     return columns
 

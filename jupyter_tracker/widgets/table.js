@@ -200,6 +200,9 @@ function render({ model, el: root }) {
           let cell;
           if (column.key === "status") {
             cell = el("td", {}, el("span", { class: `jt-status jt-status-${String(value).toLowerCase()}` }, value));
+          } else if (column.key === "tags.jt.reproducibility") {
+            cell = el("td", {}, value ? el("span", { class: `jt-verdict jt-verdict-${value}`, title: row["tags.jt.reproducibility.reasons"] || "" },
+              value === "linear" ? "linear" : "⚠ hidden state") : "");
           } else if (column.key === "run_name") {
             const indent = "\u00a0\u00a0\u00a0".repeat(row.depth) + (row.depth ? "↳ " : "");
             // Long names are cut with an ellipsis (the column stays in view while the table scrolls

@@ -212,6 +212,23 @@ export async function deleteRun(dir: string, runId: string): Promise<void> {
   await requestAPI(['runs', runId], { dir, confirm: runId }, { method: 'DELETE' });
 }
 
+export interface IRunsDeleted {
+  /** Every run now marked deleted: those asked for and their nested runs. */
+  deleted: string[];
+  /** Of those, the ones that went as another's nested run. */
+  nested: string[];
+  /** Asked for but kept: registered model versions point at them. */
+  kept_registered: string[];
+  /** Asked for but kept: still RUNNING. */
+  kept_running: string[];
+}
+
+/** Deletes several runs at once (with their nested runs), all or nothing; the server insists on
+ * `confirm` being how many ids are sent (asked in a dialog first). */
+export function deleteRuns(dir: string, runIds: string[]): Promise<IRunsDeleted> {
+  return requestAPI<IRunsDeleted>(['runs'], { dir, confirm: runIds.length }, { method: 'DELETE', ...json({ run_ids: runIds }) });
+}
+
 /** The RUNNING run of a kernel (by its id), or else of the notebook at `path`. */
 export async function getActiveRun(dir: string, kernelId?: string, path?: string): Promise<IRunSummary | null> {
   return (await requestAPI<{ run: IRunSummary | null }>(['active'], { dir, kernel_id: kernelId, path })).run;

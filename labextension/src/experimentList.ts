@@ -4,7 +4,7 @@
  * nested runs right under their parent, and a "Show more" button when the page is partial.
  */
 import { IExperimentSummary, IRunPage, IRunSummary } from './api';
-import { collapsibleHeader, formatAgo, formatMetric, formatTime, h, middleEllipsis, onClickOrEnter } from './dom';
+import { collapsibleHeader, formatAgo, formatMetric, formatTime, h, middleEllipsis } from './dom';
 import { ISidebarSettings } from './settings';
 
 /** What an experiment section shows and where its clicks go (the sidebar owns the state). */
@@ -20,6 +20,35 @@ export interface IExperimentSectionOptions {
   onShowMore: () => void;
   /** A run row was clicked (or Enter pressed on it). */
   onSelect: (runId: string) => void;
+  /** Runs marked for an action on several at once (Ctrl/Cmd/Shift-click). */
+  markedRunIds: ReadonlySet<string>;
+  /** A run row was Ctrl/Cmd/Shift-clicked: mark or unmark it. */
+  onMark: (runId: string) => void;
+}
+
+/** The verdict tag `%%track` and `jt.start_run()` in a notebook store (capture/reproducibility.py). */
+const VERDICT_TAG = 'jt.reproducibility';
+const REASONS_TAG = 'jt.reproducibility.reasons';
+
+/** The reproducibility badge of a run that has a verdict: "linear", or "⚠ hidden state" with its reasons. */
+export function verdictBadge(run: IRunSummary): HTMLElement | null {
+  const verdict = run.tags[VERDICT_TAG];
+  if (!verdict) {
+    return null;
+  }
+  const linear = verdict === 'linear';
+  const reasons = run.tags[REASONS_TAG] ?? '';
+  return h(
+    'span',
+    {
+      class: `jp-tracker-verdict jp-tracker-verdict-${linear ? 'linear' : 'warnings'}`,
+      'data-verdict': verdict,
+      title: linear
+        ? 'Reproducible as saved: the cells it depends on run top to bottom in the saved notebook'
+        : `Not reproducible as saved:\n${reasons}`
+    },
+    linear ? 'linear' : '⚠ hidden state'
+  );
 }
 
 /** A run's metrics in display order: the configured key metrics first, then the rest by name. */
@@ -96,7 +125,9 @@ function runRow(run: IRunSummary, depth: number, options: IExperimentSectionOpti
   const row = h(
     'li',
     {
-      class: `jp-tracker-run${depth ? ' jp-tracker-run-child' : ''}${run.run_id === options.selectedRunId ? ' jp-mod-selected' : ''}`,
+      class: `jp-tracker-run${depth ? ' jp-tracker-run-child' : ''}${run.run_id === options.selectedRunId ? ' jp-mod-selected' : ''}${
+        options.markedRunIds.has(run.run_id) ? ' jp-tracker-run-marked' : ''
+      }`,
       'data-run-id': run.run_id,
       'data-status': run.status,
       role: 'button',
@@ -112,11 +143,24 @@ function runRow(run: IRunSummary, depth: number, options: IExperimentSectionOpti
         'div',
         { class: 'jp-tracker-run-line' },
         middleEllipsis('jp-tracker-run-name', run.run_name),
+        verdictBadge(run),
         h('span', { class: 'jp-tracker-run-time' }, run.status === 'RUNNING' ? 'running' : formatAgo(run.start_time))
       ),
       metrics.length ? h('div', { class: 'jp-tracker-run-metrics' }, metrics) : null
     )
   );
-  onClickOrEnter(row, () => options.onSelect(run.run_id));
+  row.addEventListener('click', event => {
+    if (event.ctrlKey || event.metaKey || event.shiftKey) {
+      event.preventDefault();
+      options.onMark(run.run_id);
+    } else {
+      options.onSelect(run.run_id);
+    }
+  });
+  row.addEventListener('keydown', event => {
+    if (event.key === 'Enter') {
+      options.onSelect(run.run_id);
+    }
+  });
   return row;
 }

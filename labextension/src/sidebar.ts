@@ -4,6 +4,7 @@
  * their runs (experimentList.ts) and the "Models" section (modelList.ts), refreshed live while
  * runs are RUNNING. This widget owns the state (folder, filter, pages, selection) and the fetching.
  */
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Poll } from '@lumino/polling';
 import { Signal, ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
@@ -14,6 +15,7 @@ import {
   IRunPage,
   IRunTarget,
   IStoreInfo,
+  deleteRuns,
   getStore,
   listExperiments,
   listModels,
@@ -48,11 +50,13 @@ export class ExperimentsSidebar extends Widget {
     this._storeLine = h('div', { class: 'jp-tracker-store' });
     this._errorLine = h('div', { class: 'jp-tracker-error', role: 'alert' });
     this._list = h('div', { class: 'jp-tracker-experiments' });
+    this._markedBar = h('div', { class: 'jp-tracker-marked-bar', role: 'toolbar', hidden: '' });
     this.node.append(
       h('div', { class: 'jp-tracker-sidebar-header' }, h('h2', {}, 'Experiments')),
       this._storeLine,
       this._filterInput,
       this._errorLine,
+      this._markedBar,
       this._list
     );
     this._poll = new Poll({
@@ -78,6 +82,7 @@ export class ExperimentsSidebar extends Widget {
       return;
     }
     this._dir = dir;
+    this._marked.clear();
     this._pages.clear();
     this._extraRows.clear();
     this._lastSummaries = '';
@@ -215,7 +220,8 @@ export class ExperimentsSidebar extends Widget {
         continue; // nothing matches here
       }
       const collapsed = this._collapsed.has(experiment.name);
-      const key = JSON.stringify(['experiment', this._dir, experiment, page ?? null, this._filter, collapsed, this._settings]);
+      const marked = (page?.runs ?? []).filter(run => this._marked.has(run.run_id)).map(run => run.run_id);
+      const key = JSON.stringify(['experiment', this._dir, experiment, page ?? null, this._filter, collapsed, this._settings, marked]);
       keep(key, () =>
         experimentSection(experiment, page, {
           filter: this._filter,
@@ -224,10 +230,13 @@ export class ExperimentsSidebar extends Widget {
           selectedRunId: this._selected,
           onToggle: () => this._toggleExperiment(experiment.name),
           onShowMore: () => this._showMore(experiment.name),
-          onSelect: runId => this._select(runId)
+          onSelect: runId => this._select(runId),
+          markedRunIds: this._marked,
+          onMark: runId => this._mark(runId)
         })
       );
     }
+    this._renderMarkedBar();
     if (!children.length && this._filter && !this._error) {
       children.push(h('p', { class: 'jp-tracker-empty' }, 'No run matches the filter.'));
     }
@@ -272,6 +281,78 @@ export class ExperimentsSidebar extends Widget {
     this._runSelected.emit({ dir: this._dir, runId });
   }
 
+  /** Ctrl/Cmd/Shift-click: add the run to (or take it out of) the runs marked for "Delete selected". */
+  private _mark(runId: string): void {
+    if (this._marked.has(runId)) {
+      this._marked.delete(runId);
+    } else {
+      this._marked.add(runId);
+    }
+    this._render();
+  }
+
+  /** "N selected · Delete · Clear" above the list while runs are marked. */
+  private _renderMarkedBar(): void {
+    const shown = new Set([...this._pages.values()].flatMap(page => page.runs.map(run => run.run_id)));
+    for (const runId of Array.from(this._marked)) {
+      if (!shown.has(runId)) {
+        this._marked.delete(runId); // deleted elsewhere, or filtered out: never act on what is not shown
+      }
+    }
+    const count = this._marked.size;
+    this._markedBar.hidden = count === 0;
+    if (!count) {
+      this._markedBar.replaceChildren();
+      return;
+    }
+    const remove = h(
+      'button',
+      { class: 'jp-tracker-delete-marked jp-mod-styled jp-mod-warn', title: `Delete the ${count} marked run${count === 1 ? '' : 's'}` },
+      'Delete'
+    );
+    remove.addEventListener('click', () => void this._deleteMarked());
+    const clear = h('button', { class: 'jp-tracker-clear-marked jp-mod-styled' }, 'Clear');
+    clear.addEventListener('click', () => {
+      this._marked.clear();
+      this._render();
+    });
+    this._markedBar.replaceChildren(h('span', { class: 'jp-tracker-marked-count' }, `${count} selected`), remove, clear);
+  }
+
+  private async _deleteMarked(): Promise<void> {
+    const runIds = Array.from(this._marked);
+    const names = [...this._pages.values()].flatMap(page => page.runs).filter(run => this._marked.has(run.run_id));
+    const listed = names.slice(0, 8).map(run => h('li', {}, `${run.run_name} (${run.run_id.slice(0, 8)})`));
+    const body = h(
+      'div',
+      { class: 'jp-tracker-delete-marked-body' },
+      h('ul', {}, ...listed, names.length > 8 ? h('li', {}, `… and ${names.length - 8} more`) : null),
+      h('p', {}, 'Their nested runs go too. They can be restored (jupyter-tracker undelete) until gc purges them.')
+    );
+    const choice = await showDialog({
+      title: `Delete ${runIds.length} run${runIds.length === 1 ? '' : 's'}?`,
+      body: new Widget({ node: body }),
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (!choice.button.accept) {
+      return;
+    }
+    try {
+      const reply = await deleteRuns(this._dir, runIds);
+      this._marked.clear();
+      const kept = [
+        reply.kept_registered.length ? `${reply.kept_registered.length} kept: registered model versions point at them` : '',
+        reply.kept_running.length ? `${reply.kept_running.length} kept: still running` : ''
+      ].filter(Boolean);
+      Notification.info(`Deleted ${reply.deleted.length} run${reply.deleted.length === 1 ? '' : 's'}${kept.length ? `; ${kept.join('; ')}` : ''}`, {
+        autoClose: 5000
+      });
+    } catch (error) {
+      this._error = error instanceof TrackerAPIError ? error.message : `Could not delete the runs: ${messageOf(error)}`;
+    }
+    await this.refresh();
+  }
+
   private _settings: ISidebarSettings;
   private _dir = '';
   private _filter = '';
@@ -293,5 +374,7 @@ export class ExperimentsSidebar extends Widget {
   private _storeLine: HTMLElement;
   private _errorLine: HTMLElement;
   private _list: HTMLElement;
+  private _markedBar: HTMLElement;
+  private _marked = new Set<string>();
   private _runSelected = new Signal<this, IRunTarget>(this);
 }

@@ -34,6 +34,8 @@ _IDENT, _MAGIC, _VERSION = b":W&B", 0xBEE1, 0
 _FRAGMENT = struct.Struct("<IHB")
 _BLOCK = 32768
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+#: Each fragment's CRC32 covers its type byte, then its payload: the type's part, computed once.
+_KIND_CRCS = {kind: zlib.crc32(bytes([kind])) for kind in (_FULL, _FIRST, _MIDDLE, _LAST)}
 _SKIPPED_CONFIG = {"_wandb"}
 
 
@@ -56,28 +58,31 @@ def read_records(data: bytes, label: str) -> Iterator[bytes]:
     position = _HEADER.size
     pending: list[bytes] = []
     record_start = position
-    while position < len(data):
+    size = len(data)
+    unpack, header_size, kind_crcs, crc32 = _FRAGMENT.unpack_from, _FRAGMENT.size, _KIND_CRCS, zlib.crc32
+    while position < size:
         room = _BLOCK - position % _BLOCK
-        if room < _FRAGMENT.size:
+        if room < header_size:
             position += room                         # block trailer: zero padding
             continue
-        if position + _FRAGMENT.size > len(data):
+        if position + header_size > size:
             raise _Truncated(record_start)
-        checksum, length, kind = _FRAGMENT.unpack_from(data, position)
-        start = position + _FRAGMENT.size
+        checksum, length, kind = unpack(data, position)
+        start = position + header_size
+        end = start + length
         if checksum == 0 and length == 0 and kind == 0:   # zero-filled tail (preallocated or cut off)
             if any(data[start:]):
                 raise DamagedRunError(f"{label} has an empty record at byte {position} followed by data")
             raise _Truncated(record_start)
-        if start + length > len(data):
+        if end > size:
             raise _Truncated(record_start)
-        payload = data[start:start + length]
-        if zlib.crc32(payload, zlib.crc32(bytes([kind]))) & 0xFFFFFFFF != checksum or kind not in (1, 2, 3, 4):
-            if start + length >= len(data):
+        payload = data[start:end]
+        if kind not in kind_crcs or crc32(payload, kind_crcs[kind]) != checksum:
+            if end >= size:
                 raise _Truncated(record_start)
             raise DamagedRunError(f"{label} has a damaged record at byte {position} (checksum mismatch) with "
-                                  f"{len(data) - start - length} bytes after it")
-        position = start + length
+                                  f"{size - end} bytes after it")
+        position = end
         if kind == _FULL:
             yield payload
             record_start = position
@@ -146,10 +151,37 @@ def _key(item) -> str:
     return ".".join(item.nested_key) if item.nested_key else item.key
 
 
+#: Record kinds an import does not read (two of every three records of a run are ``summary``).
+_UNREAD_KINDS = ("summary", "stats", "telemetry", "output", "output_raw")
+
+
+def _unread_tags(pb) -> frozenset[int]:
+    """The one-byte wire tags (field number, length-delimited) of the record kinds not read."""
+    fields = pb.Record.DESCRIPTOR.fields_by_name
+    return frozenset((fields[name].number << 3) | 2 for name in _UNREAD_KINDS
+                     if name in fields and fields[name].number < 16)
+
+
+def _is_unread(payload: bytes, unread_tags: frozenset[int]) -> bool:
+    """Whether a record is of a kind the import does not read, from its first bytes: protobuf writes
+    fields in number order, so after the optional ``num`` (field 1, a varint) comes the oneof's tag.
+    Only a tag known to be unread skips the record; anything else is parsed."""
+    position = 0
+    if payload[:1] == b"\x08":
+        position = 1
+        while position < len(payload) and payload[position] & 0x80:
+            position += 1
+        position += 1
+    return position < len(payload) and payload[position] in unread_tags
+
+
 def load_run(file: Path, pb) -> SourceRun:
-    """Read one run log completely (see the module docstring for damage and status)."""
+    """Read one run log completely (see the module docstring for damage and status). The records of
+    kinds it does not use (summaries, system stats, console output) are framed and checked but not
+    decoded."""
     label = f"{file.parent.name}/{file.name}"
     data = file.read_bytes()
+    unread_tags = _unread_tags(pb)
     run = SourceRun(name=None, status="KILLED", start_time=int(file.stat().st_mtime * 1000))
     config: dict = {}
     exit_record = None
@@ -158,6 +190,9 @@ def load_run(file: Path, pb) -> SourceRun:
     records = 0
     try:
         for payload in read_records(data, label):
+            if _is_unread(payload, unread_tags):
+                records += 1
+                continue
             record = pb.Record()
             try:
                 record.ParseFromString(payload)
@@ -234,7 +269,11 @@ def _add_history(run: SourceRun, history, last_time: int | None) -> int | None:
     timestamp = last_time
     media = []
     for item in history.item:
-        key = ".".join(item.nested_key) if item.nested_key else item.key
+        nested = item.nested_key   # indexing it is far cheaper than iterating it (a upb container)
+        depth = len(nested)
+        key = nested[0] if depth == 1 else ".".join(nested[:]) if depth else item.key
+        if key[:1] == "_" and key != "_step" and key != "_timestamp":
+            continue                               # W&B's own values (_runtime, _wandb.*): not metrics
         text = item.value_json
         try:
             number = float(text) if text else _typed_number(item)
