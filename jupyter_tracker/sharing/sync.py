@@ -39,7 +39,6 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +72,7 @@ SYNC_LOCK = "sync.lock"
 #: Local bookkeeping of ``push`` about where a run went: not tags of the run to mirror.
 LOCAL_ONLY_TAGS = (PUSHED_TO_TAG, MLFLOW_RUN_TAG)
 #: The mirror backs off by itself: MLflow's client gives up at once instead of retrying for minutes.
-SYNC_SETTINGS = RequestSettings(max_retries=0, backoff_factor=0, timeout_s=30)
+SYNC_SETTINGS = RequestSettings(max_retries=0, backoff_factor=0, timeout_s=15)
 _LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"
 
 
