@@ -96,8 +96,9 @@ def _sharing_commands(commands) -> list[argparse.ArgumentParser]:
     importer.add_argument("source", help="wandb folder, Trackio folder, Aim repository or MLflow tracking URI")
     importer.add_argument("-e", "--experiment", help="put every run into this experiment (mlflow: the MLflow "
                                                      "experiment to import; default: all)")
-    sync = commands.add_parser("sync", help="mirror the store's runs to the team's MLflow server ($JUPYTER_TRACKER_REMOTE)"
-                               ", exactly once; without --once it keeps mirroring until interrupted")
+    sync = commands.add_parser("sync", help="mirror the store's runs to the team's MLflow server "
+                               "($JUPYTER_TRACKER_REMOTE), exactly once; without --once it keeps mirroring until "
+                               "interrupted")
     sync.add_argument("--remote", help="the MLflow server, e.g. http://mlflow.team:5000 (default: "
                                        "$JUPYTER_TRACKER_REMOTE)")
     sync.add_argument("-e", "--experiment", action="append", help="only this experiment (repeatable)")
