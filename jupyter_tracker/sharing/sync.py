@@ -122,17 +122,22 @@ _EXCLUDED_TAGS_SQL = "(key LIKE 'mlflow.%' OR key IN (SELECT unnest(?::VARCHAR[]
 
 def _candidates(con: Any, remote: str, experiments: list[str]) -> list[RunSync]:
     """Every run the mirror is responsible for, with its sync state: ours (not pulled from an MLflow
-    server), of the mirrored experiments, not deleted unless it was sent."""
+    server), of the mirrored experiments, not deleted unless it was sent. Points are counted only for
+    runs whose end was not sent yet (an ended run's points do not change): a pass costs little in a
+    store of millions of points."""
     excluded = sorted({*LOCAL_ONLY_TAGS, *BOOKKEEPING_TAGS})
     rows = con.execute(f"""
-        WITH points AS (SELECT run_key, count(*) AS n FROM internal.metrics GROUP BY run_key),
+        WITH points AS (SELECT run_key, count(*) AS n FROM internal.metrics
+                        WHERE run_key NOT IN (SELECT r.run_key FROM internal.runs r JOIN internal.sync_runs s
+                                              ON s.remote = ? AND s.run_id = r.run_id WHERE s.ended)
+                        GROUP BY run_key),
              tag_print AS (SELECT run_key, string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key)
                                   AS printed, list(key ORDER BY key) AS keys
                            FROM internal.tags WHERE NOT {_EXCLUDED_TAGS_SQL} GROUP BY run_key),
              param_print AS (SELECT run_key, string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key)
                                     AS printed FROM internal.params GROUP BY run_key)
         SELECT r.run_key, r.run_id, e.name, r.run_name, r.parent_run_id, r.status, r.deleted,
-               coalesce(points.n, 0),
+               coalesce(points.n, s.points_sent, 0),
                md5(concat_ws(chr(29), coalesce(r.run_name, ''), r.deleted::VARCHAR, coalesce(t.printed, ''),
                              coalesce(p.printed, ''))),
                s.mlflow_run_id, coalesce(s.points_sent, 0), s.fingerprint, coalesce(s.tag_keys, []::VARCHAR[]),
@@ -143,7 +148,7 @@ def _candidates(con: Any, remote: str, experiments: list[str]) -> list[RunSync]:
         WHERE (r.origin IS NULL OR r.origin NOT LIKE '{ORIGIN_PREFIX}%')
           AND (len(?::VARCHAR[]) = 0 OR e.name IN (SELECT unnest(?::VARCHAR[])))
           AND (NOT r.deleted OR s.mlflow_run_id IS NOT NULL)
-        ORDER BY r.start_time, r.run_key""", [excluded, remote, experiments, experiments]).fetchall()
+        ORDER BY r.start_time, r.run_key""", [remote, excluded, remote, experiments, experiments]).fetchall()
     return [RunSync(*row[:12], list(row[12]), *row[13:]) for row in rows]
 
 
