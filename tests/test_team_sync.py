@@ -22,6 +22,7 @@ from conftest import run_notebook
 import jupyter_tracker as jt
 from bench.servers import REPO, free_port, mlflow_server, process_env
 from jupyter_tracker.config import get_config
+from jupyter_tracker.errors import ConfigError
 from jupyter_tracker.sharing import sync
 
 ADMIN, PASSWORD = "admin", "s3cret-team-pass-4711"
@@ -177,6 +178,9 @@ def test_a_run_is_on_the_server_while_it_trains_then_ends_there_and_local_edits_
 
 
 def test_wrong_credentials_fail_clearly_lose_nothing_and_resume_once_fixed(store_dir, auth_uri, monkeypatch):
+    with pytest.raises(ConfigError, match="MLFLOW_TRACKING_PASSWORD") as refused:
+        sync.configure_remote(auth_uri.replace("http://", f"http://{ADMIN}:{PASSWORD}@"))
+    assert PASSWORD not in str(refused.value) and get_config().remote_uri == ""
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "not-the-password-99")
     sync.configure_remote(auth_uri)
     with jt.start_run(experiment="creds", run_name="refused") as run:

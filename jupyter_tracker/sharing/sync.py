@@ -27,8 +27,8 @@ that mirrors; other processes with sync on wait and take over when it exits.
 
 Credentials are MLflow's own (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``, ``MLFLOW_TRACKING_TOKEN``,
 ``MLFLOW_TRACKING_INSECURE_TLS``, ``MLFLOW_TRACKING_SERVER_CERT_PATH``): read by MLflow's client at
-each request, never written. A remote URI given with ``user:password@`` is kept in memory only; the
-store, messages and outputs name it without them (``public_uri``).
+each request, never written. A remote URI with a password in it is refused (settings would show it);
+messages and the store name a remote without any ``user@`` part (``public_uri``).
 """
 
 from __future__ import annotations
@@ -262,6 +262,10 @@ class Mirror:
         if not remote_uri.startswith(("http://", "https://", "databricks", "sqlite:", "postgresql", "mysql")):
             raise ConfigError(f"the remote {public_uri(remote_uri)!r} is not an MLflow tracking URI; give the "
                               f"team's server, e.g. %tracker remote http://mlflow.team:5000")
+        if urlsplit(remote_uri.strip()).password is not None:
+            raise ConfigError(f"the remote {public_uri(remote_uri)} was given with a password in its URL, which "
+                              f"settings and outputs would show; give the URL without it and set "
+                              f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
         self.remote_uri = remote_uri
         self.remote = public_uri(remote_uri)
         self._store = store
