@@ -89,6 +89,11 @@ ROWS = [
     RowSpec("import_runs", "Sharing", "import that bundle into an empty store", "s", "lower", ("jupyter_tracker",)),
     RowSpec("push_points", "Sharing", "copy a run's metric points to an MLflow server (MLflow: its own "
             "`log_batch` copy, 1,000 per call)", "s", "lower", OURS_MLFLOW),
+    RowSpec("mirror_points", "Sharing", "team sync: mirror a run's metric points to an MLflow server "
+            "(`jupyter-tracker sync --once`; MLflow: its own `log_batch` copy, 1,000 per call)", "s", "lower",
+            OURS_MLFLOW),
+    RowSpec("sync_log_metric", "Sharing", "`log_metric` per call while team sync mirrors the run (detail: sync "
+            "off)", "µs", "lower", ("jupyter_tracker",)),
     RowSpec("import_wandb", "Sharing", "import W&B offline runs (`jt.import_from`) into an empty store", "s",
             "lower", ("jupyter_tracker",)),
     RowSpec("crash_kept", "Crash safety", "SIGKILL after the log calls returned: points kept", "share", "higher",

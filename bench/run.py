@@ -30,6 +30,10 @@ OURS = "jupyter_tracker"
 
 # Every row runs every tool at the same N; where a peer is slow it gets fewer repetitions, never a
 # smaller N (``mlflow_reps``). Sizes are capped so that a full run stays near 30 min on 2 busy cores.
+#: Every workload of a full run, in the order they run.
+WORKLOADS = ("imports", "log_loop", "visible", "create_runs", "track_overhead", "slices", "search", "summaries",
+             "history", "crash", "concurrency", "sharing", "mirror", "cleanup", "mlflow_backend", "importers")
+
 FULL = {
     "reps": 5, "proc_reps": 3, "mlflow_reps": 1, "import_reps": 5,
     "log_n": 10_000,
@@ -41,6 +45,7 @@ FULL = {
     "writers": (1, 2, 4, 8), "writer_n": 500, "writer_n_large": 50_000, "start_delay": (3.0, 0.5),
     "track_reps": 30, "slice_reps": 7,
     "share_runs": 100, "share_points": 10_000, "push_points": 100_000, "push_server_per_tool": True,
+    "mirror_points": 1_000_000, "sync_cost_n": 500_000,
     "mlflow_api_log_n": 1_000, "mlflow_api_writer_n": 500,   # bench/mlflow_backend.py: both columns are MLflow's API
     "import_runs_n": 100, "import_points_n": 10_000,
 }
@@ -55,6 +60,7 @@ QUICK = {
     "writers": (1, 2), "writer_n": 200, "writer_n_large": 2_000, "start_delay": (1.0, 0.3),
     "track_reps": 2, "slice_reps": 2,
     "share_runs": 3, "share_points": 500, "push_points": 2_000, "push_server_per_tool": False,
+    "mirror_points": 2_000, "sync_cost_n": 5_000,
     "mlflow_api_log_n": 50, "mlflow_api_writer_n": 20,
     "import_runs_n": 3, "import_points_n": 200,
 }
@@ -503,6 +509,35 @@ class Bench:
                 self.each(["jupyter_tracker", "mlflow"], "push to an MLflow server",
                           lambda tool: push(tool, uri))
 
+    def mirror(self) -> None:
+        """Team sync: a run's points mirrored to a fresh MLflow server (MLflow: its own ``log_batch`` copy),
+        and ``log_metric``'s cost while the mirror sends (ours: sync on vs off)."""
+        n = self.settings["mirror_points"]
+
+        def copy(tool: str) -> None:
+            root = self.root(tool, "mirror")
+            seeded = call(tool, "seed_history", root=root, n=n)
+            with mlflow_server(self.workdir / tool / "mirror-server") as uri:
+                result = call(tool, "mirror_points", root=root, run_id=seeded["run_id"], tracking_uri=uri,
+                              worker="bench.sharing")
+            seconds = result.get("mirror_s", result.get("push_s"))
+            self.table.set("mirror_points", tool, Figure(seconds, n=n, reps=1, detail=f"{n / seconds:,.0f} points/s"))
+
+        self.each(["jupyter_tracker", "mlflow"], "mirror to an MLflow server", copy)
+        calls = self.settings["sync_cost_n"]
+
+        def cost(tool: str) -> None:
+            off = call(tool, "log_with_sync", root=self.root(tool, "sync-off"), n=calls, tracking_uri=None,
+                       worker="bench.sharing")
+            with mlflow_server(self.workdir / tool / "sync-cost-server") as uri:
+                on = call(tool, "log_with_sync", root=self.root(tool, "sync-on"), n=calls, tracking_uri=uri,
+                          worker="bench.sharing")
+            self.table.set("sync_log_metric", tool, Figure(
+                on["us_per_call"], n=calls, reps=1,
+                detail=f"sync off: {off['us_per_call']:.2f} µs ({on['us_per_call'] / off['us_per_call']:.2f}×)"))
+
+        self.each([OURS], "log_metric with sync on", cost)
+
     def mlflow_backend(self) -> None:
         from .mlflow_backend import workload
 
@@ -573,8 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where latest.json/.md go")
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
-                        help="workloads to run: imports log_loop visible create_runs track_overhead slices search "
-                             "history crash concurrency sharing cleanup mlflow_backend importers")
+                        help="workloads to run: " + " ".join(WORKLOADS))
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     parser.add_argument("--update", action="store_true",
                         help="keep the other rows of DIR/latest.json and replace only those this run measures "
@@ -592,9 +626,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
-    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "slices", "search", "summaries",
-                 "history",
-                 "crash", "concurrency", "sharing", "cleanup", "mlflow_backend", "importers"]
+    workloads = list(WORKLOADS)
     chosen = args.only or workloads
     previous = json.loads((out / "latest.json").read_text()) if args.update and (out / "latest.json").exists() \
         else None

@@ -74,18 +74,20 @@ def process_env() -> dict:
 
 @contextmanager
 def mlflow_server(directory: Path, backend_store_uri: str | None = None, workers: int = 1,
-                  extra_env: dict | None = None) -> Iterator[str]:
+                  extra_env: dict | None = None, port: int | None = None,
+                  app_name: str | None = None) -> Iterator[str]:
     """A real ``mlflow server`` (SQLite backend unless ``backend_store_uri`` names another, e.g.
     ``jupyter-tracker:///...``; local artifacts) on loopback; yields its URI once it answers /health
     and its processes are idle. Its output goes to ``directory/server.log``; ``extra_env`` is added to
-    its environment."""
+    its environment. ``port`` (default: a free one) lets a stopped server come back at the same
+    address; ``app_name`` is MLflow's ``--app-name`` (``basic-auth``)."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log_path = directory / "server.log"
-    with open(log_path, "w") as log:
+    with open(log_path, "a") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers),
+             "--workers", str(workers), *(["--app-name", app_name] if app_name else []),
              "--backend-store-uri", backend_store_uri or f"sqlite:///{directory / 'mlflow.db'}",
              "--artifacts-destination", str(directory / "artifacts")],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

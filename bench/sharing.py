@@ -7,6 +7,11 @@
 - ``push_points(root, run_id, tracking_uri)``: copy one run's metric points (seeded by the tool's
   ``seed_history``) to a real ``mlflow server``: ``jt.push`` for us, for MLflow its own copy: read the
   history from its local store, ``log_batch`` 1,000 points per call to the server.
+- ``mirror_points(root, run_id, tracking_uri)``: the same copy by team sync (``sync_once``: what the
+  background mirror does for a finished run, its end phase included); MLflow's figure is its ``log_batch``
+  copy above.
+- ``log_with_sync(root, n, tracking_uri)``: ``log_metric`` per call while the mirror sends the same run
+  to the server (``tracking_uri`` None: no mirror), ours only.
 """
 
 from __future__ import annotations
@@ -105,8 +110,38 @@ def mlflow_push_points(root: str, run_id: str, tracking_uri: str) -> dict:
     return {"push_s": time.perf_counter() - start, "points": points}
 
 
+def jt_mirror_points(root: str, run_id: str, tracking_uri: str) -> dict:
+    from jupyter_tracker.sharing.sync import sync_once
+
+    jt_tool._jt(root)
+    _warm_up(tracking_uri)
+    start = time.perf_counter()
+    report = sync_once(tracking_uri)
+    return {"mirror_s": time.perf_counter() - start, "points": report.points_sent}
+
+
+def jt_log_with_sync(root: str, n: int, tracking_uri: str | None) -> dict:
+    from jupyter_tracker.sharing.sync import start_mirror, stop_mirror
+
+    jt = jt_tool._jt(root)
+    values = training_curve(n)
+    if tracking_uri:
+        _warm_up(tracking_uri)
+        start_mirror(tracking_uri)
+    with jt.start_run(run_name="synced", experiment="sync-cost") as run:
+        log_metric = run.log_metric
+        start = time.perf_counter()
+        for step in range(n):
+            log_metric("loss", values[step], step=step)
+        elapsed = time.perf_counter() - start
+    stop_mirror()
+    return {"us_per_call": elapsed / n * 1e6}
+
+
 TASKS = {("jupyter_tracker", "seed_sharing"): jt_seed_sharing, ("jupyter_tracker", "export_import"): jt_export_import,
-         ("jupyter_tracker", "push_points"): jt_push_points, ("mlflow", "push_points"): mlflow_push_points}
+         ("jupyter_tracker", "push_points"): jt_push_points, ("mlflow", "push_points"): mlflow_push_points,
+         ("jupyter_tracker", "mirror_points"): jt_mirror_points, ("mlflow", "mirror_points"): mlflow_push_points,
+         ("jupyter_tracker", "log_with_sync"): jt_log_with_sync}
 
 
 def main() -> None:

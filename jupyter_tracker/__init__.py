@@ -41,6 +41,7 @@ _EXPORTS = {
     **dict.fromkeys(["delete_model_alias", "get_model_version", "get_stage_history", "list_registered_models",
                      "register_model", "search_model_versions", "set_model_alias",
                      "transition_model_version_stage"], "registry"),
+    "sync_status": "sharing.sync",
 }
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
         set_model_alias,
         transition_model_version_stage,
     )
+    from .sharing.sync import sync_status
 
 
 def __getattr__(name: str) -> Any:
@@ -89,7 +91,7 @@ __all__ = [
     "compare", "plot_metrics", "runs",
     "compact", "delete_runs", "gc", "restore_run",
     "diff_snapshots", "export_runs", "import_from", "import_runs", "pull", "push", "share_snapshot",
-    "reproduce",
+    "reproduce", "sync_status",
 ]
 
 

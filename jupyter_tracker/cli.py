@@ -96,7 +96,15 @@ def _sharing_commands(commands) -> list[argparse.ArgumentParser]:
     importer.add_argument("source", help="wandb folder, Trackio folder, Aim repository or MLflow tracking URI")
     importer.add_argument("-e", "--experiment", help="put every run into this experiment (mlflow: the MLflow "
                                                      "experiment to import; default: all)")
-    subcommands = [export, load, share, diff, push, pull, *_cleanup_commands(commands), importer]
+    sync = commands.add_parser("sync", help="mirror the store's runs to the team's MLflow server "
+                               "($JUPYTER_TRACKER_REMOTE), exactly once; without --once it keeps mirroring until "
+                               "interrupted")
+    sync.add_argument("--remote", help="the MLflow server, e.g. http://mlflow.team:5000 (default: "
+                                       "$JUPYTER_TRACKER_REMOTE)")
+    sync.add_argument("-e", "--experiment", action="append", help="only this experiment (repeatable)")
+    sync.add_argument("--once", action="store_true", help="send what is pending, then exit")
+    sync.add_argument("--status", action="store_true", help="print each run's sync state and exit")
+    subcommands = [export, load, share, diff, push, pull, *_cleanup_commands(commands), importer, sync]
     for sub in subcommands:
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -437,6 +445,26 @@ def _pull(arguments, store) -> int:
         f"{len(result.skipped)} already in the store"])
 
 
+def _sync(arguments, store) -> int:
+    from .sharing import sync
+
+    if arguments.status:
+        frame = sync.sync_status(arguments.remote, store=store)
+        if arguments.json:
+            print(frame.to_json(orient="records", date_format="iso", lines=True))
+        else:
+            print(frame.to_string(index=False) if len(frame) else "no runs to mirror")
+        return EXIT_OK
+    if not arguments.once:
+        sync.sync_forever(arguments.remote, experiments=arguments.experiment, store=store)
+        return EXIT_OK
+    report = sync.sync_once(arguments.remote, experiments=arguments.experiment, store=store)
+    lines = [f"sent {report.runs_sent} run(s), {report.points_sent} metric points; "
+             f"{len(report.failed)} failed"] + [f"failed: {run_id[:8]}: {why}" for run_id, why in report.failed.items()]
+    _print_result(arguments, dataclasses.asdict(report), lines)
+    return EXIT_SYNC if report.failed else EXIT_OK
+
+
 def _reproduce_command(commands) -> argparse.ArgumentParser:
     reproduce = commands.add_parser(
         "reproduce", help="run a run's slice (or saved notebook) again in a fresh kernel and compare "
@@ -474,7 +502,7 @@ def _import_from(arguments, store) -> int:
 _COMMANDS = {"ls": _ls, "show": _show, "doctor": _doctor, "restore": _restore, "export": _export,
              "import": _import, "share": _share, "diff": _diff, "push": _push, "pull": _pull, "gc": _gc,
              "rm": _rm, "undelete": _undelete, "compact": _compact, "reproduce": _reproduce,
-             "import-from": _import_from}
+             "import-from": _import_from, "sync": _sync}
 
 if __name__ == "__main__":
     raise SystemExit(main())

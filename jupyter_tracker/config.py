@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Bool, Float, Unicode, default, validate
+from traitlets import Bool, Float, List, Unicode, default, validate
 from traitlets.config import Configurable
 
 from .errors import ConfigError
@@ -19,6 +19,7 @@ from .errors import ConfigError
 STORE_DIRNAME = ".jupyter_tracker"
 ENV_STORE_DIR = "JUPYTER_TRACKER_DIR"
 ENV_QUERY_TIMEOUT = "JUPYTER_TRACKER_QUERY_TIMEOUT"
+ENV_REMOTE = "JUPYTER_TRACKER_REMOTE"
 DEFAULT_QUERY_TIMEOUT = 30.0
 DEFAULT_EXPERIMENT = "Default"
 
@@ -50,6 +51,20 @@ class TrackerConfig(Configurable):
         help=f"Seconds a query may run while it holds the store's lock (every other reader and merge waits) "
              f"before it is stopped with QueryTimeoutError; 0 means no limit. The {ENV_QUERY_TIMEOUT} "
              f"environment variable sets the default.").tag(config=True)
+
+    remote_uri = Unicode(
+        help=f"The team's MLflow tracking server every run is mirrored to in the background (%tracker remote "
+             f"URL); empty: no mirroring. The {ENV_REMOTE} environment variable sets the default.").tag(config=True)
+    remote_experiments = List(Unicode(), help="Only runs of these experiments are mirrored (empty: every "
+                              "experiment); %tracker remote --experiments a,b").tag(config=True)
+    remote_follow = List(Unicode(), help="MLflow experiments whose runs are pulled from the remote "
+                         "periodically (%tracker follow NAME)").tag(config=True)
+    sync_interval = Float(1.0, help="Seconds between the mirror's looks at the store for new points.").tag(config=True)
+    follow_interval = Float(30.0, help="Seconds between pulls of followed experiments.").tag(config=True)
+
+    @default("remote_uri")
+    def _remote_from_environment(self) -> str:
+        return os.environ.get(ENV_REMOTE, "").strip()
 
     @default("query_timeout")
     def _query_timeout_from_environment(self) -> float:

@@ -425,7 +425,8 @@ class TrackMagics(Magics):
 
     @line_magic
     def tracker(self, line: str) -> None:
-        """%tracker: show settings; %tracker store PATH; %tracker experiment NAME; %tracker KEY=VALUE."""
+        """%tracker: show settings; %tracker store PATH; %tracker experiment NAME; %tracker KEY=VALUE;
+        %tracker remote URL [--experiments a,b]; %tracker follow EXP."""
         parts = shlex.split(line)
         config = get_config()
         if not parts:
@@ -439,6 +440,8 @@ class TrackMagics(Magics):
             print(f"store: {store.root}")
         elif parts[0] == "experiment" and len(parts) == 2:
             print(f"experiment: {tracking.set_experiment(parts[1])}")
+        elif parts[0] in ("remote", "follow"):
+            print(_team_sync(parts))
         elif all("=" in p for p in parts):
             for part in parts:
                 name, _, value = part.partition("=")
@@ -456,8 +459,30 @@ class TrackMagics(Magics):
                     raise UsageError(f"%tracker: {name}={value!r} is not valid: {exc}") from None
                 print(f"{name}: {getattr(config, name)!r}")
         else:
-            raise UsageError("%tracker takes: nothing (show settings), store PATH, experiment NAME, "
-                             "or SETTING=VALUE (e.g. %tracker auto_params=False)")
+            raise UsageError("%tracker takes: nothing (show settings), store PATH, experiment NAME, remote URL, "
+                             "follow EXP, or SETTING=VALUE (e.g. %tracker auto_params=False)")
+
+
+def _team_sync(parts: list[str]) -> str:
+    """%tracker remote [URL|off] [--experiments a,b] and %tracker follow EXP, parsed here and done by
+    ``sharing.sync`` (the mirror lives there)."""
+    from .sharing import sync
+
+    words = list(parts[1:])
+    if parts[0] == "follow":
+        if len(words) != 1:
+            raise UsageError("%tracker follow takes one MLflow experiment name, e.g. %tracker follow churn")
+        return sync.follow(words[0])
+    experiments = None
+    if "--experiments" in words:
+        at = words.index("--experiments")
+        if at + 1 >= len(words):
+            raise UsageError("%tracker remote --experiments takes a comma-separated list, e.g. churn,ablation")
+        experiments = [name.strip() for name in words[at + 1].split(",") if name.strip()]
+        del words[at:at + 2]
+    if len(words) > 1:
+        raise UsageError("%tracker remote takes one URL (or off), e.g. %tracker remote http://mlflow.team:5000")
+    return sync.configure_remote(words[0] if words else None, experiments)
 
 
 class _Result:
@@ -477,6 +502,11 @@ def load_ipython_extension(shell) -> None:
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)
     slices.cell_trees.install(shell)
+    from .sharing import sync
+
+    config.observe(sync.remote_changed, names=["remote_uri"])
+    if config.remote_uri:
+        sync.start_mirror()
     shell._jupyter_tracker_loaded = True
 
 

@@ -173,12 +173,24 @@ CREATE TABLE IF NOT EXISTS internal.logged_models (
 _v3_mlflow = SqlMigration(_V3_MLFLOW)
 
 
+_V4_SYNC = """
+CREATE TABLE IF NOT EXISTS internal.sync_runs (
+    remote VARCHAR, run_id VARCHAR, mlflow_run_id VARCHAR, points_sent BIGINT, fingerprint VARCHAR,
+    tag_keys VARCHAR[], ended BOOLEAN, last_sent BIGINT, last_error VARCHAR);
+"""
+#: Team sync's durable high-water mark per (remote, run): which MLflow run mirrors it, how many of its
+#: metric points (in the order they were merged) the server has acknowledged, the name/tags/params/deleted
+#: state last sent, whether its end was sent, and the last failure. Never a credential.
+_v4_sync = SqlMigration(_V4_SYNC)
+
+
 #: Ordered migrations: (version, name, function). Append; never change what a released one creates
 #: (making its statements safe to run twice, as ``IF NOT EXISTS`` does, changes nothing it creates).
 MIGRATIONS: list[tuple[int, str, Callable[[DuckDBPyConnection], None]]] = [
     (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
     (2, "model registry: registered models, versions, stage transitions, aliases", _v2_registry),
     (3, "MLflow's concepts: experiment tags and lifecycle, MLflow 3 logged models", _v3_mlflow),
+    (4, "team sync: what each run has sent to its remote MLflow server", _v4_sync),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
