@@ -185,11 +185,19 @@ def metric_step(key: str, step: Any) -> int:
 
 
 def metric_timestamp(key: str, timestamp: Any) -> int:
-    """Validate an explicit timestamp: integer milliseconds since the Unix epoch."""
+    """Validate an explicit metric timestamp: integer milliseconds since the Unix epoch."""
+    return timestamp_ms(timestamp, f"metric {key!r}", InvalidMetricError)
+
+
+def timestamp_ms(timestamp: Any, what: str, error: type[InvalidValueError] = InvalidValueError) -> int:
+    """The one rule for a time a caller gives (a metric's timestamp, a run's start or end time
+    through the MLflow backend): integer milliseconds since the Unix epoch, 1970 to 2200, so a time
+    in seconds, microseconds or nanoseconds is refused naming the unit instead of breaking every
+    later query that turns it into a date."""
     if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)) or (
             isinstance(timestamp, float) and not math.isfinite(timestamp)):
-        raise InvalidMetricError(
-            f"metric {key!r} got timestamp={timestamp!r}; timestamps are milliseconds since the epoch "
+        raise error(
+            f"{what} got timestamp={timestamp!r}; timestamps are milliseconds since the epoch "
             f"as an int, e.g. int(time.time() * 1000)")
     timestamp = int(timestamp)
     low, high = TIMESTAMP_MS_RANGE
@@ -197,8 +205,8 @@ def metric_timestamp(key: str, timestamp: Any) -> int:
         hint = (" It looks like nanoseconds (time.time_ns()); divide by 1,000,000" if timestamp > high * 1000
                 else " It looks like microseconds; divide by 1,000" if timestamp > high
                 else "")
-        raise InvalidMetricError(
-            f"metric {key!r} got timestamp={timestamp}, which is not milliseconds since the epoch between "
+        raise error(
+            f"{what} got timestamp={timestamp}, which is not milliseconds since the epoch between "
             f"1970 and 2200.{hint} (e.g. int(time.time() * 1000))")
     return timestamp
 

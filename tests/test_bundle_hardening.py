@@ -409,3 +409,38 @@ def test_any_single_change_imports_cleanly_or_is_refused_with_the_store_unchange
         event("imported")
         _reads_back(store, bad)
     shutil.rmtree(work)
+
+
+# -- bytes that are not text -----------------------------------------------------------------------
+def _not_utf8(table: str, column: str):
+    """A member change: row 0's ``column`` of ``table`` gets bytes that are not UTF-8 (Parquet string
+    columns hold whatever bytes their writer put there; pyarrow's ``view`` does not check them)."""
+    def change(members: dict[str, bytes]) -> None:
+        name = f"tables/{table}.parquet"
+        original = pq.read_table(io.BytesIO(members[name]))
+        values = original.column(column).to_pylist()
+        values[0] = (values[0] or "x").encode() + b"\xe9\xff"
+        raw = pa.array(values, pa.binary()).view(pa.string())
+        sink = io.BytesIO()
+        pq.write_table(original.set_column(original.schema.get_field_index(column), column, raw), sink)
+        members[name] = sink.getvalue()
+    return change
+
+
+@pytest.mark.parametrize("table, column", [("runs", "run_name"), ("runs", "source_code"), ("console", "text"),
+                                           ("registered_models", "description"), ("params", "value")])
+def test_bytes_that_are_not_utf8_in_any_text_column_are_refused_before_any_file_is_copied(
+        bundle, bob, tmp_path, table, column):
+    with zipfile.ZipFile(bundle) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    _not_utf8(table, column)(members)
+    manifest = json.loads(members.pop("manifest.json"))
+    manifest["members"] = {name: {"sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
+                           for name, content in members.items()}
+    bad = tmp_path / "latin1.jtrack"
+    with zipfile.ZipFile(bad, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+        archive.writestr("manifest.json", json.dumps(manifest))
+    error = refused(bad, bob, f"column '{column}' holds bytes that are not UTF-8")   # objects included
+    assert f"table '{table}'" in str(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -108,3 +109,21 @@ def test_bad_inputs_and_filters_say_what_to_do(store_dir, tmp_path):
             jt.log_input(_frame(), context="")
     with pytest.raises(InvalidFilterError, match="unknown dataset field 'size'"):
         jt.search_runs(filter="datasets.size = 3")
+
+
+def test_doctor_and_gc_agree_that_stored_data_is_referenced_and_doctor_names_a_missing_object(store_dir):
+    def doctor() -> tuple[int, dict]:
+        done = subprocess.run([sys.executable, "-m", "jupyter_tracker.cli", "doctor", "--json"], capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir)})
+        return done.returncode, json.loads(done.stdout)
+
+    with jt.start_run():
+        stored = jt.log_input(_frame(), "customers", store_data=True)["schema"]["stored_object"]
+    path = jt.current_store().objects.path(stored)
+    jt.search_runs()                                       # merged, as any read of the store does
+    code, health = doctor()
+    assert code == 0 and health["objects"] == 1 and health["unreferenced_objects"] == 0, health
+    assert jt.gc(grace_seconds=0).removed_objects == [] and path.exists()   # gc keeps what doctor calls referenced
+    path.unlink()
+    code, health = doctor()
+    assert code == 1 and health["missing_objects"] == 1 and stored in " ".join(health["problems"]), health

@@ -252,3 +252,13 @@ def test_cli_import_from_prints_the_summary_and_a_missing_library_names_its_extr
         """)], capture_output=True, text=True, env={**os.environ, "JUPYTER_TRACKER_DIR": str(tmp_path / "s")})
     assert "jupyter_tracker[wandb]" in hidden.stdout, hidden.stderr[-2000:]
     assert issubclass(MissingExtraError, ImportError)
+
+
+def test_import_from_an_mlflow_source_that_is_no_tracking_store_says_so_without_a_traceback(store_dir, tmp_path):
+    missing = tmp_path / "no-such-mlruns"
+    done = subprocess.run([sys.executable, "-m", "jupyter_tracker.cli", "import-from", "mlflow", str(missing)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "PYTHONWARNINGS": "ignore"})
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "listing the experiments to import" in done.stderr and str(missing) in done.stderr
+    assert jt.search_runs().empty

@@ -1,5 +1,10 @@
 """Property: whatever happens to a journal's bytes, a merge never raises, stays small, and never
-yields a point, param or run that was not written."""
+yields a point, param or run that was not written.
+
+The journal is a real one (format 3: a mapped metrics file whose reserved, unused rest is zeros),
+and the same records rewritten in format 2 (records appended, no reserved rest), so damage lands
+both in the records and in the zero tail of a partly used reservation. Formats 1 and 2, left by
+older versions, still merge whole."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jupyter_tracker.store import Store
+from jupyter_tracker.store.journal import FORMAT_VERSION, METRICS_HEADER, METRICS_MAGIC, RECORD_SIZE
 
 POINTS = {("loss", step, step / 8) for step in range(60)} | {("acc", step, 1 - step / 100) for step in range(40)}
 PARAMS = {"lr": "0.01", "layers": "3"}
@@ -45,6 +51,28 @@ def pristine(tmp_path_factory) -> dict:
             "run_id": run.run_id}
 
 
+def in_format(files: dict[str, bytes], version: int) -> dict[str, bytes]:
+    """The pristine format-3 journal rewritten as an older version's writer left it: format 2 (the same
+    framed records, the header says 2, metric records appended so no zero tail), format 1 (bare JSON
+    lines, bare 32-byte records, no header, no checksums)."""
+    events, metrics = files[".events"], files[".metrics"]
+    records = metrics[RECORD_SIZE:written_size_of(metrics)]
+    if version == 3:
+        return files
+    if version == 2:
+        header = METRICS_HEADER.pack(b"JTMETRC2", 2, RECORD_SIZE)
+        return {".events": events.replace(b"#jupyter_tracker journal 3\n", b"#jupyter_tracker journal 2\n", 1),
+                ".metrics": header + records}
+    lines = [line[9:] for line in events.splitlines(keepends=True) if not line.startswith(b"#")]
+    payloads = [records[at + 8:at + RECORD_SIZE] for at in range(0, len(records), RECORD_SIZE)]
+    return {".events": b"".join(lines), ".metrics": b"".join(payloads)}
+
+
+def written_size_of(metrics: bytes) -> int:
+    """Where a metrics file's records end: before its zero rest, rounded up to a whole record."""
+    return -(-len(metrics.rstrip(b"\0")) // RECORD_SIZE) * RECORD_SIZE
+
+
 damage = st.one_of(
     st.tuples(st.just("append"), st.binary(min_size=1, max_size=600)),
     st.tuples(st.just("truncate"), st.floats(0, 1)),
@@ -54,37 +82,43 @@ damage = st.one_of(
 )
 
 
-def _damaged(data: bytes, operations) -> bytes:
+def _damaged(data: bytes, operations, region: str) -> bytes:
+    """``data`` with ``operations`` applied. Positions are fractions of the whole file, or with
+    ``region="records"`` of the part that holds records (a mapped file's zero rest excluded, so the
+    damage hits records, not only unused space); "append" then writes garbage right after the last
+    record, into the reserved zeros, as a stray writer of the mapped file would."""
     buffer = bytearray(data)
     for operation in operations:
         kind = operation[0]
+        span = len(buffer) if region == "file" else min(len(buffer), written_size_of(bytes(buffer)))
         if kind == "append":
-            buffer += operation[1]
+            buffer[span:span + len(operation[1])] = operation[1]
         elif kind == "truncate":
-            del buffer[int(len(buffer) * operation[1]):]
+            del buffer[int(span * operation[1]):]
         elif kind == "zero":
-            start = int(len(buffer) * operation[1])
+            start = int(span * operation[1])
             buffer[start:start + operation[2]] = bytes(len(buffer[start:start + operation[2]]))
         elif kind == "flip":
             for where in operation[1]:
                 if buffer:
-                    buffer[min(int(len(buffer) * where), len(buffer) - 1)] ^= 0x5A
+                    buffer[min(int(span * where), len(buffer) - 1)] ^= 0x5A
         else:
-            at = int(len(buffer) * operation[1])
+            at = int(span * operation[1])
             buffer[at:at] = operation[2]
     return bytes(buffer)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(which=st.sampled_from([".events", ".metrics", "both"]), operations=st.lists(damage, min_size=1, max_size=3),
+@given(version=st.sampled_from([3, 3, 2]), which=st.sampled_from([".events", ".metrics", "both"]),
+       operations=st.lists(damage, min_size=1, max_size=3), region=st.sampled_from(["records", "records", "file"]),
        writer_alive=st.booleans())
-def test_a_damaged_journal_merges_without_error_and_invents_nothing(pristine, tmp_path, which, operations,
-                                                                    writer_alive):
+def test_a_damaged_journal_merges_without_error_and_invents_nothing(pristine, tmp_path, version, which, operations,
+                                                                    region, writer_alive):
     root = tmp_path / f"store-{os.urandom(4).hex()}"
     (root / "journal").mkdir(parents=True)
     (root / "tracker.duckdb").write_bytes(pristine["database"])
-    for suffix, written in pristine["files"].items():
-        damaged = _damaged(written, operations) if which in (suffix, "both") else written
+    for suffix, written in in_format(pristine["files"], version).items():
+        damaged = _damaged(written, operations, region) if which in (suffix, "both") else written
         (root / "journal" / f"{pristine['name']}{suffix}").write_bytes(damaged)
     holder = None
     if writer_alive:  # hold the events file's lock as a living writer does
@@ -115,11 +149,18 @@ def test_a_damaged_journal_merges_without_error_and_invents_nothing(pristine, tm
     shutil.rmtree(root)
 
 
-def test_an_undamaged_journal_merges_whole(pristine, tmp_path):
+def test_the_pristine_journal_is_format_3_with_a_reserved_zero_rest(pristine):
+    metrics = pristine["files"][".metrics"]
+    assert metrics[:8] == METRICS_MAGIC == b"JTMETRC3" and FORMAT_VERSION == 3
+    assert written_size_of(metrics) == RECORD_SIZE * (1 + len(POINTS)) < len(metrics)  # the damage has zeros to hit
+
+
+@pytest.mark.parametrize("version", [3, 2, 1])
+def test_an_undamaged_journal_merges_whole(pristine, tmp_path, version):
     root = tmp_path / "store"
     (root / "journal").mkdir(parents=True)
     (root / "tracker.duckdb").write_bytes(pristine["database"])
-    for suffix, data in pristine["files"].items():
+    for suffix, data in in_format(pristine["files"], version).items():
         (root / "journal" / f"{pristine['name']}{suffix}").write_bytes(data)
     store = Store(root)
     store.merge()

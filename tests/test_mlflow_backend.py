@@ -116,3 +116,47 @@ def test_mlflow_calls_inside_a_track_cell_log_into_the_cells_run(tmp_path, plugi
     assert list(frame["run_name"]) == ["cell-run"]
     assert frame.loc[0, "params.lr"] == "0.1" and frame.loc[0, "metrics.acc"] == 0.9
     assert frame.loc[0, "metrics.loss"] == 0.2 and frame.loc[0, "status"] == "FINISHED"
+
+
+CAREFUL_SCRIPT = '''
+import json, time
+import mlflow, numpy
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+client = MlflowClient()
+experiment_id = client.create_experiment("careful")
+refused = {}
+def attempt(name, call):
+    try:
+        call()
+    except MlflowException as exc:
+        refused[name] = str(exc)
+
+run_id = client.create_run(experiment_id, run_name="kept").info.run_id
+attempt("end time in ns", lambda: client.set_terminated(run_id, end_time=time.time_ns()))
+attempt("start time in ns", lambda: client.create_run(experiment_id, run_name="born-late", start_time=time.time_ns()))
+with mlflow.start_run(run_id=run_id):
+    attempt("dataset name", lambda: mlflow.log_input(mlflow.data.from_numpy(numpy.zeros(3), name="caf\\udce9")))
+    attempt("experiment tag", lambda: client.set_experiment_tag(experiment_id, "k", "caf\\udce9"))
+    mlflow.log_metric("loss", 0.5)
+print(json.dumps(refused))
+'''
+
+
+def test_mlflow_calls_with_times_in_ns_or_undecodable_text_are_refused_and_the_store_stays_readable(
+        tmp_path, plugin_path):
+    store = tmp_path / ".jupyter_tracker"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"jupyter-tracker://{store}", "PYTHONPATH": plugin_path,
+           "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore"}
+    env.pop("JUPYTER_TRACKER_DIR", None)
+    done = subprocess.run([sys.executable, "-c", CAREFUL_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    refused = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(refused) == ["dataset name", "end time in ns", "experiment tag", "start time in ns"], refused
+    assert "nanoseconds" in refused["end time in ns"] and "nanoseconds" in refused["start time in ns"]
+    assert "lone surrogate" in refused["dataset name"] and "lone surrogate" in refused["experiment tag"]
+    runs = jt.search_runs("careful", store=jt.tracking.get_store(store))   # every query still works
+    assert runs["run_name"].tolist() == ["kept"] and runs["metrics.loss"].tolist() == [0.5]
+    assert not (store / "quarantine").exists() or not list((store / "quarantine").iterdir())

@@ -347,6 +347,26 @@ async def test_rename_returns_the_updated_summary(jp_fetch, project):
     assert code == 400 and error["error"] == "InvalidValueError"
 
 
+@pytest.mark.parametrize("body", ["[1, 2]", '"candidate"', "[" * 100_000 + "]" * 100_000,
+                                  json.dumps({"run_name": "caf\udce9", "value": "caf\udce9", "kind": "caf\udce9"})],
+                         ids=["array", "string", "nested past the parser", "lone surrogates"])
+async def test_every_route_that_takes_a_body_answers_400_to_one_that_is_not_an_object_of_text(jp_fetch, project,
+                                                                                              body):
+    from jupyter_tracker.server.handlers import ROUTES
+
+    run_id = (await get_json(jp_fetch, "runs", dir="mnist", limit="1"))["runs"][0]["run_id"]
+    before = await get_json(jp_fetch, "runs", run_id, dir="mnist")
+    with_body = [(pattern, method) for pattern, handler in ROUTES for method in ("post", "put", "patch")
+                 if method in vars(handler)]
+    assert len(with_body) == 3, with_body  # rename, restore, set a tag
+    for pattern, method in with_body:
+        parts = pattern.replace("(?P<run_id>[^/]+)", run_id).replace("(?P<key>.+)", "stage").split("/")
+        code, error = await error_of(jp_fetch, *parts, method=method.upper(), body=body, dir="mnist")
+        assert code == 400, (pattern, method, error)
+    assert await get_json(jp_fetch, "runs", run_id, dir="mnist") == before
+    assert sorted(p.name for p in project.iterdir()) == [".jupyter_tracker"]
+
+
 async def test_delete_needs_the_run_id_as_confirmation(jp_fetch, project):
     run_id = (await get_json(jp_fetch, "runs", dir="mnist", limit="1"))["runs"][0]["run_id"]
     code, error = await error_of(jp_fetch, "runs", run_id, method="DELETE", dir="mnist")

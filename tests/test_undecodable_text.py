@@ -101,3 +101,33 @@ def test_a_journalled_surrogate_is_quarantined_and_everything_else_merges(store_
     report = json.loads(doctor.stdout)
     assert report["quarantined_records"] == 1, report
     assert doctor.returncode == 1  # a store with set-aside records is not healthy
+
+
+# -- every other way text reaches the store: reads, direct edits, the command line ------------------
+@pytest.mark.parametrize("call", [
+    lambda run_id: jt.get_run(run_id[:8] + LATIN1_NAME),
+    lambda run_id: jt.get_metric_history(run_id, "loss" + LATIN1_NAME),
+    lambda run_id: jt.register_model(f"runs:/{run_id}/model", "churn", description="from " + LATIN1_NAME),
+    lambda run_id: jt.sql("SELECT * FROM runs WHERE run_name = ?", [LATIN1_NAME]),
+    lambda run_id: jt.sql(f"SELECT * FROM runs WHERE run_name = '{LATIN1_NAME}'"),
+], ids=["get_run", "metric_history", "model_description", "sql_argument", "sql_query"])
+def test_undecodable_text_anywhere_else_is_an_invalid_text_error_and_writes_nothing(store_dir, call):
+    from sklearn.linear_model import LinearRegression
+
+    with jt.start_run(run_name="kept", experiment="e") as run:
+        run.log_metric("loss", 0.5)
+        jt.log_model(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), "model")
+    with pytest.raises(InvalidTextError, match="lone surrogate"):
+        call(run.run_id)
+    assert jt.search_runs().run_name.tolist() == ["kept"]
+    assert jt.sql("SELECT count(*) AS n FROM model_versions")["n"].item() == 0
+
+
+def test_a_command_line_argument_with_a_latin1_byte_is_refused_by_name(store_dir):
+    with jt.start_run(run_name="kept") as run:
+        run.log_metric("loss", 0.5)
+    for arguments in (["show", os.fsencode(run.run_id[:8]) + b"\xe9"], ["diff", run.run_id, b"caf\xe9"]):
+        shown = subprocess.run([sys.executable, "-m", "jupyter_tracker.cli", *arguments], capture_output=True,
+                               text=True, timeout=120, env={**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir)})
+        assert shown.returncode != 0 and "Traceback" not in shown.stderr, shown.stderr
+        assert "is a lone surrogate" in shown.stderr, shown.stderr

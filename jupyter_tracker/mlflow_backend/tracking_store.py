@@ -160,6 +160,9 @@ class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):  # ty
         experiment = self.get_experiment(experiment_id)
         if experiment.lifecycle_stage != "active":
             raise invalid(f"The experiment {experiment_id} must be in the 'active' state to create a run.")
+        if start_time is not None:  # before the run exists: a refused time leaves nothing behind
+            with as_mlflow_errors():
+                start_time = validation.timestamp_ms(start_time, "the run's start time")
         tag_values = {tag.key: tag.value for tag in tags or []}
         run_name = run_name or tag_values.get(MLFLOW_RUN_NAME) or generate_run_name()
         tag_values[MLFLOW_RUN_NAME] = run_name
@@ -191,6 +194,8 @@ class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):  # ty
                         run_name: str | None) -> RunInfo:
         status = run_status if isinstance(run_status, str) else RunStatus.to_string(run_status)
         with as_mlflow_errors():
+            if end_time is not None:
+                end_time = validation.timestamp_ms(end_time, "the run's end time")
             if run_name:
                 manage.rename_run(run_id, run_name, store=self.store)
             if status in _END_STATUSES and not handles.release_if_adopted(self.store, run_id):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .. import validation
 from ..clock import now_ms
 from ..errors import (
     ExperimentNotFoundError,
@@ -24,6 +25,7 @@ from ..filter import (
     summary_suffix,
 )
 from ..store.current import resolve_store
+from ..store.database import undecodable_text_error
 from ..store.uri import run_artifact_root
 from .arguments import check_flag, experiment_names
 
@@ -287,6 +289,7 @@ def sql(query: str, params: list[Any] | None = None, *, store: Store | None = No
 
     if not isinstance(query, str) or not query.strip():
         raise InvalidQueryError("jt.sql takes one SELECT statement as a string, e.g. jt.sql('select * from runs')")
+    validation.text(query, "the jt.sql query")
     try:
         statements = duckdb.extract_statements(query)
     except duckdb.Error as exc:
@@ -305,8 +308,9 @@ def sql(query: str, params: list[Any] | None = None, *, store: Store | None = No
         try:
             return con.execute(query, params or []).df()
         except duckdb.Error as exc:
-            raise InvalidQueryError(f"jt.sql: {exc}. Views: runs, params, metrics, latest_metrics, tags, "
-                                    f"artifacts, experiments, snapshots, console, inputs, environments") from None
+            raise undecodable_text_error(exc) or InvalidQueryError(
+                f"jt.sql: {exc}. Views: runs, params, metrics, latest_metrics, tags, artifacts, experiments, "
+                f"snapshots, console, inputs, environments") from None
 
 
 def list_experiments(*, store: Store | None = None) -> list[str]:

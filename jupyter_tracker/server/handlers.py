@@ -51,13 +51,20 @@ class TrackerHandler(APIHandler):
         """``function(root_dir, dir, *args, **kwargs)`` in a worker thread."""
         return await asyncio.to_thread(function, self.root_dir, self.notebook_dir, *args, **kwargs)
 
-    def body(self) -> Any:
+    def body(self) -> dict[str, Any]:
+        """The request's JSON object (``{}`` for no body). Every route that takes a body takes an
+        object, so anything else (an array, a string, JSON nested past the parser's depth) is a 400
+        here, in one place, before any handler sees it."""
         if not self.request.body:
             return {}
         try:
-            return json.loads(self.request.body)
-        except ValueError as exc:
-            raise tornado.web.HTTPError(400, reason=f"the request body is not JSON: {exc}") from None
+            body = json.loads(self.request.body)
+        except (ValueError, RecursionError) as exc:
+            raise tornado.web.HTTPError(400, reason=f"the request body is not JSON: {exc}"[:200]) from None
+        if not isinstance(body, dict):
+            raise tornado.web.HTTPError(400, reason=f"the request body must be a JSON object such as "
+                                                    f"{{\"run_name\": \"...\"}}, not {type(body).__name__}")
+        return body
 
     def reply(self, payload: Any) -> None:
         self.set_header("Content-Type", "application/json")

@@ -180,6 +180,21 @@ class _TableChecker:
     def values(self, query: str) -> list:
         return [value for (value,) in self.con.execute(query).fetchall()]
 
+    def check_text_encoding(self, table: str) -> None:
+        """Read every text value of ``table`` once, so bytes that are not UTF-8 (a Parquet string
+        column holds whatever bytes its writer put there) refuse the bundle here, before any object
+        is copied into the store, and not halfway through the import's insert."""
+        import duckdb
+
+        for column in _TABLE_SPECS[table]:
+            if column.kind != "text":
+                continue
+            try:
+                self.con.execute(f"SELECT max(length({column.name})) FROM b_{table}").fetchall()
+            except duckdb.InvalidInputException as exc:
+                raise self.refuse(table, None, None, f"column {column.name!r} holds bytes that are not UTF-8 text "
+                                                     f"({str(exc).splitlines()[0][:300]})") from None
+
     def check_columns(self, table: str) -> None:
         import pyarrow.parquet as pq
 
@@ -203,6 +218,7 @@ class _TableChecker:
                                                      f"{column.kind} values")
 
     def check_rows(self, table: str) -> None:
+        self.check_text_encoding(table)
         for column in _TABLE_SPECS[table]:
             if column.required:
                 bad = self.first(table, f"{column.name} IS NULL")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import errno
 import os
+import re
 import shutil
 import threading
 import time
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import (
     DamagedStoreError,
+    InvalidTextError,
     NotAStoreError,
     QueryTimeoutError,
     StoreError,
@@ -205,6 +207,9 @@ class Store:
                     damage = self._damage_error(exc)
                     if damage is not None:
                         raise damage from None
+                    undecodable = undecodable_text_error(exc)
+                    if undecodable is not None:
+                        raise undecodable from None
                     raise
                 watchdog.stop()
                 failed = False
@@ -596,6 +601,24 @@ def _original_error(exc: BaseException) -> BaseException:
 def _disk_full(exc: BaseException) -> bool:
     return any((isinstance(link, OSError) and link.errno == errno.ENOSPC) or "No space left on device" in str(link)
                for link in _chain(exc))
+
+
+def undecodable_text_error(exc: BaseException) -> InvalidTextError | None:
+    """The ``InvalidTextError`` for text that is not valid Unicode handed to DuckDB as a query
+    argument (a run id, key, name or description with a lone surrogate, e.g. from ``sys.argv`` or a
+    JSON ``\\udcXX`` escape). DuckDB refuses it before running the statement, so nothing was written:
+    every entry point that reaches the database gets the same rule and message, here in one place."""
+    import duckdb
+
+    if not isinstance(exc, duckdb.InvalidInputException):
+        return None
+    found = re.search(r"cannot encode str as UTF-8, surrogate (\S+) at position (\d+)", str(exc))
+    if found is None:
+        return None
+    return InvalidTextError(
+        f"a text argument is not valid Unicode: character {found[2]} is a lone surrogate {found[1]} (undecodable "
+        f"bytes from a file name, a command-line argument or a decode with errors='surrogateescape'); nothing "
+        f"was read or written. Pass text, e.g. os.fsencode(name).decode('utf-8', 'replace')")
 
 
 def _refused_as_read_only(exc: BaseException) -> bool:

@@ -60,7 +60,7 @@ def problem(record: dict[str, Any]) -> str | None:
         reason = _check(rule, record[name])
         if reason:
             return f"{kind} event: field {name!r} {reason}"
-    bad_text = _first_bad_text(record)
+    bad_text = first_bad_text(record)
     if bad_text:
         return f"{kind} event: {bad_text}"
     return None
@@ -108,8 +108,9 @@ def _check(rule: str, value: Any) -> str | None:
     raise AssertionError(rule)  # pragma: no cover - a rule this module does not define
 
 
-def _first_bad_text(value: Any, where: str = "") -> str | None:
-    """The first text inside ``value`` that is not valid Unicode (a lone surrogate), described."""
+def first_bad_text(value: Any, where: str = "") -> str | None:
+    """The first text inside ``value`` that is not valid Unicode (a lone surrogate), described. The
+    journal writer refuses such a record and the merge quarantines one (from an older writer)."""
     if isinstance(value, str):
         position = bad_text_position(value)
         if position is not None:
@@ -117,12 +118,12 @@ def _first_bad_text(value: Any, where: str = "") -> str | None:
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            reason = _first_bad_text(key, f"{where} (a key)") or _first_bad_text(item, f"{where}.{key}")
+            reason = first_bad_text(key, f"{where} (a key)") or first_bad_text(item, f"{where}.{key}")
             if reason:
                 return reason
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            reason = _first_bad_text(item, f"{where}[{index}]")
+            reason = first_bad_text(item, f"{where}[{index}]")
             if reason:
                 return reason
     return None

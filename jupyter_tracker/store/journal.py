@@ -50,8 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreError, StoreFullError, StoreReadOnlyError
-from .events import key_defined
+from ..errors import InvalidTextError, StoreError, StoreFullError, StoreReadOnlyError
+from .events import first_bad_text, key_defined
 
 if TYPE_CHECKING:
     import numpy as np
@@ -202,6 +202,12 @@ class JournalWriter:
         """Append one event record; it has reached the OS when this returns, or nothing did."""
         if self.closed:
             raise StoreError(f"journal {self.name} was closed; nothing can be appended to it")
+        bad_text = first_bad_text(record)
+        if bad_text:  # the merge would only quarantine it: refuse it while the caller is still here
+            raise InvalidTextError(
+                f"the {record.get('t', 'event')!r} record was not written: {bad_text}, a lone surrogate "
+                f"(undecodable bytes from a file name or a decode with errors='surrogateescape'). Pass text, "
+                f"e.g. os.fsencode(name).decode('utf-8', 'replace')")
         line = frame_event(record, self.salt)
         with self._lock:
             self._append(self.events_fd, line, f"the {record.get('t', 'event')!r} record")

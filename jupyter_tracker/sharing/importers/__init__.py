@@ -45,6 +45,7 @@ def import_from(kind: str, source: str | Path, experiment: str | None = None, *,
 
 def _from_mlflow(tracking_uri: str, experiment: str | None, progress: bool, store) -> ImportFromResult:
     """``jt.pull`` of one MLflow experiment, or of every experiment when ``experiment`` is None."""
+    from ..mlflow_client import talking_to
     from ..mlflow_pull import pull
 
     if experiment is None:
@@ -53,7 +54,8 @@ def _from_mlflow(tracking_uri: str, experiment: str | None, progress: bool, stor
         except ImportError:
             raise MissingExtraError("importing from mlflow reads it with MLflow's client, which is not installed: "
                                     "pip install 'jupyter_tracker[mlflow]' (or `pip install mlflow`)") from None
-        names = [e.name for e in MlflowClient(tracking_uri).search_experiments(max_results=10_000)]
+        with talking_to(tracking_uri, "listing the experiments to import"):  # its failures are a SyncError
+            names = [e.name for e in MlflowClient(tracking_uri).search_experiments(max_results=10_000)]
     else:
         names = [experiment]
     result = ImportFromResult([], [], kind="mlflow", origin=f"mlflow:{tracking_uri}")
