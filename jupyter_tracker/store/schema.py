@@ -108,7 +108,8 @@ CREATE OR REPLACE VIEW main.environments AS
 
 PUBLIC_VIEWS = ("experiments", "runs", "params", "tags", "metrics", "latest_metrics", "artifacts",
                 "snapshots", "console", "inputs", "environments",
-                "registered_models", "model_versions", "stage_transitions", "model_aliases")
+                "registered_models", "model_versions", "stage_transitions", "model_aliases", "registered_model_tags",
+                "model_version_tags")
 
 
 class SqlMigration:
@@ -173,12 +174,32 @@ CREATE TABLE IF NOT EXISTS internal.logged_models (
 _v3_mlflow = SqlMigration(_V3_MLFLOW)
 
 
+# What MLflow's registry has and ours lacked: tags on models and versions; a version's MLflow fields
+# (where its files are, the logged model it came from, run link, status); the versions deleted, so a
+# number is never given twice; and an MLflow 3 logged model's files, content-addressed like artifacts.
+_V4_REGISTRY_TAGS = """
+CREATE TABLE IF NOT EXISTS internal.registered_model_tags (name VARCHAR, key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.model_version_tags (name VARCHAR, version INTEGER, key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.mlflow_model_versions (
+    name VARCHAR, version INTEGER, storage_location VARCHAR, model_id VARCHAR, run_link VARCHAR, status VARCHAR,
+    status_message VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.deleted_model_versions (name VARCHAR, version INTEGER, deleted_time BIGINT);
+CREATE TABLE IF NOT EXISTS internal.logged_model_files (
+    model_id VARCHAR, path VARCHAR, size BIGINT, sha256 VARCHAR, created_time BIGINT);
+CREATE OR REPLACE VIEW main.registered_model_tags AS SELECT name, key, value FROM internal.registered_model_tags;
+CREATE OR REPLACE VIEW main.model_version_tags AS SELECT name, version, key, value FROM internal.model_version_tags;
+"""
+_v4_registry_tags = SqlMigration(_V4_REGISTRY_TAGS)
+
+
 #: Ordered migrations: (version, name, function). Append; never change what a released one creates
 #: (making its statements safe to run twice, as ``IF NOT EXISTS`` does, changes nothing it creates).
 MIGRATIONS: list[tuple[int, str, Callable[[DuckDBPyConnection], None]]] = [
     (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
     (2, "model registry: registered models, versions, stage transitions, aliases", _v2_registry),
     (3, "MLflow's concepts: experiment tags and lifecycle, MLflow 3 logged models", _v3_mlflow),
+    (4, "MLflow's registry on ours: model and version tags, version fields, deletions, logged-model files",
+     _v4_registry_tags),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
