@@ -1,5 +1,5 @@
 """MLflow 3's logged models (``mlflow.<flavor>.log_model``, autologging) kept in ``internal.logged_models``;
-their files live under ``<store>/mlflow-models/<model_id>/artifacts`` (see ``artifact_repository``)."""
+their files are content-addressed objects listed in ``internal.logged_model_files`` (see ``artifact_repository``)."""
 
 from __future__ import annotations
 
