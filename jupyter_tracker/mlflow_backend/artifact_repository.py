@@ -28,7 +28,7 @@ from . import handles
 from .errors import as_mlflow_errors, missing
 
 
-class JupyterTrackerArtifactRepository(ArtifactRepository):  # type: ignore[misc]
+class JupyterTrackerArtifactRepository(ArtifactRepository):
     """The artifact repository MLflow uses for ``jupyter-tracker:`` artifact URIs."""
 
     def __init__(self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:

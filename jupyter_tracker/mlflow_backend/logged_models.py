@@ -132,7 +132,8 @@ def _matches(model: LoggedModel, comparison: Any) -> bool:
     value = getattr(model, key, None) if values is None else values.get(key)
     wanted = comparison.value
     if comparison.op in ("IN", "NOT IN"):
-        return (value in wanted) == (comparison.op == "IN")
+        inside = bool(value in wanted)
+        return inside if comparison.op == "IN" else not inside
     if comparison.op == "!=":
         return value is not None and str(value) != str(wanted)
     return value is not None and str(value) == str(wanted)

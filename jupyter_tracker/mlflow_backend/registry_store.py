@@ -63,11 +63,11 @@ _READY = ModelVersionStatus.to_string(ModelVersionStatus.READY)
 _DEFAULT_VERSION_ORDER = ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
 
 
-class JupyterTrackerRegistryStore(AbstractStore):  # type: ignore[misc]
+class JupyterTrackerRegistryStore(AbstractStore):
     """The model registry store MLflow uses for ``jupyter-tracker:`` registry URIs."""
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
-        super().__init__(store_uri, tracking_uri)
+        super().__init__(store_uri, tracking_uri)  # type: ignore[no-untyped-call]  # MLflow's, unannotated
         self.tracking_uri = tracking_uri
         with as_mlflow_errors():
             self.store: Store = get_store(store_root_of(store_uri or "jupyter-tracker:"))
@@ -223,14 +223,26 @@ class JupyterTrackerRegistryStore(AbstractStore):  # type: ignore[misc]
                 if parsed.model_id is not None:
                     model = MlflowClient(self.tracking_uri).get_logged_model(parsed.model_id)
                     storage_location, run_id = model.artifact_location, run_id or model.source_run_id
-                else:
+                elif parsed.name is not None and parsed.version is not None:
                     storage_location = self.get_model_version_download_uri(parsed.name, parsed.version)
+                else:  # models:/<name>/<stage> or @<alias>: where the version it names today is
+                    storage_location = self._download_uri_of(parsed.name or "", parsed.stage, parsed.alias)
             except MlflowException as exc:
                 raise MlflowException(f"Unable to fetch model from model URI source artifact location '{source}'."
                                       f"Error: {exc}") from exc
         if not run_id and model_id:
             run_id = MlflowClient(self.tracking_uri).get_logged_model(model_id).source_run_id
         return storage_location, run_id
+
+    def _download_uri_of(self, name: str, stage: str | None, alias: str | None) -> str:
+        if alias is not None:
+            version = self.get_model_version_by_alias(name, alias)
+        else:
+            latest = self.get_latest_versions(name, [stage or ""])
+            if not latest:
+                raise MlflowException(f"Model {name} has no version in stage {stage}", RESOURCE_DOES_NOT_EXIST)
+            version = latest[0]
+        return self.get_model_version_download_uri(name, version.version)
 
     def _our_model_folder(self, source: str) -> str | None:
         """The run folder of a ``runs:/<id>/<folder>`` source holding a model ``jt.load_model`` reads

@@ -14,8 +14,10 @@ from sklearn.linear_model import LogisticRegression
 
 def version_summary(version, with_aliases=True):
     return {"name": version.name, "version": int(version.version), "stage": version.current_stage,
-            "description": version.description, "tags": dict(version.tags), "aliases": sorted(version.aliases) if with_aliases else None,
-            "status": version.status, "has_run": bool(version.run_id), "source_scheme": version.source.split(":")[0]}
+            "description": version.description, "tags": dict(version.tags),
+            "aliases": sorted(version.aliases) if with_aliases else None,
+            "status": version.status, "has_run": bool(version.run_id),
+            "source_scheme": version.source.split(":")[0]}
 
 
 def model_summary(model):
