@@ -40,6 +40,8 @@ from .store.sql import fetch_one, transaction
 
 #: Run tag listing the registered versions made from the run ("churn v1, churn v3").
 REGISTERED_TAG = "registered_models"
+#: The tag MLflow marks a prompt with (``mlflow.genai.register_prompt`` keeps prompts as registered models).
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 #: What an alias may be: a letter or _, then up to 99 letters, digits, _ or -.
 ALIAS_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 

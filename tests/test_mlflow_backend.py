@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 import jupyter_tracker as jt
 from bench.servers import mlflow_server
 from jupyter_tracker.errors import ModelNotFoundError
-from jupyter_tracker.registry import registered_models_with_versions
+from jupyter_tracker.registry import PROMPT_TAG, registered_models_with_versions
 from tests.conftest import run_notebook
 from tests.mlflow_plugin import ensure_entry_points
 
@@ -87,8 +87,9 @@ def test_mlflows_registry_answers_the_same_on_sqlite_and_on_ours_and_is_the_one_
     assert list(zip(history.version, history.to_stage)) == [(1, "Production"), (2, "Staging"), (2, "Production"),
                                                             (1, "Archived")]
     listed = registered_models_with_versions(store=jt_store)
-    assert [(m["name"], m["tags"]) for m in listed] == [("iris-prod", {"owner": "ana"})]
-    assert listed[0]["versions"][1]["tags"] == {"C": "1.0", "validated": "yes"}
+    assert [(m["name"], m["tags"].get("owner"), m["tags"].get(PROMPT_TAG)) for m in listed] == [
+        ("greeting", None, "true"), ("iris-prod", "ana", None)]
+    assert listed[1]["versions"][1]["tags"] == {"C": "1.0", "validated": "yes"}
     assert jt.get_run(versions["run_id"][1], store=jt_store).tags["registered_models"] == "iris-prod v2"
     with pytest.raises(ModelNotFoundError, match=r"registered with MLflow.*mlflow\.pyfunc\.load_model"):
         jt.load_model("models:/iris-prod@champion", store=jt_store)

@@ -226,14 +226,16 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
 def models(root_dir: str | Path, relative_dir: str | None) -> ModelList:
     """``{"models": [{name, description, tags, created_time, updated_time, versions}]}`` by name;
     ``versions`` newest first, each with its stage, aliases, source run id and run name (the fields
-    IModelVersion declares; the registry's MLflow-only fields stay out)."""
+    IModelVersion declares; the registry's MLflow-only fields stay out). MLflow's prompts, which its
+    registry keeps as models tagged ``mlflow.prompt.is_prompt``, are not models and are left out."""
     store = _existing_store(root_dir, relative_dir)
     if store is None:
         return {"models": []}
     shown = IModelVersion.__annotations__
     listed = [{**model, "versions": [{key: value for key, value in version.items() if key in shown}
                                      for version in model["versions"]]}
-              for model in registry.registered_models_with_versions(store=store)]
+              for model in registry.registered_models_with_versions(store=store)
+              if model["tags"].get(registry.PROMPT_TAG) != "true"]
     return {"models": cast(list[IRegisteredModel], listed)}
 
 

@@ -116,6 +116,13 @@ def main():
     answers["bad_stage"] = error_code(lambda: client.transition_model_version_stage("iris-prod", 1, "Live"))
     answers["reserved_alias"] = error_code(lambda: client.set_registered_model_alias("iris-prod", "latest", 1))
 
+    # Prompts live in the registry as tagged models: kept, and left out of the models' searches.
+    mlflow.genai.register_prompt(name="greeting", template="Hello {{name}}!", commit_message="first")
+    mlflow.genai.register_prompt(name="greeting", template="Hi {{name}}!", commit_message="shorter")
+    mlflow.genai.set_prompt_alias("greeting", alias="production", version=1)
+    answers["prompt"] = [mlflow.genai.load_prompt("prompts:/greeting@production").format(name="Ana"),
+                         mlflow.genai.load_prompt("prompts:/greeting/2").format(name="Ana")]
+
     client.delete_registered_model("other-model")
     answers["models_at_end"] = [m.name for m in client.search_registered_models()]
     json.dump(answers, sys.stdout, indent=1, sort_keys=True, default=str)
