@@ -149,6 +149,10 @@ class ModelNotFoundError(TrackerError, LookupError):
     """A model URI (runs:/... or models:/...) names no stored model, version or alias."""
 
 
+class ModelExistsError(TrackerError, ValueError):
+    """A registered model of that name already exists (create it once; register new versions of it)."""
+
+
 class UntrustedModelError(TrackerError, ValueError):
     """A stored scikit-learn model refers to types that are not trusted for safe loading."""
 

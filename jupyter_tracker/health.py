@@ -19,13 +19,16 @@ from .store.quarantine import quarantined_records, set_aside_journals
 from .store.sql import fetch_one
 
 #: Every object a run (other than the ``$excluded`` run keys) refers to: artifacts, snapshot
-#: notebooks and cells, and stored copies of datasets.
+#: notebooks and cells, and stored copies of datasets; and the files of MLflow 3 logged models
+#: not deleted (they belong to no run).
 REFERENCED_OBJECTS = """
     SELECT sha256 FROM internal.artifacts WHERE NOT list_contains($excluded::INTEGER[], run_key)
     UNION SELECT meta_sha FROM internal.snapshots WHERE NOT list_contains($excluded::INTEGER[], run_key)
     UNION SELECT unnest(cell_shas) FROM internal.snapshots WHERE NOT list_contains($excluded::INTEGER[], run_key)
     UNION SELECT json_extract_string(schema_json, '$.stored_object') FROM internal.inputs
-          WHERE NOT list_contains($excluded::INTEGER[], run_key)"""
+          WHERE NOT list_contains($excluded::INTEGER[], run_key)
+    UNION SELECT f.sha256 FROM internal.logged_model_files f
+          WHERE f.model_id NOT IN (SELECT model_id FROM internal.logged_models WHERE deleted)"""
 
 
 def referenced_objects(con, excluded: list[int] | None = None) -> set[str]:

@@ -13,13 +13,15 @@ from .store.sql import fetch_one
 #: The file describing a logged model (flavor, signature, requirements) inside its folder.
 METADATA_FILE = "MLmodel.json"
 STAGES = ("None", "Staging", "Production", "Archived")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,249}$")
+#: What a registered model's name may not hold: '/' and ':' (they would break ``models:/<name>/<version>``,
+#: MLflow's rule too) and control characters. Names are 1-256 characters, so MLflow's names fit.
+_NOT_IN_NAME = re.compile(r"[/:\x00-\x1f\x7f]")
 
 
 def check_model_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name.strip()):
-        raise InvalidValueError(f"registered model names are 1-250 letters, digits, '_', '-', '.' or spaces "
-                                f"starting with a letter or digit, not {name!r}")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 256 or _NOT_IN_NAME.search(name):
+        raise InvalidValueError(f"registered model names are 1-256 characters without '/', ':' or control "
+                                f"characters, such as 'churn-model'; not {name!r}")
     return name.strip()
 
 
@@ -28,12 +30,16 @@ def version_numbers(con, name: str) -> list[int]:
                                       [name]).fetchall()]
 
 
-def require_version(con, name: str, version: int) -> None:
-    known = fetch_one(con, "SELECT 1 FROM internal.registered_models WHERE name = ?", [name])
-    if not known:
+def require_model(con, name: str) -> None:
+    """Raise ModelNotFoundError, listing the registered models, when ``name`` is not one of them."""
+    if not fetch_one(con, "SELECT 1 FROM internal.registered_models WHERE name = ?", [name]):
         names = [n for (n,) in con.execute("SELECT name FROM internal.registered_models ORDER BY 1").fetchall()]
         raise ModelNotFoundError(f"no registered model {name!r}; registered models are: "
                                  f"{', '.join(names) or '(none yet)'}. Register one with jt.register_model()")
+
+
+def require_version(con, name: str, version: int) -> None:
+    require_model(con, name)
     versions = version_numbers(con, name)
     if version not in versions:
         raise ModelNotFoundError(f"model {name!r} has no version {version}; its versions are "
@@ -58,11 +64,16 @@ def resolve_reference(con, name: str, reference: str) -> int:
             if row[0] is None:
                 raise ModelNotFoundError(f"model {name!r} has no version in stage {stage}")
             return row[0]
-    row = fetch_one(con, "SELECT version FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, reference])
+    return alias_version(con, name, reference)
+
+
+def alias_version(con, name: str, alias: str) -> int:
+    """The version ``alias`` points at (``models:/<name>@<alias>`` means an alias, never a stage)."""
+    row = fetch_one(con, "SELECT version FROM internal.model_aliases WHERE name = ? AND alias = ?", [name, alias])
     if row is None:
         aliases = [a for (a,) in con.execute("SELECT alias FROM internal.model_aliases WHERE name = ? ORDER BY 1",
                                              [name]).fetchall()]
-        raise ModelNotFoundError(f"model {name!r} has no version, stage or alias {reference!r}; its aliases are: "
+        raise ModelNotFoundError(f"model {name!r} has no version, stage or alias {alias!r}; its aliases are: "
                                  f"{', '.join(aliases) or '(none)'}")
     return row[0]
 
@@ -70,7 +81,8 @@ def resolve_reference(con, name: str, reference: str) -> int:
 def resolve_model_uri(uri: str, *, store=None) -> tuple[str, str]:
     """(run_id, artifact folder) of ``models:/<name>/<version|stage|alias|latest>`` or ``models:/<name>@<alias>``."""
     body = uri[len("models:/"):].strip("/")
-    if "@" in body and "/" not in body:
+    by_alias = "@" in body and "/" not in body
+    if by_alias:
         name, _, reference = body.partition("@")
     else:
         name, _, reference = body.rpartition("/")
@@ -78,9 +90,18 @@ def resolve_model_uri(uri: str, *, store=None) -> tuple[str, str]:
         raise ModelNotFoundError(f"{uri!r} is not a registry URI; write 'models:/<name>/<version or alias>' "
                                  f"or 'models:/<name>@<alias>'")
     with resolve_store(store).session() as con:
-        version = resolve_reference(con, check_model_name(name), reference)
-        row = fetch_one(con, "SELECT run_id, artifact_path FROM internal.model_versions WHERE name = ? AND version = ?",
-                        [name.strip(), version])
+        name = check_model_name(name)
+        if by_alias:
+            require_model(con, name)
+            version = alias_version(con, name, reference)
+        else:
+            version = resolve_reference(con, name, reference)
+        row = fetch_one(con, "SELECT run_id, artifact_path, source FROM internal.model_versions "
+                             "WHERE name = ? AND version = ?", [name, version])
+    if row[1] is None:
+        raise ModelNotFoundError(f"version {version} of {name!r} was registered with MLflow from {row[2]}, not from a "
+                                 f"jt.log_model folder; load it with mlflow.pyfunc.load_model('models:/{name}/"
+                                 f"{version}') (tracking URI jupyter-tracker:)")
     return row[0], row[1]
 
 

@@ -8,18 +8,23 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 import jupyter_tracker as jt
 from bench.servers import mlflow_server
+from jupyter_tracker.errors import ModelNotFoundError
+from jupyter_tracker.registry import PROMPT_TAG, registered_models_with_versions
 from tests.conftest import run_notebook
 from tests.mlflow_plugin import ensure_entry_points
 
 SCRIPT = Path(__file__).parent / "mlflow_scripts" / "realistic.py"
+REGISTRY_SCRIPT = Path(__file__).parent / "mlflow_scripts" / "registry.py"
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +35,12 @@ def plugin_path(tmp_path_factory) -> str:
     return os.environ.get("PYTHONPATH", "")
 
 
-def run_script(tracking_uri: str, workdir: Path, plugin_path: str) -> subprocess.Popen:
+def run_script(tracking_uri: str, workdir: Path, plugin_path: str, script: Path = SCRIPT) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONPATH": plugin_path,
            "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONWARNINGS": "ignore"}
     env.pop("JUPYTER_TRACKER_DIR", None)
-    return subprocess.Popen([sys.executable, str(SCRIPT)], cwd=workdir, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, str(script)], cwd=workdir, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -55,6 +60,46 @@ def test_an_mlflow_script_answers_the_same_on_sqlite_and_on_our_store(tmp_path, 
     frame = jt.search_runs("churn", store=jt.tracking.get_store(store), order_by="run_name")
     assert list(frame["run_name"]) == ["autolog", "child-2", "child-4", "parent"]
     assert frame.set_index("run_name").loc["parent", "metrics.loss"] == 0.2
+    # The logged model's files are content-addressed objects of the store, like run artifacts.
+    objects = jt.tracking.get_store(store).objects
+    with jt.tracking.get_store(store).session() as con:
+        files = con.execute("SELECT path, sha256 FROM internal.logged_model_files").fetchall()
+    assert "MLmodel" in {path.rsplit("/", 1)[-1] for path, _ in files}
+    assert all(objects.exists(sha256) for _, sha256 in files) and not (store / "mlflow-models").exists()
+
+
+def test_mlflows_registry_answers_the_same_on_sqlite_and_on_ours_and_is_the_one_jt_shows(tmp_path, plugin_path):
+    store = tmp_path / "jt" / ".jupyter_tracker"
+    sqlite = run_script(f"sqlite:///{tmp_path / 'sqlite' / 'mlflow.db'}", tmp_path / "sqlite", plugin_path,
+                        REGISTRY_SCRIPT)
+    ours = run_script(f"jupyter-tracker://{store}", tmp_path / "jt", plugin_path, REGISTRY_SCRIPT)
+    expected, found = answers_of(sqlite), answers_of(ours)
+    assert found == expected
+    assert found["champion_predicts_like_v2"] and found["next_after_delete"] == 4
+    assert found["stages"] == {"1": "Archived", "2": "Production", "3": "None"}
+
+    # What MLflow registered is jt's registry: versions, stages with their history, aliases, tags.
+    jt_store = jt.tracking.get_store(store)
+    versions = jt.search_model_versions("iris-prod", store=jt_store)
+    assert list(versions["version"]) == [1, 2, 4] and list(versions["stage"]) == ["Archived", "Production", "None"]
+    assert jt.get_model_version("iris-prod", "champion", store=jt_store).description == "the balanced one"
+    history = jt.get_stage_history("iris-prod", store=jt_store)
+    assert list(zip(history.version, history.to_stage)) == [(1, "Production"), (2, "Staging"), (2, "Production"),
+                                                            (1, "Archived")]
+    listed = registered_models_with_versions(store=jt_store)
+    assert [(m["name"], m["tags"].get("owner"), m["tags"].get(PROMPT_TAG)) for m in listed] == [
+        ("greeting", None, "true"), ("iris-prod", "ana", None)]
+    assert listed[1]["versions"][1]["tags"] == {"C": "1.0", "validated": "yes"}
+    assert jt.get_run(versions["run_id"][1], store=jt_store).tags["registered_models"] == "iris-prod v2"
+    with pytest.raises(ModelNotFoundError, match=r"registered with MLflow.*mlflow\.pyfunc\.load_model"):
+        jt.load_model("models:/iris-prod@champion", store=jt_store)
+
+    # And what jt changes, MLflow sees.
+    jt.set_model_alias("iris-prod", "fallback", 1, store=jt_store)
+    jt.transition_model_version_stage("iris-prod", 4, "Staging", store=jt_store)
+    client = MlflowClient(tracking_uri=f"jupyter-tracker://{store}", registry_uri=f"jupyter-tracker://{store}")
+    assert client.get_model_version_by_alias("iris-prod", "fallback").version == 1
+    assert client.get_model_version("iris-prod", "4").current_stage == "Staging"
 
 
 def rest(uri: str, route: str, body: dict | None = None) -> dict:
@@ -69,11 +114,15 @@ def rest(uri: str, route: str, body: dict | None = None) -> dict:
 
 
 def test_mlflow_server_serves_our_store_including_runs_logged_with_jt(tmp_path, plugin_path, store_dir):
+    from sklearn.linear_model import LinearRegression
+
     with jt.start_run("from-jt", experiment="churn") as run:
         run.log_params({"lr": "0.1"})
         for step in range(3):
             run.log_metric("loss", 1.0 / (step + 1), step=step)
         run.log_text("hello", "notes/readme.txt")
+        jt.log_model(LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0]), "model")
+    jt.register_model(f"runs:/{run.run_id}/model", "churn-jt", description="registered with jt")
     with mlflow_server(tmp_path / "server", backend_store_uri=f"jupyter-tracker://{store_dir}", workers=2,
                        extra_env={"PYTHONPATH": plugin_path}) as uri:
         experiments = rest(uri, "experiments/search", {"max_results": 10})["experiments"]
@@ -95,6 +144,23 @@ def test_mlflow_server_serves_our_store_including_runs_logged_with_jt(tmp_path, 
             rest(uri, "runs/log-metric", {"run_id": rest_run, "key": "acc", "value": step / 10, "step": step,
                                           "timestamp": 1_700_000_000_000 + step})
         rest(uri, "runs/update", {"run_id": rest_run, "status": "FINISHED"})
+        # The registry over REST is jt's: a model registered with jt is listed, one made over REST is jt's.
+        models = rest(uri, "registered-models/search?max_results=10")["registered_models"]
+        assert [(m["name"], [(v["version"], v["description"]) for v in m["latest_versions"]]) for m in models] == [
+            ("churn-jt", [("1", "registered with jt")])]
+        rest(uri, "registered-models/create", {"name": "over-rest", "tags": [{"key": "team", "value": "growth"}]})
+        made = rest(uri, "model-versions/create", {"name": "over-rest", "source": f"runs:/{run.run_id}/model",
+                                                   "run_id": run.run_id})["model_version"]
+        rest(uri, "registered-models/alias", {"name": "over-rest", "alias": "champion", "version": made["version"]})
+        got = rest(uri, "registered-models/get?name=over-rest")["registered_model"]
+        assert got["aliases"] == [{"alias": "champion", "version": "1"}] and got["tags"] == [
+            {"key": "team", "value": "growth"}]
+        missing = urllib.request.Request(f"{uri}/api/2.0/mlflow/registered-models/get?name=nothing")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(missing, timeout=60)
+        assert json.loads(refused.value.read())["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert jt.get_model_version("over-rest", "champion").run_id == run.run_id
+    assert list(jt.load_model("models:/over-rest@champion").predict([[3.0]])) == pytest.approx([6.0])
     names = sorted(jt.search_runs("churn")["run_name"])
     assert names == ["from-jt", "over-rest"]
     assert list(jt.get_metric_history(rest_run, "acc")["value"]) == [0.0, 0.1, 0.2, 0.3]

@@ -20,7 +20,7 @@ from tornado.httpclient import HTTPClientError
 
 import jupyter_tracker as jt
 from bench.servers import free_port, wait_until_answers
-from jupyter_tracker import config
+from jupyter_tracker import config, registry
 from jupyter_tracker.store import get_store
 
 API = ("jupyter-tracker", "api")
@@ -462,11 +462,13 @@ async def test_registered_models_are_listed_with_versions_stages_and_aliases(jp_
     jt.set_model_alias("churn", "champion", 2, store=store)
     jt.set_model_alias("churn", "baseline", 1, store=store)
     jt.register_model(first_uri, "ALS", store=store)
+    registry.set_registered_model_tag("churn", "team", "growth", store=store)
+    registry.create_registered_model("greeting", tags={registry.PROMPT_TAG: "true"}, store=store)  # MLflow's prompt
 
     listing = (await get_json(jp_fetch, "models", dir="mnist"))["models"]
     assert [m["name"] for m in listing] == ["ALS", "churn"]
     churn = listing[1]
-    assert churn["tags"] == {} and churn["description"] is None
+    assert churn["tags"] == {"team": "growth"} and churn["description"] is None
     assert isinstance(churn["created_time"], int) and abs(churn["created_time"] / 1000 - time.time()) < 600
     newest, oldest = churn["versions"]
     assert (newest["version"], newest["stage"], newest["aliases"]) == (2, "Production", ["champion"])

@@ -1,4 +1,5 @@
-"""The typed core (store/, run, fluent, query/, filter, server/) passes ``mypy --strict`` as pyproject sets it."""
+"""The typed core (store/, run, fluent, query/, filter, server/, mlflow_backend/) passes ``mypy --strict``
+as pyproject sets it."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from ..errors import (
     ArtifactNotFoundError,
     ExperimentNotFoundError,
     MetricNotFoundError,
+    ModelExistsError,
     ModelNotFoundError,
     RunNotFoundError,
     TrackerError,
@@ -27,7 +28,8 @@ def as_mlflow_errors() -> Iterator[None]:
     try:
         yield
     except TrackerError as exc:
-        code = RESOURCE_DOES_NOT_EXIST if isinstance(exc, _MISSING) else INVALID_PARAMETER_VALUE
+        code = (RESOURCE_DOES_NOT_EXIST if isinstance(exc, _MISSING) else
+                RESOURCE_ALREADY_EXISTS if isinstance(exc, ModelExistsError) else INVALID_PARAMETER_VALUE)
         raise MlflowException(str(exc), error_code=code) from exc
 
 

@@ -1,5 +1,5 @@
 """MLflow 3's logged models (``mlflow.<flavor>.log_model``, autologging) kept in ``internal.logged_models``;
-their files live under ``<store>/mlflow-models/<model_id>/artifacts`` (see ``artifact_repository``)."""
+their files are content-addressed objects listed in ``internal.logged_model_files`` (see ``artifact_repository``)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,8 @@ def _matches(model: LoggedModel, comparison: Any) -> bool:
     value = getattr(model, key, None) if values is None else values.get(key)
     wanted = comparison.value
     if comparison.op in ("IN", "NOT IN"):
-        return (value in wanted) == (comparison.op == "IN")
+        inside = bool(value in wanted)
+        return inside if comparison.op == "IN" else not inside
     if comparison.op == "!=":
         return value is not None and str(value) != str(wanted)
     return value is not None and str(value) == str(wanted)

@@ -35,11 +35,11 @@ from .errors import as_mlflow_errors, exists, invalid, missing
 _END_STATUSES = {"FINISHED", "FAILED", "KILLED"}
 
 
-class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):  # type: ignore[misc]
+class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):
     """The tracking store MLflow uses for ``jupyter-tracker:`` URIs."""
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # MLflow's, unannotated
         with as_mlflow_errors():
             self.store: Store = get_store(store_root_of(store_uri or "jupyter-tracker:"))
             self.store.ensure_directory()
@@ -109,7 +109,8 @@ class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):  # ty
         return found[0] if found else None
 
     def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
-        key = self.get_experiment(experiment_id) and self._experiment_key(experiment_id)
+        self.get_experiment(experiment_id)  # raises RESOURCE_DOES_NOT_EXIST for an unknown id
+        key = self._experiment_key(experiment_id)
         with as_mlflow_errors(), self.store.session() as con, transaction(con):
             self._upsert_state(con, key, stage)
             con.execute("UPDATE internal.runs SET deleted = ? WHERE experiment_id = ?", [stage == "deleted", key])
@@ -321,6 +322,11 @@ class JupyterTrackerStore(logged_models.LoggedModelsMixin, AbstractStore):  # ty
                     run.slot, dataset.name, dataset.digest, dataset.source, context,
                     json.dumps({entities.MLFLOW_DATASET_KEY: kept}), dataset.profile or "{}", _num_rows(dataset),
                     now_ms()))
+
+
+    def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:
+        raise NotImplementedError("a jupyter-tracker store keeps no MLflow traces, so none can be linked to a run; "
+                                  "send traces to an MLflow server (mlflow.set_tracking_uri('http://...'))")
 
 
 def _num_rows(dataset: Any) -> int | None:

@@ -33,6 +33,7 @@ from .payloads import (
     IExperimentSummary,
     IInputInfo,
     IMetricHistory,
+    IModelVersion,
     IRegisteredModel,
     IRunDetails,
     IRunPage,
@@ -225,12 +226,17 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
 
 def models(root_dir: str | Path, relative_dir: str | None) -> ModelList:
     """``{"models": [{name, description, tags, created_time, updated_time, versions}]}`` by name;
-    ``versions`` newest first, each with its stage, aliases, source run id and run name. The store
-    keeps no tags on registered models yet, so ``tags`` is ``{}`` (the field keeps MLflow's shape)."""
+    ``versions`` newest first, each with its stage, aliases, source run id and run name (the fields
+    IModelVersion declares; the registry's MLflow-only fields stay out). MLflow's prompts, which its
+    registry keeps as models tagged ``mlflow.prompt.is_prompt``, are not models and are left out."""
     store = _existing_store(root_dir, relative_dir)
     if store is None:
         return {"models": []}
-    listed = [{**model, "tags": {}} for model in registry.registered_models_with_versions(store=store)]
+    shown = IModelVersion.__annotations__
+    listed = [{**model, "versions": [{key: value for key, value in version.items() if key in shown}
+                                     for version in model["versions"]]}
+              for model in registry.registered_models_with_versions(store=store)
+              if model["tags"].get(registry.PROMPT_TAG) != "true"]
     return {"models": cast(list[IRegisteredModel], listed)}
 
 

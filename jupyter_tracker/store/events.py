@@ -197,7 +197,7 @@ def console_written(slot: int, seq: int, stream: str, text: str, ts: int) -> dic
     return {"t": "console", "slot": slot, "seq": seq, "stream": stream, "text": text, "ts": ts}
 
 
-def input_used(slot: int, name: str, digest: str, source: str | None, context: str, schema: str, profile: str,
+def input_used(slot: int, name: str, digest: str, source: str | None, context: str | None, schema: str, profile: str,
                num_rows: int | None, ts: int) -> dict[str, Any]:
     return {"t": "input", "slot": slot, "name": name, "digest": digest, "source": source, "context": context,
             "schema": schema, "profile": profile, "num_rows": num_rows, "ts": ts}

@@ -108,7 +108,8 @@ CREATE OR REPLACE VIEW main.environments AS
 
 PUBLIC_VIEWS = ("experiments", "runs", "params", "tags", "metrics", "latest_metrics", "artifacts",
                 "snapshots", "console", "inputs", "environments",
-                "registered_models", "model_versions", "stage_transitions", "model_aliases")
+                "registered_models", "model_versions", "stage_transitions", "model_aliases", "registered_model_tags",
+                "model_version_tags")
 
 
 class SqlMigration:
@@ -173,7 +174,25 @@ CREATE TABLE IF NOT EXISTS internal.logged_models (
 _v3_mlflow = SqlMigration(_V3_MLFLOW)
 
 
-_V4_SYNC = """
+# What MLflow's registry has and ours lacked: tags on models and versions; a version's MLflow fields
+# (where its files are, the logged model it came from, run link, status); the versions deleted, so a
+# number is never given twice; and an MLflow 3 logged model's files, content-addressed like artifacts.
+_V4_REGISTRY_TAGS = """
+CREATE TABLE IF NOT EXISTS internal.registered_model_tags (name VARCHAR, key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.model_version_tags (name VARCHAR, version INTEGER, key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.mlflow_model_versions (
+    name VARCHAR, version INTEGER, storage_location VARCHAR, model_id VARCHAR, run_link VARCHAR, status VARCHAR,
+    status_message VARCHAR);
+CREATE TABLE IF NOT EXISTS internal.deleted_model_versions (name VARCHAR, version INTEGER, deleted_time BIGINT);
+CREATE TABLE IF NOT EXISTS internal.logged_model_files (
+    model_id VARCHAR, path VARCHAR, size BIGINT, sha256 VARCHAR, created_time BIGINT);
+CREATE OR REPLACE VIEW main.registered_model_tags AS SELECT name, key, value FROM internal.registered_model_tags;
+CREATE OR REPLACE VIEW main.model_version_tags AS SELECT name, version, key, value FROM internal.model_version_tags;
+"""
+_v4_registry_tags = SqlMigration(_V4_REGISTRY_TAGS)
+
+
+_V5_SYNC = """
 CREATE TABLE IF NOT EXISTS internal.sync_runs (
     remote VARCHAR, run_id VARCHAR, mlflow_run_id VARCHAR, points_sent BIGINT, fingerprint VARCHAR,
     tag_keys VARCHAR[], ended BOOLEAN, last_sent BIGINT, last_error VARCHAR);
@@ -181,7 +200,7 @@ CREATE TABLE IF NOT EXISTS internal.sync_runs (
 #: Team sync's durable high-water mark per (remote, run): which MLflow run mirrors it, how many of its
 #: metric points (in the order they were merged) the server has acknowledged, the name/tags/params/deleted
 #: state last sent, whether its end was sent, and the last failure. Never a credential.
-_v4_sync = SqlMigration(_V4_SYNC)
+_v5_sync = SqlMigration(_V5_SYNC)
 
 
 #: Ordered migrations: (version, name, function). Append; never change what a released one creates
@@ -190,7 +209,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[DuckDBPyConnection], None]]] = [
     (1, "initial schema: runs, params, metrics, tags, artifacts, snapshots, journals", _v1_initial),
     (2, "model registry: registered models, versions, stage transitions, aliases", _v2_registry),
     (3, "MLflow's concepts: experiment tags and lifecycle, MLflow 3 logged models", _v3_mlflow),
-    (4, "team sync: what each run has sent to its remote MLflow server", _v4_sync),
+    (4, "MLflow's registry on ours: model and version tags, version fields, deletions, logged-model files",
+     _v4_registry_tags),
+    (5, "team sync: what each run has sent to its remote MLflow server", _v5_sync),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -1,6 +1,7 @@
 """A colleague who knows MLflow opens MLflow's own UI on our store (``mlflow server --backend-store-uri
 jupyter-tracker:///...``) in Chromium: the experiment list, the runs table, a run page with params, metric
-charts and artifacts, and the compare view show runs logged with ``jt``, without error banners."""
+charts and artifacts, the compare view, and the Models page with a model registered with ``jt`` and its
+versions show our data, without error banners."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 
 import pytest
 from playwright.sync_api import expect
+from sklearn.linear_model import LinearRegression
 
 import jupyter_tracker as jt
 from bench.servers import mlflow_server
@@ -28,7 +30,11 @@ def mlflow_ui(tmp_path, store_dir):
             for step in range(5):
                 run.log_metric("loss", 1.0 / (step + 1 + float(lr)), step=step)
             run.log_text(f"{name} notes", "notes/readme.txt")
+            jt.log_model(LinearRegression().fit([[0.0], [1.0]], [0.0, float(lr)]), "model")
         run_ids.append(run.run_id)
+        jt.register_model(f"runs:/{run.run_id}/model", "churn-model", description=f"the {name} run's model")
+    jt.set_model_alias("churn-model", "champion", 2)
+    jt.transition_model_version_stage("churn-model", 1, "Production")
     experiment = JupyterTrackerStore(f"jupyter-tracker://{store_dir}").get_experiment_by_name("churn").experiment_id
     env = {"PYTHONPATH": os.environ["PYTHONPATH"]} if added else {}
     with mlflow_server(tmp_path / "server", backend_store_uri=f"jupyter-tracker://{store_dir}", extra_env=env) as uri:
@@ -69,4 +75,21 @@ def test_mlflow_ui_shows_runs_logged_with_jt(page, mlflow_ui):
     page.goto(f"{uri}/#/compare-runs?runs={json.dumps([baseline, tuned])}&experiments={json.dumps([experiment])}")
     expect(page.get_by_text("Comparing 2 Runs")).to_be_visible(timeout=90000)
     shot(page, "compare")
+    page.goto(f"{uri}/#/models")
+    expect(page.get_by_role("link", name="churn-model")).to_be_visible(timeout=90000)
+    promotion = page.get_by_role("dialog")  # MLflow advertises its new registry UI once
+    if promotion.count():
+        page.keyboard.press("Escape")
+        expect(promotion).to_have_count(0)
+        expect(page.locator("[class*='modal-mask']").first).to_be_hidden()  # its grey veil fades out after it
+    expect(page.get_by_text("champion").first).to_be_visible()
+    shot(page, "models")
+    page.get_by_role("link", name="churn-model").click()
+    expect(page.get_by_role("link", name="Version 2")).to_be_visible(timeout=90000)
+    expect(page.get_by_role("link", name="Version 1")).to_be_visible()
+    expect(page.get_by_text("champion").first).to_be_visible()
+    shot(page, "model-versions")
+    page.get_by_role("link", name="Version 1").click()
+    expect(page.get_by_text("the baseline run's model").first).to_be_visible(timeout=90000)
+    shot(page, "model-version")
     assert failures == []
