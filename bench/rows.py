@@ -52,6 +52,8 @@ ROWS = [
             "lower", ("jupyter_tracker",)),
     RowSpec("track_metrics", "Notebook", "%%track added to a cell logging 100 metrics", "ms", "lower",
             ("jupyter_tracker",)),
+    RowSpec("table_paint", "Notebook", "run table of 10,000 runs × 50 columns: `jt.runs()` built, first page "
+            "painted in Chromium", "ms", "lower", ("jupyter_tracker",)),
     RowSpec("search_all", "Search", "search runs → DataFrame (trackio: list runs)", "ms", "lower", SEARCHERS),
     RowSpec("search_filter", "Search", "search with `metrics.m0 > 0.5 and params.p0 = 'a'`", "ms", "lower",
             OURS_MLFLOW),

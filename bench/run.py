@@ -43,6 +43,7 @@ FULL = {
     "share_runs": 100, "share_points": 10_000, "push_points": 100_000, "push_server_per_tool": True,
     "mlflow_api_log_n": 1_000, "mlflow_api_writer_n": 500,   # bench/mlflow_backend.py: both columns are MLflow's API
     "import_runs_n": 100, "import_points_n": 10_000,
+    "paint_n": 10_000, "paint_reps": 5,
 }
 QUICK = {
     "reps": 2, "proc_reps": 1, "mlflow_reps": 1, "import_reps": 1,
@@ -57,6 +58,7 @@ QUICK = {
     "share_runs": 3, "share_points": 500, "push_points": 2_000, "push_server_per_tool": False,
     "mlflow_api_log_n": 50, "mlflow_api_writer_n": 20,
     "import_runs_n": 3, "import_points_n": 200,
+    "paint_n": 100, "paint_reps": 1,
 }
 
 
@@ -185,11 +187,17 @@ class Bench:
     def imports(self) -> None:
         reps = self.settings["import_reps"]
 
+        # Every tool imports from its bytecode cache, as after `pip install` (which compiles every peer's
+        # modules): PYTHONDONTWRITEBYTECODE in the caller's environment would leave only ours (an editable
+        # checkout) compiling from source in each fresh process. One untimed run writes the cache.
+        env = {name: value for name, value in process_env().items() if name != "PYTHONDONTWRITEBYTECODE"}
+
         def timed(code: str) -> float:
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=self.workdir, env=env, capture_output=True)
             times = []
             for _ in range(reps):
                 start = time.perf_counter()
-                subprocess.run([sys.executable, "-c", code], check=True, cwd=self.workdir, env=process_env(),
+                subprocess.run([sys.executable, "-c", code], check=True, cwd=self.workdir, env=env,
                                capture_output=True)
                 times.append(time.perf_counter() - start)
             return statistics.median(times)
@@ -290,6 +298,23 @@ class Bench:
                                                                 f"{result['metrics_tracked']:.2f} ms"))
 
         self.each([OURS], "%%track overhead", one)
+
+    def table_paint(self) -> None:
+        def one(tool: str) -> None:
+            n, reps = self.settings["paint_n"], self.settings["paint_reps"]
+            root = self.root(tool, "table_paint", prepared=False)
+            result = _run_module_function("bench.table_paint", "seed", root=root, n=n)
+            result = _run_module_function("bench.table_paint", "measure", root=root, n=n, reps=reps)
+            self.table.set("table_paint", tool, Figure(
+                result["total_ms"], n=n, reps=reps,
+                detail=f"build {result['build_ms']:.0f} ms + paint {result['paint_ms']:.0f} ms "
+                       f"({result['rows']} rows × {result['cells']} cells)"))
+            self.table.note("table_paint", "Build: `jt.runs()` in the kernel's process (search_runs of every run, "
+                            "the first page as the widget's state). Paint: a static page in Chromium (Playwright) "
+                            "that renders the widget's own ESM and CSS over that state, from navigation start to "
+                            "the frame after the rows are in the DOM; not JupyterLab (bench/table_paint.py).")
+
+        self.each([OURS], "run table paint", one)
 
     def search(self) -> None:
         small, large = self.settings["search_n"]
@@ -471,6 +496,18 @@ class Bench:
         importers.workload(self)
 
 
+def _run_module_function(module: str, function: str, **arguments) -> dict:
+    """``module.function(**arguments)`` in a fresh process (the repository importable); its JSON result."""
+    code = (f"import json; from {module} import {function}; "
+            f"print('BENCH-RESULT ' + json.dumps({function}(**json.loads({json.dumps(json.dumps(arguments))}))))")
+    process = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=process_env(), capture_output=True,
+                             text=True, timeout=3600, check=False)
+    lines = [line for line in process.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
+    if not lines:
+        raise WorkerError(f"{module}.{function} failed: {process.stderr.strip().splitlines()[-4:]}")
+    return json.loads(lines[-1][13:]) or {}
+
+
 def merged(previous: dict, result: dict) -> dict:
     """``previous`` with every cell, note and failure this run measured replaced by this run's."""
     table = previous["table"]
@@ -530,7 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results"), help="where latest.json/.md go")
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS), help="tools to measure")
     parser.add_argument("--only", nargs="+", default=None,
-                        help="workloads to run: imports log_loop visible create_runs track_overhead search "
+                        help="workloads to run: imports log_loop visible create_runs track_overhead table_paint search "
                              "history crash concurrency sharing cleanup mlflow_backend importers")
     parser.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     parser.add_argument("--update", action="store_true",
@@ -549,8 +586,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = Bench(settings, tools, workdir, log)
     bench.check_installed()
-    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "search", "history", "crash",
-                 "concurrency", "sharing", "cleanup", "mlflow_backend", "importers"]
+    workloads = ["imports", "log_loop", "visible", "create_runs", "track_overhead", "table_paint", "search", "history",
+                 "crash", "concurrency", "sharing", "cleanup", "mlflow_backend", "importers"]
     chosen = args.only or workloads
     previous = json.loads((out / "latest.json").read_text()) if args.update and (out / "latest.json").exists() \
         else None
