@@ -273,5 +273,5 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
         total, running = _run_filtered(filter, None, lambda: con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')
             FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
-            WHERE {' AND '.join(where)}""", [*params, *experiments]).fetchone())
+            WHERE {' AND '.join(where)}""", [*params, *experiments]).fetchone() or (0, 0))
     return int(total), int(running)
