@@ -56,6 +56,8 @@ ROWS = [
             "(every cell pays it)", "ms", "lower", ("jupyter_tracker",)),
     RowSpec("track_slices", "Notebook", "slice and verdict added to %%track after a 300-cell session (real "
             "kernel)", "ms", "lower", ("jupyter_tracker",)),
+    RowSpec("table_paint", "Notebook", "run table of 10,000 runs × 50 columns: `jt.runs()` built, first page "
+            "painted in Chromium", "ms", "lower", ("jupyter_tracker",)),
     RowSpec("search_all", "Search", "search runs → DataFrame (trackio: list runs)", "ms", "lower", SEARCHERS),
     RowSpec("search_filter", "Search", "search with `metrics.m0 > 0.5 and params.p0 = 'a'`", "ms", "lower",
             OURS_MLFLOW),

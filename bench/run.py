@@ -31,8 +31,8 @@ OURS = "jupyter_tracker"
 # Every row runs every tool at the same N; where a peer is slow it gets fewer repetitions, never a
 # smaller N (``mlflow_reps``). Sizes are capped so that a full run stays near 30 min on 2 busy cores.
 #: Every workload of a full run, in the order they run.
-WORKLOADS = ("imports", "log_loop", "visible", "create_runs", "track_overhead", "slices", "search", "summaries",
-             "history", "crash", "concurrency", "sharing", "mirror", "cleanup", "mlflow_backend", "importers")
+WORKLOADS = ("imports", "log_loop", "visible", "create_runs", "track_overhead", "table_paint", "slices", "search",
+             "summaries", "history", "crash", "concurrency", "sharing", "mirror", "cleanup", "mlflow_backend", "importers")
 
 FULL = {
     "reps": 5, "proc_reps": 3, "mlflow_reps": 1, "import_reps": 5,
@@ -48,6 +48,7 @@ FULL = {
     "mirror_points": 1_000_000, "sync_cost_n": 500_000,
     "mlflow_api_log_n": 1_000, "mlflow_api_writer_n": 500,   # bench/mlflow_backend.py: both columns are MLflow's API
     "import_runs_n": 100, "import_points_n": 10_000,
+    "paint_n": 10_000, "paint_reps": 5,
 }
 QUICK = {
     "reps": 2, "proc_reps": 1, "mlflow_reps": 1, "import_reps": 1,
@@ -63,6 +64,7 @@ QUICK = {
     "mirror_points": 2_000, "sync_cost_n": 5_000,
     "mlflow_api_log_n": 50, "mlflow_api_writer_n": 20,
     "import_runs_n": 3, "import_points_n": 200,
+    "paint_n": 100, "paint_reps": 1,
 }
 
 
@@ -191,11 +193,17 @@ class Bench:
     def imports(self) -> None:
         reps = self.settings["import_reps"]
 
+        # Every tool imports from its bytecode cache, as after `pip install` (which compiles every peer's
+        # modules): PYTHONDONTWRITEBYTECODE in the caller's environment would leave only ours (an editable
+        # checkout) compiling from source in each fresh process. One untimed run writes the cache.
+        env = {name: value for name, value in process_env().items() if name != "PYTHONDONTWRITEBYTECODE"}
+
         def timed(code: str) -> float:
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=self.workdir, env=env, capture_output=True)
             times = []
             for _ in range(reps):
                 start = time.perf_counter()
-                subprocess.run([sys.executable, "-c", code], check=True, cwd=self.workdir, env=process_env(),
+                subprocess.run([sys.executable, "-c", code], check=True, cwd=self.workdir, env=env,
                                capture_output=True)
                 times.append(time.perf_counter() - start)
             return statistics.median(times)
@@ -321,6 +329,23 @@ class Bench:
                        f"{result['track_first_slices_ms']:.1f} ms"))
 
         self.each([OURS], "slice recording", one)
+
+    def table_paint(self) -> None:
+        def one(tool: str) -> None:
+            n, reps = self.settings["paint_n"], self.settings["paint_reps"]
+            root = self.root(tool, "table_paint", prepared=False)
+            result = _run_module_function("bench.table_paint", "seed", root=root, n=n)
+            result = _run_module_function("bench.table_paint", "measure", root=root, n=n, reps=reps)
+            self.table.set("table_paint", tool, Figure(
+                result["total_ms"], n=n, reps=reps,
+                detail=f"build {result['build_ms']:.0f} ms + paint {result['paint_ms']:.0f} ms "
+                       f"({result['rows']} rows × {result['cells']} cells)"))
+            self.table.note("table_paint", "Build: `jt.runs()` in the kernel's process (search_runs of every run, "
+                            "the first page as the widget's state). Paint: a static page in Chromium (Playwright) "
+                            "that renders the widget's own ESM and CSS over that state, from navigation start to "
+                            "the frame after the rows are in the DOM; not JupyterLab (bench/table_paint.py).")
+
+        self.each([OURS], "run table paint", one)
 
     def search(self) -> None:
         small, large = self.settings["search_n"]
@@ -547,6 +572,18 @@ class Bench:
         from . import importers
 
         importers.workload(self)
+
+
+def _run_module_function(module: str, function: str, **arguments) -> dict:
+    """``module.function(**arguments)`` in a fresh process (the repository importable); its JSON result."""
+    code = (f"import json; from {module} import {function}; "
+            f"print('BENCH-RESULT ' + json.dumps({function}(**json.loads({json.dumps(json.dumps(arguments))}))))")
+    process = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=process_env(), capture_output=True,
+                             text=True, timeout=3600, check=False)
+    lines = [line for line in process.stdout.splitlines() if line.startswith("BENCH-RESULT ")]
+    if not lines:
+        raise WorkerError(f"{module}.{function} failed: {process.stderr.strip().splitlines()[-4:]}")
+    return json.loads(lines[-1][13:]) or {}
 
 
 def merged(previous: dict, result: dict) -> dict:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .cleanup import collect_garbage as gc
-from .cleanup import compact, delete_runs, restore_run
 from .errors import TrackerError, TrackerWarning, UnknownKeyWarning
 from .fluent import (
     log_artifact,
@@ -29,13 +27,17 @@ from .fluent import (
     set_tag,
     set_tags,
 )
-from .query import get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot, search_runs, sql
 from .run import Run, active_run
-from .tracking import current_store, end_run, set_experiment, set_store, start_run
 
-#: Public names that few scripts use, imported on first use (PEP 562 ``__getattr__``): models and the
-#: registry load ``importlib.metadata`` and the model flavors, which a training loop never needs.
+#: Public names imported on first use (PEP 562 ``__getattr__``), so that ``import jupyter_tracker`` loads
+#: only the logging surface (fluent, Run). ``start_run`` and the queries bring the store, traitlets'
+#: configuration and the filter language on their first call; models and the registry load
+#: ``importlib.metadata`` and the model flavors, which a training loop never needs.
 _EXPORTS = {
+    **dict.fromkeys(["current_store", "end_run", "set_experiment", "set_store", "start_run"], "tracking"),
+    **dict.fromkeys(["get_metric_history", "get_run", "list_experiments", "load_snapshot", "restore_snapshot",
+                     "search_runs", "sql"], "query"),
+    **dict.fromkeys(["compact", "delete_runs", "restore_run"], "cleanup"),
     "autolog": "autologging",
     **dict.fromkeys(["PythonModel", "infer_signature", "load_model"], "models"),
     **dict.fromkeys(["delete_model_alias", "get_model_version", "get_stage_history", "list_registered_models",
@@ -44,9 +46,15 @@ _EXPORTS = {
     "sync_status": "sharing.sync",
 }
 
+#: Public names whose defining function has another name there.
+_RENAMED = {"gc": ("cleanup", "collect_garbage")}
+
 if TYPE_CHECKING:
     from .autologging import autolog
+    from .cleanup import collect_garbage as gc
+    from .cleanup import compact, delete_runs, restore_run
     from .models import PythonModel, infer_signature, load_model
+    from .query import get_metric_history, get_run, list_experiments, load_snapshot, restore_snapshot, search_runs, sql
     from .registry import (
         delete_model_alias,
         get_model_version,
@@ -57,23 +65,23 @@ if TYPE_CHECKING:
         set_model_alias,
         transition_model_version_stage,
     )
-    from .sharing.sync import sync_status
+from .errors import TrackerError, TrackerWarning, UnknownKeyWarning
 
 
 def __getattr__(name: str) -> Any:
     """Import the module that defines public name ``name`` on first use, and keep the name here."""
-    module = _EXPORTS.get(name)
+    module, defined_as = _RENAMED.get(name) or (_EXPORTS.get(name), name)
     if module is None:
         raise AttributeError(f"module 'jupyter_tracker' has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(f".{module}", __name__), name)
+    value = getattr(import_module(f".{module}", __name__), defined_as)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_RENAMED))
 
 
 __version__ = "0.1.0"

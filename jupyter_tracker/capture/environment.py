@@ -131,3 +131,12 @@ def environment() -> tuple[dict[str, Any], str]:
             env, sha = _described(stamp)
             _cached = (stamp, env, sha)
         return _cached[1], _cached[2]
+
+
+def cached_environment() -> tuple[dict[str, Any], str] | None:
+    """(environment, sha256) when this process already described the environment and no package
+    changed since (a few ``stat`` calls); None when ``environment()`` would have work to do."""
+    cached = _cached
+    if cached is None or cached[0] != _path_stamp():
+        return None
+    return cached[1], cached[2]

@@ -54,17 +54,13 @@ def strip_credentials(url: str | None) -> str | None:
 
 def git_info(directory: Path) -> dict | None:
     """{commit, branch, remote, dirty} for the repository containing ``directory``, or None."""
-    if shutil.which("git") is None:
-        return None
+    known, info = cached_git_info(directory)
+    if known:
+        return info
     root = _repository_root(directory.absolute())
-    if root is None:
-        return None
+    assert root is not None  # cached_git_info knows the answer when there is no repository or no git
     stamp = _stamp(root)
     now = time.monotonic()
-    with _cache_lock:
-        cached = _cache.get(root)
-        if cached and cached[0] == stamp and now - cached[1] < _CACHE_SECONDS:
-            return cached[2]
     commit = _git(root, "rev-parse", "HEAD")
     info = None
     if commit is not None:
@@ -78,3 +74,18 @@ def git_info(directory: Path) -> dict | None:
     with _cache_lock:
         _cache[root] = (stamp, now, info)
     return info
+
+
+def cached_git_info(directory: Path) -> tuple[bool, dict | None]:
+    """(True, what ``git_info`` returns) when that needs no ``git`` subprocess (no git, no repository,
+    or a fresh cached answer); (False, None) when it does."""
+    if shutil.which("git") is None:
+        return True, None
+    root = _repository_root(directory.absolute())
+    if root is None:
+        return True, None
+    with _cache_lock:
+        cached = _cache.get(root)
+    if cached and cached[0] == _stamp(root) and time.monotonic() - cached[1] < _CACHE_SECONDS:
+        return True, cached[2]
+    return False, None

@@ -49,21 +49,41 @@ def cell_key(cell_id: str | None, path: Path | None, code: str) -> str:
     return f"nb:{path or ''}:{digest}"
 
 
+#: The code cells' sources of each saved notebook, by path, with the (mtime, size) they were read at:
+#: a %%track cell re-reads its notebook only when it was saved since (a kernel runs one notebook).
+_saved_sources: dict[Path, tuple[tuple[int, int], list[str | None]]] = {}
+
+
 def _position_in_saved_notebook(path: Path, code: str) -> int | None:
     """Index of the code cell whose saved source is ``code`` (or, failing that, the only code
     cell with the same first line, for a cell edited since the last save)."""
-    import json
-
-    try:
-        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    except (OSError, ValueError, KeyError, TypeError):
+    sources = _saved_code_sources(path)
+    if sources is None:
         return None
-    sources = ["".join(c.get("source", "")) if c.get("cell_type") == "code" else None for c in cells]
     if code in sources:
         return sources.index(code)
     first = code.strip().split("\n", 1)[0]
     matches = [i for i, s in enumerate(sources) if s is not None and s.strip().split("\n", 1)[0] == first]
     return matches[0] if len(matches) == 1 else None
+
+
+def _saved_code_sources(path: Path) -> list[str | None] | None:
+    """Each cell's source in the saved notebook at ``path`` (None for a markdown or raw cell), or None
+    when it cannot be read."""
+    import json
+
+    try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = _saved_sources.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        sources = ["".join(c.get("source", "")) if c.get("cell_type") == "code" else None for c in cells]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    _saved_sources[path] = (stamp, sources)
+    return sources
 
 
 def cell_source(shell, code: str, execution_count: int | None, cell_id: str | None) -> dict:

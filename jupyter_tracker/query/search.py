@@ -4,7 +4,7 @@ experiment summaries for the sidebar, and read-only ``sql`` over the public view
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import validation
 from ..clock import now_ms
@@ -31,6 +31,7 @@ from .arguments import check_flag, experiment_names
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
     from duckdb import DuckDBPyConnection
 
     from ..filter import OrderKey
@@ -43,18 +44,19 @@ BASE_COLUMNS = ["run_id", "run_name", "experiment", "status", "start_time", "end
 DEFAULT_MAX_RESULTS = 100_000
 
 
+_T = TypeVar("_T")
+
 _QUERY_ERRORS = ("BinderException", "ConversionException", "InvalidInputException", "OutOfRangeException",
                  "ParserException", "TypeMismatchException")
 
 
-def _run_filtered(con: DuckDBPyConnection, sql: str, arguments: list[Any], filter: Any, order_by: Any,
-                  fetch: Callable[[DuckDBPyConnection], Any]) -> Any:
-    """``fetch(cursor)`` of a search's SQL; a DuckDB error caused by the filter or order_by becomes
+def _run_filtered(filter: Any, order_by: Any, query: Callable[[], _T]) -> _T:
+    """``query()``, a search's SQL and its fetch; a DuckDB error caused by the filter or order_by becomes
     an InvalidFilterError (the parser refuses what it knows to fail, this catches what it does not)."""
     import duckdb
 
     try:
-        return fetch(con.execute(sql, arguments))
+        return query()
     except tuple(getattr(duckdb, name) for name in _QUERY_ERRORS) as exc:
         raise InvalidFilterError(
             f"the search filter={filter!r:.200} order_by={order_by!r:.200} could not be evaluated: "
@@ -80,7 +82,7 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
     first (``warn_unknown_keys=False``: no check, for callers that show their own message).
     ``offset`` skips that many matching runs first (paging, e.g. the lab sidebar's run table).
     """
-    import pandas as pd
+    import pyarrow as pa
 
     if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
         raise InvalidValueError(f"max_results must be a positive integer, not {max_results!r:.80}")
@@ -107,26 +109,21 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
             WHERE {' AND '.join(where)}
             ORDER BY {order_sql} LIMIT ? OFFSET ?"""
         arguments = [now, *order_params, *params, *experiments, max_results, offset]
-        base = _run_filtered(con, sql, arguments, filter, order_by, lambda cursor: cursor.df())
-        if base.empty:
-            return base.drop(columns=["run_key"])
-        con.register("jt_chosen", base[["run_key"]])
-        try:
-            wide = [_pivot(con, "internal.params", "params."),
-                    _pivot(con, "internal.latest_metrics JOIN internal.metric_keys USING (key_id)", "metrics."),
-                    _pivot(con, _summaries_table(summaries), "metrics.") if summaries else None,
-                    _pivot(con, "internal.tags", "tags.")]
-        finally:
-            con.unregister("jt_chosen")
-    frame = base
-    for part in wide:
-        if part is not None:
-            frame = frame.merge(part, on="run_key", how="left")
-    frame = frame.drop(columns=["run_key"])
+        # Arrow all the way to one to_pandas(): DuckDB hands Arrow over without converting each string to
+        # a Python object, which fetching NumPy arrays or .df() does (most of the time of 10,000 runs).
+        chosen = _run_filtered(filter, order_by, lambda: con.sql(sql, params=arguments).to_arrow_table())
+        columns = {name: chosen.column(name) for name in chosen.column_names if name != "run_key"}
+        if chosen.num_rows:
+            con.register("jt_chosen", _with_positions(chosen.select(["run_key"])))
+            try:
+                columns.update(_wide_columns(con, chosen.num_rows, summaries))
+            finally:
+                con.unregister("jt_chosen")
+    frame = pa.table(columns).to_pandas()
     if summaries:
         frame = frame[_beside_latest(list(frame.columns), summaries)]
     frame["duration_s"] = frame["duration_s"].astype(float)
-    return frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame) else frame
+    return frame
 
 
 def _run_conditions(filter: str | None, experiment: str | list[str] | None,
@@ -152,33 +149,66 @@ def matching_runs(con: DuckDBPyConnection, experiment: str | list[str] | None = 
     where, params, experiments = _run_conditions(filter, experiment, False, store)
     _check_experiments(con, experiments)
     extra, extra_params = condition or ("TRUE", [])
-    rows: list[tuple[int, str]] = _run_filtered(con, f"""
+    rows: list[tuple[int, str]] = _run_filtered(filter, None, lambda: con.execute(f"""
         SELECT r.run_key, r.run_id FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
         WHERE {' AND '.join(where)} AND ({extra}) ORDER BY r.start_time, r.run_key""",
-        [*params, *experiments, *extra_params], filter, None, lambda cursor: cursor.fetchall())
+        [*params, *experiments, *extra_params]).fetchall())
     return rows
 
 
-def _pivot(con: DuckDBPyConnection, table: str, prefix: str) -> pd.DataFrame | None:
-    """The chosen runs' ``key``/``value`` rows of ``table`` as one column per key (sorted), one row
-    per run that has any. Long rows are fetched as NumPy arrays and placed with hashed codes: DuckDB's
-    PIVOT took ~0.5 s for 10,000 runs x 25 keys here, this ~0.1 s."""
-    import numpy as np
-    import pandas as pd
+#: The key/value rows that become one column per key: the columns' prefix (in this order), the table and
+#: whether the value is text or a number. One UNION ALL reads them all: one query, not one per table.
+_LONG_ROWS = (("params.", "internal.params", "value AS text, NULL::DOUBLE AS number"),
+              ("metrics.", "internal.latest_metrics JOIN internal.metric_keys USING (key_id)", "NULL, value"),
+              ("tags.", "internal.tags", "value, NULL"))
 
-    long = con.execute(f"SELECT run_key, key, value FROM {table} SEMI JOIN jt_chosen USING (run_key)").fetchnumpy()
-    if not len(long["run_key"]):
-        return None
-    key_codes, keys = pd.factorize(np.asarray(long["key"], dtype=object), sort=True)
-    run_codes, run_keys = pd.factorize(np.asarray(long["run_key"]))
-    values = np.asarray(long["value"])
-    numeric = values.dtype.kind == "f"
-    grid = np.full((len(run_keys), len(keys)), np.nan if numeric else None,
-                   dtype=np.float64 if numeric else object)
-    grid[run_codes, key_codes] = values
-    frame = pd.DataFrame(grid, columns=[prefix + str(key) for key in keys])
-    frame.insert(0, "run_key", np.asarray(run_keys))
-    return frame
+
+def _long_sql(sources: tuple[tuple[str, str, str], ...]) -> str:
+    """One UNION ALL of the chosen runs' (part, position, key, text, number) rows from each source."""
+    return " UNION ALL ".join(
+        f"SELECT {part} AS part, position, key, {values} FROM {table} JOIN jt_chosen USING (run_key)"
+        for part, (_, table, values) in enumerate(sources))
+
+
+def _with_positions(run_keys: pa.Table) -> pa.Table:
+    """``run_keys`` with ``position``, each run's row in the result (0, 1, ...)."""
+    import numpy as np
+    import pyarrow as pa
+
+    return run_keys.append_column("position", pa.array(np.arange(run_keys.num_rows)))
+
+
+def _wide_columns(con: DuckDBPyConnection, runs: int, summaries: list[str] | None = None) -> dict[str, pa.Array]:
+    """The chosen runs' (``jt_chosen``: run_key, position) params, latest metrics, metric ``summaries``
+    (``metrics.<k>.min``, ...) and tags as one Arrow column per key (``params.<k>``, ``metrics.<k>``,
+    ``tags.<k>``, keys sorted within each), ``runs`` long, null where a run lacks the key. The long rows come as Arrow and each column is one ``take``:
+    DuckDB's PIVOT (one FILTER aggregate per key) costs rows x keys, this rows + runs x keys, with no
+    Python object per value."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sources = _LONG_ROWS if not summaries else \
+        (*_LONG_ROWS, ("metrics.", _summaries_table(summaries) + " AS s", "NULL, value"))
+    long = con.sql(_long_sql(sources)).to_arrow_table().combine_chunks()
+    if not long.num_rows:
+        return {}
+    parts, positions = long.column("part").to_numpy(), long.column("position").to_numpy()
+    key_column, text, number = (long.column(name).chunk(0) for name in ("key", "text", "number"))
+    columns: dict[str, pa.Array] = {}
+    for part, (prefix, _, _) in enumerate(sources):
+        rows = np.flatnonzero(parts == part)
+        if not len(rows):
+            continue
+        part_keys = key_column.take(rows)
+        keys = sorted(pc.unique(part_keys).to_pylist())
+        key_codes = pc.index_in(part_keys, value_set=pa.array(keys, pa.string())).to_numpy()
+        row_of = np.full((len(keys), runs), -1, dtype=np.int64)
+        row_of[key_codes, positions[rows]] = rows
+        values = number if prefix == "metrics." else text
+        columns.update({prefix + key: values.take(pa.array(where, mask=where < 0))
+                        for key, where in zip(keys, row_of)})
+    return columns
 
 
 def _summaries_table(summaries: list[str]) -> str:
@@ -350,8 +380,8 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
     where, params, experiments = _run_conditions(filter, experiment, False, store)
     with store.session() as con:
         _check_experiments(con, experiments)
-        total, running = _run_filtered(con, f"""
+        total, running = _run_filtered(filter, None, lambda: con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')
             FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
-            WHERE {' AND '.join(where)}""", [*params, *experiments], filter, None, lambda cursor: cursor.fetchone())
+            WHERE {' AND '.join(where)}""", [*params, *experiments]).fetchone() or (0, 0))
     return int(total), int(running)

@@ -75,10 +75,15 @@ class LiveCard(anywidget.AnyWidget):
         self._handle = None
 
     # -- life cycle --------------------------------------------------------------------------------
-    def start(self) -> LiveCard:
-        from IPython.display import display
+    def start(self, handle=None) -> LiveCard:
+        """Show the card (in place of ``handle``'s output when given) and begin sampling."""
+        if handle is None:
+            from IPython.display import display
 
-        self._handle = display(self, display_id=True)
+            self._handle = display(self, display_id=True)
+        else:
+            handle.update(self)
+            self._handle = handle
         self._thread = threading.Thread(target=self._sample_loop, name="jupyter-tracker-live-card", daemon=True)
         self._thread.start()
         return self
@@ -106,22 +111,10 @@ class LiveCard(anywidget.AnyWidget):
             self._sample()
 
     def _sample(self) -> None:
-        latest = dict(self.run.latest_metrics)  # one C-level copy: safe while the loop logs
-        steps = dict(getattr(self.run, "_steps", {}))
-        shown = {}
-        for key in list(latest)[:MAX_METRICS]:
-            value = latest[key]
-            spark = self._sparks.setdefault(key, [])
-            step = steps.get(key, len(spark))
-            if not spark or spark[-1][0] != step:
-                spark.append((step, value))
-                if len(spark) > 2 * SPARK_POINTS:
-                    del spark[::2]  # keep the whole run's shape at half the resolution
-            shown[key] = {"value": _json_number(value), "step": step,
-                          "spark": [_json_number(v) for _, v in spark[-SPARK_POINTS * 2:]]}
+        shown, more = _sampled_metrics(self.run, self._sparks)
         with self.hold_sync():
             self.metrics = shown
-            self.more = max(0, len(latest) - MAX_METRICS)
+            self.more = more
 
     def _fill_short_sparks(self) -> None:
         """A cell shorter than a few samples left too few points to draw: take those metrics' curves
@@ -139,25 +132,55 @@ class LiveCard(anywidget.AnyWidget):
 
     # -- static version ------------------------------------------------------------------------------
     def summary_text(self) -> str:
-        values = ", ".join(f"{k}={static.format_value(v['value'])}" for k, v in self.metrics.items())
-        return f"{self.run_name} ({self.run_id[:8]}) {self.status}" + (f": {values}" if values else "")
+        return _summary_text(self.run_name, self.run_id, self.status, self.metrics)
 
     def static_html(self) -> str:
-        elapsed = format_duration(((self.ended or time.time() * 1000.0) - self.started) / 1000.0)
-        rows = "".join(
-            f'<tr><td style="padding:0 8px 0 0">{html.escape(key)}</td>'
-            f'<td style="padding:0 8px;text-align:right">{html.escape(static.format_value(item["value"]))}</td>'
-            f'<td>{static.sparkline(item["spark"], 110, 20)}</td>'
-            f'<td style="color:#777;padding-left:6px">step {item["step"]}</td></tr>'
-            for key, item in self.metrics.items())
-        error = (f'<div style="color:#d93025;font-family:monospace;white-space:pre-wrap">'
-                 f'{html.escape(self.error)}</div>') if self.error else ""
-        more = f'<div style="color:#777">+ {self.more} more metrics</div>' if self.more else ""
-        return (f'<div class="jt-card-static" style="font-family:sans-serif;font-size:12px;border:1px solid #ddd;'
-                f'border-radius:4px;padding:6px 10px;width:fit-content;max-width:720px">'
-                f'<div><b title="{self.run_id}">{html.escape(self.run_name)}</b> {static.status_badge(self.status)}'
-                f' <span style="color:#666">{elapsed}</span></div>'
-                f'<table style="border-collapse:collapse">{rows}</table>{more}{error}</div>')
+        return static_card_html(self.run_id, self.run_name, self.status, self.started, self.ended, self.metrics,
+                                self.more, self.error)
+
+
+def _sampled_metrics(run, sparks: dict[str, list[tuple[int, float]]]) -> tuple[dict, int]:
+    """The card's metrics now ({key: value, step, sparkline points}) and how many more are not shown;
+    ``sparks`` keeps each metric's sampled points between calls."""
+    latest = dict(run.latest_metrics)  # one C-level copy: safe while the loop logs
+    steps = dict(getattr(run, "_steps", {}))
+    shown = {}
+    for key in list(latest)[:MAX_METRICS]:
+        value = latest[key]
+        spark = sparks.setdefault(key, [])
+        step = steps.get(key, len(spark))
+        if not spark or spark[-1][0] != step:
+            spark.append((step, value))
+            if len(spark) > 2 * SPARK_POINTS:
+                del spark[::2]  # keep the whole run's shape at half the resolution
+        shown[key] = {"value": _json_number(value), "step": step,
+                      "spark": [_json_number(v) for _, v in spark[-SPARK_POINTS * 2:]]}
+    return shown, max(0, len(latest) - MAX_METRICS)
+
+
+def static_card_html(run_id: str, run_name: str, status: str, started: float, ended: float, metrics: dict,
+                     more: int, error: str) -> str:
+    """The card as plain HTML (what a saved notebook keeps): name, status, elapsed, metrics, error."""
+    elapsed = format_duration(max(0.0, (ended or time.time() * 1000.0) - started) / 1000.0)
+    rows = "".join(
+        f'<tr><td style="padding:0 8px 0 0">{html.escape(key)}</td>'
+        f'<td style="padding:0 8px;text-align:right">{html.escape(static.format_value(item["value"]))}</td>'
+        f'<td>{static.sparkline(item["spark"], 110, 20)}</td>'
+        f'<td style="color:#777;padding-left:6px">step {item["step"]}</td></tr>'
+        for key, item in metrics.items())
+    error_html = (f'<div style="color:#d93025;font-family:monospace;white-space:pre-wrap">'
+                  f'{html.escape(error)}</div>') if error else ""
+    more_html = f'<div style="color:#777">+ {more} more metrics</div>' if more else ""
+    return (f'<div class="jt-card-static" style="font-family:sans-serif;font-size:12px;border:1px solid #ddd;'
+            f'border-radius:4px;padding:6px 10px;width:fit-content;max-width:720px">'
+            f'<div><b title="{run_id}">{html.escape(run_name)}</b> {static.status_badge(status)}'
+            f' <span style="color:#666">{elapsed}</span></div>'
+            f'<table style="border-collapse:collapse">{rows}</table>{more_html}{error_html}</div>')
+
+
+def _summary_text(run_name: str, run_id: str, status: str, metrics: dict) -> str:
+    values = ", ".join(f"{k}={static.format_value(v['value'])}" for k, v in metrics.items())
+    return f"{run_name} ({run_id[:8]}) {status}" + (f": {values}" if values else "")
 
 
 def _json_number(value):
@@ -167,11 +190,67 @@ def _json_number(value):
     return value
 
 
-def start(run) -> LiveCard | None:
-    """Show a live card for ``run`` in the current cell, if this is a kernel with a front end."""
+#: Seconds a %%track cell runs before its card becomes a live widget. A quicker cell shows only the
+#: static card: building, displaying and closing a widget (five comm and display messages) was most
+#: of what %%track added to an empty cell.
+LIVE_AFTER_S = 0.5
+
+
+class CardSlot:
+    """A %%track cell's card: a static "running" card at once, replaced by the live widget once the
+    cell has run ``LIVE_AFTER_S`` (the swap is addressed by display id, so it lands in this cell's
+    output whichever thread sends it), and by the static final card when the cell ends."""
+
+    def __init__(self, run) -> None:
+        self.run = run
+        self._lock = threading.Lock()
+        self._finished = False
+        self._live: LiveCard | None = None
+        self._handle = None
+        self._timer: threading.Timer | None = None
+
+    def start(self) -> CardSlot:
+        from IPython.display import display
+
+        self._handle = display(self._bundle("RUNNING", 0.0, {}, 0, ""), raw=True, display_id=True)
+        self._timer = threading.Timer(LIVE_AFTER_S, self._go_live)
+        self._timer.daemon = True
+        self._timer.start()
+        return self
+
+    def _go_live(self) -> None:
+        with self._lock:
+            if self._finished or self._handle is None:
+                return
+            self._live = LiveCard(self.run)
+            self._live.start(self._handle)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Show the final status (and error); the live widget, if it was shown, closes."""
+        with self._lock:
+            self._finished = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._live is not None:
+                self._live.finish(error)
+                return
+        shown, more = _sampled_metrics(self.run, {})
+        message = f"{type(error).__name__}: {error}" if error is not None else ""
+        if self._handle is not None:
+            self._handle.update(self._bundle(self.run.status, time.time() * 1000.0, shown, more, message), raw=True)
+
+    def _bundle(self, status: str, ended: float, metrics: dict, more: int, error: str) -> dict:
+        started = float(self.run.start_time)
+        return {"text/html": static_card_html(self.run.run_id, self.run.run_name, status, started, ended, metrics,
+                                              more, error),
+                "text/plain": _summary_text(self.run.run_name, self.run.run_id, status, metrics)}
+
+
+def start(run) -> CardSlot | None:
+    """Show the card of ``run`` in the current cell, if this is a kernel with a front end."""
     from IPython import get_ipython
 
     shell = get_ipython()
     if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
         return None  # a terminal IPython has no widget front end: the summary line is enough
-    return LiveCard(run).start()
+    return CardSlot(run).start()
