@@ -253,10 +253,12 @@ def _history_frame(step: Any, timestamp: Any, value: Any) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    if len(step) > 1 and not (np.all(step[1:] >= step[:-1]) and np.all(
-            (step[1:] > step[:-1]) | (timestamp[1:] >= timestamp[:-1]))):
-        order = np.lexsort((timestamp, step))
-        step, timestamp, value = step[order], timestamp[order], value[order]
+    if len(step) > 1:
+        rising = step[1:] > step[:-1]  # the usual history: one pass says it is in order
+        if not rising.all() and not (np.all(step[1:] >= step[:-1])
+                                     and np.all(rising | (timestamp[1:] >= timestamp[:-1]))):
+            order = np.lexsort((timestamp, step))
+            step, timestamp, value = step[order], timestamp[order], value[order]
     timestamp = np.ascontiguousarray(timestamp, dtype=np.int64).view("datetime64[ms]")
     return pd.DataFrame({"step": step, "timestamp": timestamp, "value": value}, copy=False)
 

@@ -586,6 +586,7 @@ def _write_metrics(con: DuckDBPyConnection, batch: Batch) -> None:
               for name in batch.metric_arrays[0]}
     merged["seq"] = np.arange(len(merged["value"]), dtype=np.int64)
     con.register("jt_metric_rows", merged)
+    con.register("jt_latest_rows", _latest_candidates(merged))
     try:
         con.execute("""INSERT INTO internal.metrics
             SELECT run_key, key_id, step, timestamp, CASE WHEN is_nan THEN 'NaN'::DOUBLE ELSE value END
@@ -597,11 +598,11 @@ def _write_metrics(con: DuckDBPyConnection, batch: Batch) -> None:
                                              ORDER BY step DESC, timestamp DESC, seq DESC) AS rank
                 FROM (SELECT run_key, key_id, step, timestamp,
                              CASE WHEN is_nan THEN 'NaN'::DOUBLE ELSE value END AS value, seq
-                      FROM jt_metric_rows
+                      FROM jt_latest_rows
                       UNION ALL
                       SELECT l.run_key, l.key_id, l.step, l.timestamp, l.value, -1 AS seq
                       FROM internal.latest_metrics l
-                      SEMI JOIN (SELECT DISTINCT run_key, key_id FROM jt_metric_rows) k
+                      SEMI JOIN (SELECT DISTINCT run_key, key_id FROM jt_latest_rows) k
                         ON l.run_key = k.run_key AND l.key_id = k.key_id))
             WHERE rank = 1""")
         con.execute("""DELETE FROM internal.latest_metrics l USING jt_latest n
@@ -610,6 +611,36 @@ def _write_metrics(con: DuckDBPyConnection, batch: Batch) -> None:
         con.execute("DROP TABLE jt_latest")
     finally:
         con.unregister("jt_metric_rows")
+        con.unregister("jt_latest_rows")
+
+
+#: Up to this many stretches of one (run, key) in a batch, the latest candidates are found stretch
+#: by stretch (a few passes over the points); past it, by one sort of the whole batch.
+MAX_STRETCHES = 64
+
+
+def _latest_candidates(merged: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The rows of ``merged`` that can be the latest point of their (run, key): at least the
+    highest (step, timestamp, seq) of each. The window query that picks the latest then ranks these
+    few rows instead of the whole batch (it took most of a 200,000-point merge's time)."""
+    group = (merged["run_key"].astype(np.int64) << 32) | merged["key_id"].astype(np.int64)
+    starts = np.flatnonzero(group[1:] != group[:-1]) + 1
+    if len(starts) >= MAX_STRETCHES:
+        order = np.lexsort((merged["seq"], merged["timestamp"], merged["step"], group))
+        ordered = group[order]
+        picks = order[np.flatnonzero(np.append(ordered[1:] != ordered[:-1], True))]
+    else:
+        bounds = [0, *starts.tolist(), len(group)]
+        chosen = []
+        for begin, end in zip(bounds[:-1], bounds[1:]):
+            steps = merged["step"][begin:end]
+            best = np.flatnonzero(steps == steps.max())
+            if len(best) > 1:
+                stamps = merged["timestamp"][begin:end][best]
+                best = best[stamps == stamps.max()]
+            chosen.append(begin + int(best[-1]))  # the last logged of the highest (step, timestamp)
+        picks = np.array(chosen, dtype=np.int64)
+    return {name: column[picks] for name, column in merged.items()}
 
 
 def _update_runs(con: DuckDBPyConnection, batch: Batch) -> None:
