@@ -139,3 +139,49 @@ def test_a_zeroed_region_ending_on_a_read_block_boundary_does_not_hide_later_poi
         writer.end()
     assert len(steps(writer.run_id)) == len(expected) + 10
     assert os.listdir(Path(store_dir) / "quarantine"), "the zeroed region was not reported"
+
+
+FORKING_WRITER = textwrap.dedent("""
+    import os, sys, jupyter_tracker as jt
+    run = jt.start_run(run_name="forked", experiment="tails")
+    for step in range(5):
+        run.log_metric("loss", float(step), step=step)
+    print(run.run_id, flush=True)
+    sys.stdin.readline()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child attaches the run to a journal of its own
+        for step in range(5, 10):
+            run.log_metric("loss", float(step), step=step)
+        os.write(write, b"x")
+        os.read(read, 1)  # stays alive until the parent ends it
+        os._exit(0)
+    os.read(read, 1)
+    print("forked", flush=True)
+    sys.stdin.readline()
+    os.kill(child, 9)
+    os.waitpid(child, 0)
+    run.end()
+""")
+
+
+def test_points_a_forked_child_logs_to_its_parents_merged_run_are_read_from_its_own_journal(store_dir, tmp_path):
+    script = tmp_path / "forking.py"
+    script.write_text(FORKING_WRITER)
+    process = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        run_id = process.stdout.readline().strip()
+        jt.search_runs(experiment="tails")  # the run and its first 5 points are merged
+        process.stdin.write("\n")
+        process.stdin.flush()
+        assert process.stdout.readline().strip() == "forked"
+        assert len(list((Path(store_dir) / "journal").glob("*.metrics"))) == 2
+        assert steps(run_id) == list(range(10)), "the child's journal (its attach unmerged) was not read"
+        assert merged_points(store_dir, run_id) == 5
+    finally:
+        process.stdin.write("\n")
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+        process.stdout.close()
+    assert steps(run_id) == list(range(10))

@@ -210,7 +210,7 @@ def _history_without_merging(store: Store, run_id: str, key: str) -> pd.DataFram
             (SELECT coalesce(max(run_key), 0) FROM internal.runs),
             (SELECT coalesce(max(key_id), 0) FROM internal.metric_keys)""", [run_id, key])  # type: ignore[misc]
         merged_run, merged_key = run_key is not None, key_id is not None
-        tails = read_tails(con, store.journal_dir, (max_run_key, max_key_id), key, key_id)
+        tails = read_tails(con, store.journal_dir, (max_run_key, max_key_id), key, key_id, run_key)
         if tails is None:
             return None
         if not merged_run:

@@ -264,12 +264,14 @@ POINT_EVENTS = frozenset({"run", "attach", "key"})
 
 
 def read_journal(con: DuckDBPyConnection, batch: Batch, journal_dir: Path, name: str, writer_gone: bool,
-                 quarantine: Quarantine, state: JournalState, points_only: bool = False) -> tuple[int, int]:
+                 quarantine: Quarantine, state: JournalState, points_only: bool = False,
+                 of_run: int | None = None) -> tuple[int, int]:
     """Read what journal ``name`` holds past ``state``'s offsets into ``batch``, checked by the
     merge's rules (damage goes to ``quarantine``, which the caller flushes, or not); returns
     (points, events) read. Reads only: the database is written by ``_write_batch``. With
     ``points_only`` the events that cannot change which run or key a point belongs to (params, tags,
-    environments, ...) are skipped unchecked: a reader of metric points does not need them."""
+    environments, ...) are skipped unchecked: a reader of metric points does not need them; with
+    ``of_run`` (a run key) too, a journal none of whose slots is that run's has its metrics left unread."""
     events_path = journal_dir / f"{name}{EVENTS_SUFFIX}"
     metrics_path = journal_dir / f"{name}{METRICS_SUFFIX}"
     row = state.offsets
@@ -298,6 +300,9 @@ def read_journal(con: DuckDBPyConnection, batch: Batch, journal_dir: Path, name:
             batch.damaged += 1
         else:
             events += 1
+    if of_run is not None and of_run not in slots.values():
+        batch.read_whole = batch.read_whole and event_chunk.complete  # an unread event may attach it
+        return 0, events
     version = event_chunk.version or FORMAT_VERSION
     metric_chunk = read_metrics(metrics_path, metrics_offset, salt, alive, version)
     for start, stop, reason in metric_chunk.damaged_ranges:

@@ -79,11 +79,12 @@ class Tails:
 
 
 def read_tails(con: DuckDBPyConnection, journal_dir: Path, merged_ids: tuple[int, int], key: str | None = None,
-               key_id: int | None = None) -> Tails | None:
+               key_id: int | None = None, run_key: int | None = None) -> Tails | None:
     """Read every journal of ``journal_dir`` past what ``con``'s database merged (the caller holds
     the store's lock), writing nothing. ``merged_ids``: the database's largest run key and key id
     (provisional ones are counted on from there). ``key`` / ``key_id``: a merged metric key the
-    caller looks for, so a journal that defines it again maps it to the same id. None when the
+    caller looks for, so a journal that defines it again maps it to the same id. ``run_key``: a
+    merged run whose points alone are wanted (other journals' metric records are not read). None when the
     backlog is more than a reader should read (``MAX_TAIL_POINTS``, or more than one bounded read
     of a journal): merge instead."""
     try:
@@ -104,7 +105,7 @@ def read_tails(con: DuckDBPyConnection, journal_dir: Path, merged_ids: tuple[int
             if lock_fd is not None:
                 os.close(lock_fd)
             read, _ = read_journal(con, batch, journal_dir, name, lock_fd is not None, unsaved,
-                                   states.get(name) or JournalState(), points_only=True)
+                                   states.get(name) or JournalState(), points_only=True, of_run=run_key)
             points += read
             if not batch.read_whole or points > MAX_TAIL_POINTS:
                 return None
