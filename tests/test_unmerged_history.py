@@ -115,19 +115,21 @@ def test_a_last_point_of_zero_is_visible_while_its_writer_lives_and_kept_after_s
     assert history.step.tolist() == list(range(11)) and history.value.iloc[-1] == 0.0
 
 
-def test_a_zeroed_region_ending_on_a_read_block_boundary_does_not_hide_later_points(store_dir, tmp_path):
+@pytest.mark.parametrize("blocks", [1, 1.5])
+def test_a_zeroed_region_ending_on_a_read_block_boundary_does_not_hide_later_points(store_dir, tmp_path, blocks):
     """A zeroed region (a disk error, a stray tool) of a live writer's journal that ended exactly on
-    one of the reader's 640 KiB read blocks stopped every read there until the writer ended."""
+    one of the reader's 640 KiB read blocks stopped every read there until the writer ended; so did
+    one longer than a block."""
     writer = Writer(tmp_path)
     try:
         writer.log("100")
         jt.search_runs(experiment="tails")  # merged up to the 100th record
-        logged = writer.log("20000")
+        logged = writer.log("40000")
         start = METRICS_HEADER.size + 100 * RECORD_SIZE
-        with open(writer.metrics, "r+b") as journal:  # zero one whole read block from there
+        lost = int(blocks * READ_BLOCK) // RECORD_SIZE
+        with open(writer.metrics, "r+b") as journal:  # zero whole records from there
             journal.seek(start)
-            journal.write(bytes(READ_BLOCK))
-        lost = READ_BLOCK // RECORD_SIZE
+            journal.write(bytes(lost * RECORD_SIZE))
         expected = list(range(100)) + list(range(100 + lost, logged))
         assert steps(writer.run_id) == expected, "points after the zeroed block are not visible"
         with pytest.warns(RuntimeWarning, match="skipped 1 damaged"):  # the merge reads past it too
@@ -143,6 +145,7 @@ def test_a_zeroed_region_ending_on_a_read_block_boundary_does_not_hide_later_poi
 
 FORKING_WRITER = textwrap.dedent("""
     import os, sys, jupyter_tracker as jt
+    from signal import pause as signal_pause
     run = jt.start_run(run_name="forked", experiment="tails")
     for step in range(5):
         run.log_metric("loss", float(step), step=step)
@@ -154,8 +157,10 @@ FORKING_WRITER = textwrap.dedent("""
         for step in range(5, 10):
             run.log_metric("loss", float(step), step=step)
         os.write(write, b"x")
-        os.read(read, 1)  # stays alive until the parent ends it
-        os._exit(0)
+        os.close(read)
+        os.close(write)
+        signal_pause()  # stays alive until the parent ends it
+    os.close(write)
     os.read(read, 1)
     print("forked", flush=True)
     sys.stdin.readline()

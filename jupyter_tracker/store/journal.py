@@ -613,11 +613,14 @@ def _read_written(reader: Any, max_bytes: int) -> bytes:
 
 def _written_after(reader: Any, size: int) -> bool:
     """Whether a live mapped writer has stored records after the reader's position: certainly when
-    the position is before the span of its unused windows, else when the next record is not zero."""
+    the position is before the span of its unused windows, else when the record there, or the one at
+    the start of any later read block, is not zero (a zeroed region longer than a block is passed
+    once the writer's records reach past its next block start)."""
     position = reader.tell()
     if position < size - UNUSED_SPAN:
         return True
-    return any(os.pread(reader.fileno(), RECORD_SIZE, position))
+    fd = reader.fileno()
+    return any(any(os.pread(fd, RECORD_SIZE, probe)) for probe in range(position, size, READ_BLOCK))
 
 
 def _data_end(raw: bytes, start: int, stop: int) -> int:
