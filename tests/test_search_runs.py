@@ -129,3 +129,17 @@ def test_keys_some_run_has_give_no_warning(grid):
         warnings.simplefilter("error", UnknownKeyWarning)
         jt.search_runs(filter="params.lr = '0.1' and tags.model = 'rf' and metrics.acc.max > 0")
         jt.search_runs(filter="params.missing = 'x'", warn_unknown_keys=False)
+
+@pytest.mark.parametrize("stretches", [3, 200])  # few runs of one key in a merge, and many (interleaved)
+def test_latest_metric_breaks_ties_by_timestamp_then_by_the_last_logged(store_dir, stretches):
+    with jt.start_run(run_name="ties", experiment="latest") as run:
+        for index in range(stretches):
+            run.log_metric("other", float(index), step=index)
+            run.log_metric("loss", 5.0, step=7, timestamp=1_000)
+            run.log_metric("loss", 1.0, step=3, timestamp=9_000)  # newer, at an older step
+        run.log_metric("loss", 6.0, step=7, timestamp=2_000)  # same step, newer: wins
+        run.log_metric("acc", 0.1, step=2, timestamp=5_000)
+        run.log_metric("acc", 0.2, step=2, timestamp=5_000)  # same step and time: the last logged wins
+    metrics = jt.get_run(run.run_id).metrics
+    assert (metrics["loss"], metrics["acc"], metrics["other"]) == (6.0, 0.2, float(stretches - 1))
+    assert jt.search_runs("latest")["metrics.loss"].tolist() == [6.0]

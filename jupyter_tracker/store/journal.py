@@ -537,7 +537,7 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
     ends: list[NDArray[np.int64]] = []
     position = 0
     # A mapped file's zero rest (reserved, unused space) is no record: not worth checking.
-    limit = _end_of_data(raw, 0, len(raw)) if mapped else len(raw)
+    limit = _data_end(raw, 0, len(raw)) if mapped else len(raw)
     while position + RECORD_SIZE <= limit:
         count = (limit - position) // RECORD_SIZE
         view = np.frombuffer(raw, dtype=METRIC_DTYPE, count=count, offset=position)
@@ -590,23 +590,51 @@ def read_metrics(path: Path, offset: int, salt: int, writer_alive: bool, version
 #: unused (zero) space, so a reader never reads or checks a large reserved, unused tail.
 READ_BLOCK = RECORD_SIZE * 16384
 _ZERO_RECORD = bytes(RECORD_SIZE)
+#: A live writer's unused space is in its last two windows (the one it fills and, perhaps, the next
+#: one it has reserved), so zeros further than this from the end of the file are damage, not space.
+UNUSED_SPAN = 2 * LARGEST_WINDOW
 
 
 def _read_written(reader: Any, max_bytes: int) -> bytes:
     """The bytes of a live mapped metrics file from the reader's position up to where its writer
-    has stored records (the zero rest of the last block cut off), at most ``max_bytes``."""
+    has stored records (the zero rest of the last block cut off), at most ``max_bytes``.
+
+    A block that ends in a zero record ends the read only when nothing was written after it: a
+    zeroed region (damage) that happens to end on a block boundary must not hide the records after
+    it while the writer lives (it used to, until the writer ended)."""
     blocks: list[bytes] = []
     total = 0
+    size = os.fstat(reader.fileno()).st_size
     while total < max_bytes:
         block = reader.read(min(READ_BLOCK, max_bytes - total))
         if not block:
             break
         total += len(block)
-        if block.endswith(_ZERO_RECORD) or len(block) < READ_BLOCK:
-            blocks.append(block[:_end_of_data(block, 0, len(block))])
+        if len(block) < READ_BLOCK or (block.endswith(_ZERO_RECORD) and not _written_after(reader, size)):
+            blocks.append(block[:_data_end(block, 0, len(block))])
             break
         blocks.append(block)
     return blocks[0] if len(blocks) == 1 else b"".join(blocks)
+
+
+def _written_after(reader: Any, size: int) -> bool:
+    """Whether a live mapped writer has stored records after the reader's position: certainly when
+    the position is before the span of its unused windows, else when the record there, or the one at
+    the start of any later read block, is not zero (a zeroed region longer than a block is passed
+    once the writer's records reach past its next block start)."""
+    position = reader.tell()
+    if position < size - UNUSED_SPAN:
+        return True
+    fd = reader.fileno()
+    return any(any(os.pread(fd, RECORD_SIZE, probe)) for probe in range(position, size, READ_BLOCK))
+
+
+def _data_end(raw: bytes, start: int, stop: int) -> int:
+    """Where the records of ``raw[start:stop]`` may end, a mapped file's zero rest left out: after
+    its last non-zero byte plus room for the zero bytes a last record can end with (a value of 0.0
+    is eight zero bytes), so that record is not cut off as if it were unfinished."""
+    end = _end_of_data(raw, start, stop)
+    return min(stop, end + RECORD_SIZE - 1) if end > start else start
 
 
 def _skip_unused(chunk: MetricChunk, raw: bytes, offset: int, start: int, stop: int, final: bool) -> None:
