@@ -130,6 +130,7 @@ def test_keys_some_run_has_give_no_warning(grid):
         jt.search_runs(filter="params.lr = '0.1' and tags.model = 'rf' and metrics.acc.max > 0")
         jt.search_runs(filter="params.missing = 'x'", warn_unknown_keys=False)
 
+
 @pytest.mark.parametrize("stretches", [3, 200])  # few runs of one key in a merge, and many (interleaved)
 def test_latest_metric_breaks_ties_by_timestamp_then_by_the_last_logged(store_dir, stretches):
     with jt.start_run(run_name="ties", experiment="latest") as run:
