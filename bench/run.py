@@ -31,8 +31,9 @@ OURS = "jupyter_tracker"
 # Every row runs every tool at the same N; where a peer is slow it gets fewer repetitions, never a
 # smaller N (``mlflow_reps``). Sizes are capped so that a full run stays near 30 min on 2 busy cores.
 #: Every workload of a full run, in the order they run.
-WORKLOADS = ("imports", "log_loop", "visible", "create_runs", "track_overhead", "table_paint", "slices", "search",
-             "summaries", "history", "crash", "concurrency", "sharing", "mirror", "cleanup", "mlflow_backend", "importers")
+WORKLOADS = ("imports", "log_loop", "visible", "create_runs", "track_overhead", "table_paint", "slices",
+             "search", "summaries", "history", "crash", "concurrency", "sharing", "mirror", "cleanup",
+             "mlflow_backend", "importers")
 
 FULL = {
     "reps": 5, "proc_reps": 3, "mlflow_reps": 1, "import_reps": 5,

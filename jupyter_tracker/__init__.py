@@ -65,7 +65,6 @@ if TYPE_CHECKING:
         set_model_alias,
         transition_model_version_stage,
     )
-from .errors import TrackerError, TrackerWarning, UnknownKeyWarning
 
 
 def __getattr__(name: str) -> Any:

@@ -181,9 +181,9 @@ def _with_positions(run_keys: pa.Table) -> pa.Table:
 def _wide_columns(con: DuckDBPyConnection, runs: int, summaries: list[str] | None = None) -> dict[str, pa.Array]:
     """The chosen runs' (``jt_chosen``: run_key, position) params, latest metrics, metric ``summaries``
     (``metrics.<k>.min``, ...) and tags as one Arrow column per key (``params.<k>``, ``metrics.<k>``,
-    ``tags.<k>``, keys sorted within each), ``runs`` long, null where a run lacks the key. The long rows come as Arrow and each column is one ``take``:
-    DuckDB's PIVOT (one FILTER aggregate per key) costs rows x keys, this rows + runs x keys, with no
-    Python object per value."""
+    ``tags.<k>``, keys sorted within each), ``runs`` long, null where a run lacks the key. The long rows
+    come as Arrow and each column is one ``take``: DuckDB's PIVOT (one FILTER aggregate per key) costs
+    rows x keys, this rows + runs x keys, with no Python object per value."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc

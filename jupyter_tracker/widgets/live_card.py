@@ -117,18 +117,7 @@ class LiveCard(anywidget.AnyWidget):
             self.more = more
 
     def _fill_short_sparks(self) -> None:
-        """A cell shorter than a few samples left too few points to draw: take those metrics' curves
-        from the store instead (downsampled; the run has ended, so its points are all there)."""
-        from .. import query
-
-        short = [key for key, item in self.metrics.items() if len(item["spark"]) < SHORT_SPARK]
-        if not short:
-            return
-        shown = dict(self.metrics)
-        for key in short:
-            history = query.get_metric_history(self.run_id, key, max_points=2 * SPARK_POINTS, store=self.run.store)
-            shown[key] = {**shown[key], "spark": [_json_number(float(v)) for v in history["value"].tolist()]}
-        self.metrics = shown
+        self.metrics = _with_short_sparks(self.run, self.metrics)
 
     # -- static version ------------------------------------------------------------------------------
     def summary_text(self) -> str:
@@ -176,6 +165,22 @@ def static_card_html(run_id: str, run_name: str, status: str, started: float, en
             f'<div><b title="{run_id}">{html.escape(run_name)}</b> {static.status_badge(status)}'
             f' <span style="color:#666">{elapsed}</span></div>'
             f'<table style="border-collapse:collapse">{rows}</table>{more_html}{error_html}</div>')
+
+
+def _with_short_sparks(run, metrics: dict) -> dict:
+    """``metrics`` where a cell shorter than a few samples left too few points to draw a sparkline:
+    those metrics' curves come from the store instead (downsampled; the run has ended, so its points
+    are all there). A cell that logged nothing reads nothing."""
+    from .. import query
+
+    short = [key for key, item in metrics.items() if len(item["spark"]) < SHORT_SPARK]
+    if not short:
+        return metrics
+    shown = dict(metrics)
+    for key in short:
+        history = query.get_metric_history(run.run_id, key, max_points=2 * SPARK_POINTS, store=run.store)
+        shown[key] = {**shown[key], "spark": [_json_number(float(v)) for v in history["value"].tolist()]}
+    return shown
 
 
 def _summary_text(run_name: str, run_id: str, status: str, metrics: dict) -> str:
@@ -235,9 +240,12 @@ class CardSlot:
                 self._live.finish(error)
                 return
         shown, more = _sampled_metrics(self.run, {})
+        shown = _with_short_sparks(self.run, shown)
         message = f"{type(error).__name__}: {error}" if error is not None else ""
+        # The run's own end, so the card reads the same duration as the summary line.
+        ended = float(self.run.end_time) if self.run.end_time else time.time() * 1000.0
         if self._handle is not None:
-            self._handle.update(self._bundle(self.run.status, time.time() * 1000.0, shown, more, message), raw=True)
+            self._handle.update(self._bundle(self.run.status, ended, shown, more, message), raw=True)
 
     def _bundle(self, status: str, ended: float, metrics: dict, more: int, error: str) -> dict:
         started = float(self.run.start_time)
