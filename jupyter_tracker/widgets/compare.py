@@ -2,7 +2,9 @@
 runs' curves overlaid.
 
 The parallel-coordinates plot (plotly ``Parcoords`` in a ``FigureWidget``) has one axis per param or
-metric that varies between the runs; text params become categorical axes. Brushing an axis in the
+metric that varies between the runs; text params become categorical axes. Each run's line, its
+column of the diff and its curves are in the run's session colour (``colors.py``), unless ``color``
+names a column to colour the lines by. Brushing an axis in the
 browser comes back to Python as the dimension's ``constraintrange``; ``comparison.kept`` (an
 observable trait) then holds the run ids inside every brushed range. Given a run table instead of
 ids, the comparison follows ``table.selected``.
@@ -14,8 +16,8 @@ import ipywidgets as widgets
 import traitlets
 
 from ..errors import InvalidValueError
-from . import data, static
-from ._display import with_static_html
+from . import colors, data, static
+from ._display import static_only, with_static_html
 from .curves import MetricCurves
 
 
@@ -33,13 +35,14 @@ class Comparison(widgets.VBox):
         self.metric_keys = keys
         self.frame = None
         self.axes: list[data.Axis] = []
-        self.parcoords = go.FigureWidget(layout=go.Layout(height=340, margin=dict(l=70, r=70, t=50, b=30),
-                                                          template="plotly_white"))
+        figure_class = go.Figure if static_only() else go.FigureWidget  # see MetricCurves
+        self.parcoords = figure_class(layout=go.Layout(height=340, margin=dict(l=70, r=70, t=50, b=30),
+                                                       template="plotly_white"))
         self.diff = widgets.HTML()
         self.message = widgets.HTML()
         self.curves_box = widgets.VBox()
         self.curves: MetricCurves | None = None
-        super().__init__([self.message, self.parcoords, self.diff, self.curves_box])
+        super().__init__([self.message, *([] if static_only() else [self.parcoords]), self.diff, self.curves_box])
         self.add_class("jt-comparison")
         self.table = table
         if table is not None:
@@ -93,8 +96,15 @@ class Comparison(widgets.VBox):
             if axis.tickvals is not None:
                 dimension.update(tickvals=axis.tickvals, ticktext=axis.ticktext)
             dimensions.append(dimension)
-        line = dict(color=color_values, colorscale="Viridis", showscale=True,
-                    colorbar=dict(title=color.split(".", 1)[1])) if color_values else dict(color="#1f77b4")
+        if color_values:
+            line = dict(color=color_values, colorscale="Viridis", showscale=True,
+                        colorbar=dict(title=color.split(".", 1)[1]))
+        else:
+            # each run its own colour: a step colour scale over the run's position
+            count = len(self.run_ids)
+            scale = [[index / max(1, count - 1), colors.color_of(run_id)] for index, run_id in enumerate(self.run_ids)]
+            line = dict(color=list(range(count)), colorscale=scale if count > 1 else [[0, scale[0][1]], [1, scale[0][1]]],
+                        cmin=0, cmax=max(1, count - 1), showscale=False)
         with self.parcoords.batch_update():
             self.parcoords.data = []
             if dimensions:
@@ -102,7 +112,7 @@ class Comparison(widgets.VBox):
                 self.parcoords.layout.height = 340
             else:
                 self.parcoords.layout.height = 10
-        if dimensions:
+        if dimensions and not static_only():
             self.parcoords.data[0].on_change(self._on_brush, "dimensions")
         if not dimensions:
             self.message.value = "<i>These runs have no param or metric that differs.</i>"
@@ -130,7 +140,8 @@ class Comparison(widgets.VBox):
             return "<i>Params, metrics and tags are the same in every run.</i>"
         return static.html_table(["", *names], [[row["key"], *row["values"]] for row in rows],
                                  highlight=[row["differs"] for row in rows],
-                                 caption=f"What differs between {len(names)} runs")
+                                 caption=f"What differs between {len(names)} runs",
+                                 header_colors=[None, *(colors.color_of(run_id) for run_id in self.frame["run_id"])])
 
     # -- display ---------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):

@@ -197,7 +197,9 @@ function render({ model, el: root }) {
             cell = el("td", {}, el("span", { class: `jt-status jt-status-${String(value).toLowerCase()}` }, value));
           } else if (column.key === "run_name") {
             const indent = "\u00a0\u00a0\u00a0".repeat(row.depth) + (row.depth ? "↳ " : "");
-            cell = el("td", { class: "jt-name", title: row.run_id }, indent + (value || row.run_id.slice(0, 8)));
+            // the run's session colour, the same as its curves and comparison column
+            const swatch = el("span", { class: "jt-swatch", style: `background:${row.color || "transparent"}` });
+            cell = el("td", { class: "jt-name", title: row.run_id }, indent, swatch, value || row.run_id.slice(0, 8));
           } else if (column.key === "duration_s") {
             cell = el("td", { class: "jt-num" }, formatDuration(value));
           } else {
