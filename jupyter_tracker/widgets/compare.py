@@ -17,7 +17,7 @@ import traitlets
 
 from ..errors import InvalidValueError
 from . import colors, data, static
-from ._display import static_only, with_static_html
+from ._display import static_only, sync_figures, with_static_html
 from .curves import MetricCurves
 
 
@@ -42,6 +42,7 @@ class Comparison(widgets.VBox):
         self.message = widgets.HTML()
         self.curves_box = widgets.VBox()
         self.curves: MetricCurves | None = None
+        self._shown = False
         super().__init__([self.message, *([] if static_only() else [self.parcoords]), self.diff, self.curves_box])
         self.add_class("jt-comparison")
         self.table = table
@@ -77,6 +78,8 @@ class Comparison(widgets.VBox):
         self._draw_diff()
         self.curves = MetricCurves(self.run_ids, self.metric_keys, store=self.store,
                                    title="metrics of the compared runs")
+        if self._shown:
+            self.curves.show_figure()
         self.curves_box.children = [self.curves]
         self.kept = list(self.run_ids)
 
@@ -103,8 +106,9 @@ class Comparison(widgets.VBox):
             # each run its own colour: a step colour scale over the run's position
             count = len(self.run_ids)
             scale = [[index / max(1, count - 1), colors.color_of(run_id)] for index, run_id in enumerate(self.run_ids)]
-            line = dict(color=list(range(count)), colorscale=scale if count > 1 else [[0, scale[0][1]], [1, scale[0][1]]],
-                        cmin=0, cmax=max(1, count - 1), showscale=False)
+            if count == 1:
+                scale = [[0, scale[0][1]], [1, scale[0][1]]]
+            line = dict(color=list(range(count)), colorscale=scale, cmin=0, cmax=max(1, count - 1), showscale=False)
         with self.parcoords.batch_update():
             self.parcoords.data = []
             if dimensions:
@@ -145,6 +149,10 @@ class Comparison(widgets.VBox):
 
     # -- display ---------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
+        self._shown = True
+        sync_figures(self.parcoords)
+        if self.curves is not None:
+            self.curves.show_figure()
         return with_static_html(super()._repr_mimebundle_(**kwargs), self.static_html())
 
     def static_html(self) -> str:

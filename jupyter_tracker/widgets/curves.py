@@ -65,10 +65,10 @@ class MetricCurves(widgets.VBox):
         self._params: dict[str, str] = {}
         self._panel_keys: list[str] = []
         self._watched_axes = 0
-        # Without a widget front end (nbconvert, papermill) a plain figure: its state, plotly.js
+        # A plain figure until the panel is shown (``show_figure``), then a FigureWidget given
+        # everything drawn so far. Without a widget front end (nbconvert, papermill) it stays plain: its state, plotly.js
         # included, is never sent to a client that would write it into the notebook.
-        figure_class = go.Figure if static_only() else go.FigureWidget
-        self.figure = figure_class(layout=go.Layout(
+        self.figure = go.Figure(layout=go.Layout(
             margin=dict(l=60, r=20, t=30, b=50), hovermode="closest", template="plotly_white", showlegend=False))
         self.legend = widgets.HTML()
         self.legend.add_class("jt-curves-legend")
@@ -81,8 +81,7 @@ class MetricCurves(widgets.VBox):
                                              continuous_update=False, readout_format=".2f")
         controls = widgets.HBox([self.x_axis, self.log_y, self.smoothing])
         header = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
-        figure_view = [] if static_only() else [self.figure]
-        super().__init__([*header, controls, self.legend, *figure_view])
+        super().__init__([*header, controls, self.legend])
         self.add_class("jt-metric-curves")
         self._poller: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -323,7 +322,27 @@ class MetricCurves(widgets.VBox):
         return f"<MetricCurves {len(self.series)} curves of {len(self.run_ids)} runs>"
 
     # -- display ---------------------------------------------------------------------------------
+    def show_figure(self) -> None:
+        """Turn the drawn figure into the FigureWidget this panel shows (once; not without a
+        widget front end). Called when the panel is displayed, by itself or inside a comparison."""
+        import plotly.graph_objects as go
+
+        if static_only() or isinstance(self.figure, go.FigureWidget):
+            return
+        with self._lock:
+            # An empty FigureWidget given the traces and layout as changes: a FigureWidget created
+            # with data (go.FigureWidget(figure)) shows empty axes in JupyterLab 4 with plotly 7,
+            # its initial state unread by the view, while changes sent before the view exists are.
+            widget = go.FigureWidget()
+            widget.add_traces(list(self.figure.data))
+            widget.layout.update(self.figure.layout.to_plotly_json())
+            self.figure = widget
+            self._watched_axes = 0
+            self._watch_axes(max(1, len(self._panel_keys)))
+            self.children = [*self.children, self.figure]
+
     def _repr_mimebundle_(self, **kwargs):
+        self.show_figure()
         return with_static_html(super()._repr_mimebundle_(**kwargs), self.static_html())
 
     def static_html(self) -> str:

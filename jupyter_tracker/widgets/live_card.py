@@ -136,7 +136,8 @@ class LiveCard(anywidget.AnyWidget):
         more = f'<div style="color:#777">+ {self.more} more metrics</div>' if self.more else ""
         return (f'<div class="jt-card-static" style="font-family:sans-serif;font-size:12px;border:1px solid #ddd;'
                 f'border-radius:4px;padding:6px 10px;max-width:720px">'
-                f'<div>{static.swatch_html(self.color)}<b title="{self.run_id}">{html.escape(self.run_name)}</b> {static.status_badge(self.status)}'
+                f'<div>{static.swatch_html(self.color)}<b title="{self.run_id}">{html.escape(self.run_name)}</b> '
+                f'{static.status_badge(self.status)}'
                 f' <span style="color:#666">{elapsed:.1f} s</span></div>'
                 f'<table style="border-collapse:collapse">{rows}</table>{more}{error}</div>')
 

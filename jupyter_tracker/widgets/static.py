@@ -59,10 +59,9 @@ def legend_html(entries: Sequence[tuple[str, RunStyle, str]], max_shown: int = 8
     dash, its name; past ``max_shown`` a "+k more" whose tooltip lists the rest (all of it is
     outside the plots, so it never covers a curve or an axis title)."""
     def swatch(style: RunStyle) -> str:
-        dash = SVG_DASHES[style.dash]
+        dash = f' stroke-dasharray="{SVG_DASHES[style.dash]}"' if SVG_DASHES[style.dash] else ""
         return (f'<svg width="22" height="10" style="vertical-align:middle"><line x1="1" x2="21" y1="5" y2="5" '
-                f'stroke="{style.color}" stroke-width="3"{f" stroke-dasharray={chr(34)}{dash}{chr(34)}" if dash else ""}'
-                f'/></svg>')
+                f'stroke="{style.color}" stroke-width="3"{dash}/></svg>')
 
     shown = list(entries) if len(entries) <= max_shown else list(entries)[:max_shown - 1]
     items = [f'<span class="jt-legend-entry" data-color="{style.color}" title="{escape(hover or label)}" '
@@ -167,7 +166,7 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence], *, highlight: S
     """A plain HTML table; rows flagged in ``highlight`` get a tinted background; a header with a
     colour in ``header_colors`` gets a swatch of it (a run's colour over its column)."""
     colors = list(header_colors or []) + [None] * len(headers)
-    head = "".join(f'<th style="text-align:left;padding:2px 8px;border-bottom:1px solid #ccc"'
+    head = "".join('<th style="text-align:left;padding:2px 8px;border-bottom:1px solid #ccc"'
                    + (f' data-color="{color}">{swatch_html(color)}' if color else ">") + f"{escape(h)}</th>"
                    for h, color in zip(headers, colors))
     body = []
