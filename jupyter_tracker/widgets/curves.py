@@ -66,8 +66,8 @@ class MetricCurves(widgets.VBox):
         self._panel_keys: list[str] = []
         self._watched_axes = 0
         # A plain figure until the panel is shown (``show_figure``), then a FigureWidget given
-        # everything drawn so far. Without a widget front end (nbconvert, papermill) it stays plain: its state, plotly.js
-        # included, is never sent to a client that would write it into the notebook.
+        # everything drawn so far. Without a widget front end (nbconvert, papermill) it stays
+        # plain: its state, plotly.js included, never reaches a client that would save it.
         self.figure = go.Figure(layout=go.Layout(
             margin=dict(l=60, r=20, t=30, b=50), hovermode="closest", template="plotly_white", showlegend=False))
         self.legend = widgets.HTML()
