@@ -123,6 +123,7 @@ def test_comparison_reports_brushed_runs_and_follows_a_table(sweep):
     comparison = jt.compare(children, color="metrics.acc")
     assert set(comparison.kept) == set(children.run_id)
     acc_axis = [axis.key for axis in comparison.axes].index("metrics.acc")
+    comparison._repr_mimebundle_()                                   # shown: brushing comes back from now on
     dimensions = [dict(d.to_plotly_json()) for d in comparison.parcoords.data[0].dimensions]
     dimensions[acc_axis]["constraintrange"] = [0.85, 1.0]           # what a brush in the browser sends
     comparison.parcoords.data[0].dimensions = dimensions

@@ -49,13 +49,3 @@ def static_only() -> bool:
         return False
     return any(runner in command for runner in HEADLESS_RUNNERS)
 
-
-def sync_figures(*figures) -> None:
-    """Bring plotly FigureWidgets' initial state up to date before their parent box is shown.
-
-    A FigureWidget sends later changes as messages to its views; one changed before any view
-    exists (our panels draw, and ``zoom`` may run, before the cell displays them) is lost unless
-    its initial state is refreshed, which plotly does only when the figure itself is displayed."""
-    for figure in figures:
-        if hasattr(figure, "_widget_layout"):
-            figure._repr_mimebundle_()

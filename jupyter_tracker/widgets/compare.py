@@ -17,7 +17,7 @@ import traitlets
 
 from ..errors import InvalidValueError
 from . import colors, data, static
-from ._display import static_only, sync_figures, with_static_html
+from ._display import static_only, with_static_html
 from .curves import MetricCurves
 
 
@@ -35,15 +35,15 @@ class Comparison(widgets.VBox):
         self.metric_keys = keys
         self.frame = None
         self.axes: list[data.Axis] = []
-        figure_class = go.Figure if static_only() else go.FigureWidget  # see MetricCurves
-        self.parcoords = figure_class(layout=go.Layout(height=340, margin=dict(l=70, r=70, t=50, b=30),
-                                                       template="plotly_white"))
+        # A plain figure until the comparison is shown (``_show_parcoords``), as in MetricCurves.
+        self.parcoords = go.Figure(layout=go.Layout(height=340, margin=dict(l=70, r=70, t=50, b=30),
+                                                    template="plotly_white"))
         self.diff = widgets.HTML()
         self.message = widgets.HTML()
         self.curves_box = widgets.VBox()
         self.curves: MetricCurves | None = None
         self._shown = False
-        super().__init__([self.message, *([] if static_only() else [self.parcoords]), self.diff, self.curves_box])
+        super().__init__([self.message, self.diff, self.curves_box])
         self.add_class("jt-comparison")
         self.table = table
         if table is not None:
@@ -116,10 +116,30 @@ class Comparison(widgets.VBox):
                 self.parcoords.layout.height = 340
             else:
                 self.parcoords.layout.height = 10
-        if dimensions and not static_only():
-            self.parcoords.data[0].on_change(self._on_brush, "dimensions")
+        self._follow_brushing()
         if not dimensions:
             self.message.value = "<i>These runs have no param or metric that differs.</i>"
+
+    def _follow_brushing(self) -> None:
+        import plotly.graph_objects as go
+
+        if isinstance(self.parcoords, go.FigureWidget) and self.parcoords.data:
+            self.parcoords.data[0].on_change(self._on_brush, "dimensions")
+
+    def _show_parcoords(self) -> None:
+        """Turn the parallel coordinates into the FigureWidget shown (once), its traces in the
+        widget's opening state (``figure.py``)."""
+        import plotly.graph_objects as go
+
+        from .figure import figure_widget
+
+        if static_only() or isinstance(self.parcoords, go.FigureWidget):
+            return
+        self.parcoords = figure_widget(self.parcoords)
+        self._follow_brushing()
+        children = list(self.children)
+        children.insert(children.index(self.message) + 1, self.parcoords)
+        self.children = children
 
     def _on_brush(self, trace, dimensions) -> None:
         constraints = {}
@@ -150,7 +170,7 @@ class Comparison(widgets.VBox):
     # -- display ---------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
         self._shown = True
-        sync_figures(self.parcoords)
+        self._show_parcoords()
         if self.curves is not None:
             self.curves.show_figure()
         return with_static_html(super()._repr_mimebundle_(**kwargs), self.static_html())

@@ -64,7 +64,6 @@ class MetricCurves(widgets.VBox):
         self._group_of: dict[str, str] = {}
         self._params: dict[str, str] = {}
         self._panel_keys: list[str] = []
-        self._watched_axes = 0
         # A plain figure until the panel is shown (``show_figure``), then a FigureWidget given
         # everything drawn so far. Without a widget front end (nbconvert, papermill) it stays
         # plain: its state, plotly.js included, never reaches a client that would save it.
@@ -148,35 +147,33 @@ class MetricCurves(widgets.VBox):
         self.window = None  # a range in steps means nothing in seconds
         self.reload()
 
-    def _watch_axes(self, panels: int) -> None:
-        """Follow zooms of every panel's x axis (they are matched, but the browser reports the one
-        the user dragged)."""
-        import plotly.graph_objects as go
-
-        if not isinstance(self.figure, go.FigureWidget) or panels <= self._watched_axes:
-            return
-        paths = [f"{_axis_name('xaxis', row)}.{name}" for row in range(self._watched_axes + 1, panels + 1)
-                 for name in ("range", "autorange")]
-        self.figure.layout.on_change(self._on_relayout, *paths)
-        self._watched_axes = panels
-
-    def _on_relayout(self, _layout, *values) -> None:
-        """A zoom, pan or reset in the browser: re-read the new x range, or the overview."""
-        ranges, autoranges = values[0::2], values[1::2]
-        if any(value is True for value in autoranges):
-            if self.window is not None:
-                self.zoom()
-            return
-        for x_range in ranges:
-            if not x_range or len(x_range) != 2:
+    def _on_browser_relayout(self, change) -> None:
+        """A zoom, pan or reset dragged in the browser (plotly.js' relayout data, as the view sent
+        it): re-read the new x range of whichever panel was dragged (their x axes are matched), or
+        the overview. Read from the message itself: the layout's ``autorange`` still holds what
+        Python last drew, so it cannot tell a zoom from a reset."""
+        relayout = (change["new"] or {}).get("relayout_data") or {}
+        window: list[float | None] = [None, None]
+        reset = False
+        for name, value in relayout.items():
+            axis, _, prop = name.partition(".")
+            if not axis.startswith("xaxis"):
                 continue
-            wanted = tuple(x_range)
+            if prop == "autorange" and value is True:
+                reset = True
+            elif prop == "range" and isinstance(value, list) and len(value) == 2:
+                window = list(value)
+            elif prop in ("range[0]", "range[1]"):
+                window[int(prop[6])] = value
+        if window[0] is not None and window[1] is not None:
+            wanted = tuple(window)
             if self.window is not None and all(
                     a == b or (isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b))
                     for a, b in zip(wanted, self.window)):
-                continue  # our own redraw echoing back
+                return  # our own redraw echoing back
             self.zoom(*wanted)
-            return
+        elif reset and self.window is not None:
+            self.zoom()
 
     # -- drawing ---------------------------------------------------------------------------------
     def panel_keys(self) -> list[str]:
@@ -281,7 +278,6 @@ class MetricCurves(widgets.VBox):
                 for trace in traces:
                     row = trace.pop("row")
                     figure.add_scatter(**trace, xaxis=_axis_name("x", row), yaxis=_axis_name("y", row))
-        self._watch_axes(panels)
         with figure.batch_update():
             for row in range(1, panels + 1):
                 yaxis = figure.layout[_axis_name("yaxis", row)]
@@ -327,18 +323,14 @@ class MetricCurves(widgets.VBox):
         widget front end). Called when the panel is displayed, by itself or inside a comparison."""
         import plotly.graph_objects as go
 
+        from .figure import figure_widget
+
         if static_only() or isinstance(self.figure, go.FigureWidget):
             return
         with self._lock:
-            # An empty FigureWidget given the traces and layout as changes: a FigureWidget created
-            # with data (go.FigureWidget(figure)) shows empty axes in JupyterLab 4 with plotly 7,
-            # its initial state unread by the view, while changes sent before the view exists are.
-            widget = go.FigureWidget()
-            widget.add_traces(list(self.figure.data))
-            widget.layout.update(self.figure.layout.to_plotly_json())
+            widget = figure_widget(self.figure)  # traces in its opening state: see figure.py
             self.figure = widget
-            self._watched_axes = 0
-            self._watch_axes(max(1, len(self._panel_keys)))
+            widget.observe(self._on_browser_relayout, "_js2py_relayout")
             self.children = [*self.children, self.figure]
 
     def _repr_mimebundle_(self, **kwargs):

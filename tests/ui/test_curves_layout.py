@@ -10,7 +10,6 @@ import json
 import re
 
 import nbformat
-import pytest
 from conftest import open_and_run_all, screenshot
 from playwright.sync_api import expect
 
@@ -53,10 +52,6 @@ def _rgb(hex_color: str) -> str:
     return "rgb({}, {}, {})".format(*(int(hex_color[i:i + 2], 16) for i in (1, 3, 5)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect: in this JupyterLab 4 + plotly 7 setup a FigureWidget shown inside a box "
-    "(ipywidgets VBox) draws empty axes; its initial traces and layout never reach the view "
-    "(also seen with a plain ipywidgets.VBox([go.FigureWidget(data=...)]))"))
 def test_curves_of_12_runs_are_readable_consistent_and_zoom_truthfully(page, lab_server):
     base_url, token, notebook_dir, _ = lab_server
     _notebook(notebook_dir / "layout.ipynb")
@@ -72,6 +67,10 @@ def test_curves_of_12_runs_are_readable_consistent_and_zoom_truthfully(page, lab
         expect(plots).to_have_count(3, timeout=60000)
     finally:
         screenshot(page, "curves-12-runs")
+    # every curve is drawn: 12 runs x 3 panels of SVG line paths (once empty axes: figure.py)
+    lines = curves.locator(".js-plotly-plot .scatterlayer .trace path.js-line")
+    expect(lines).to_have_count(36, timeout=30000)
+    assert all(len(d or "") > 20 for d in lines.evaluate_all("paths => paths.map(p => p.getAttribute('d'))"))
     boxes = [plots.nth(i).bounding_box() for i in range(3)]
     assert all(box["height"] >= 200 for box in boxes), boxes
     titles = curves.locator(".js-plotly-plot .g-xtitle, .js-plotly-plot .g-ytitle, .js-plotly-plot .annotation")
@@ -117,7 +116,6 @@ def test_curves_of_12_runs_are_readable_consistent_and_zoom_truthfully(page, lab
     # Hover: run name, key, step, value and the run's differing params.
     curves.scroll_into_view_if_needed()
     box = boxes[0]
-    first_run = next(iter(legend_colors))
     for fraction in (0.02, 0.05, 0.1):
         page.mouse.move(box["x"] + 3, box["y"] + box["height"] * fraction)
         page.mouse.move(box["x"] + 4, box["y"] + box["height"] * fraction + 1)
@@ -125,9 +123,8 @@ def test_curves_of_12_runs_are_readable_consistent_and_zoom_truthfully(page, lab
         if hover.count():
             break
     expect(hover.first).to_be_visible(timeout=5000)
-    text = hover.first.inner_text()
-    assert "loss" in text and "step 0" in text and "value 1" in text and "lr=" in text and "run-" in text, text
-    assert first_run.split()[0] in text or "run-" in text
+    text = hover.first.text_content()
+    assert re.search(r"run-\d\d lr=0\.\d\d(loss|acc|grad_norm)step \d+value [\d.]+lr=0\.\d+, seed=\d", text), text
     screenshot(page, "curves-hover")
 
     # Zoom: drag a narrow window over the spike; the kernel re-reads it at full resolution.
