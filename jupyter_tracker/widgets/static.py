@@ -171,7 +171,7 @@ def html_table(headers: Sequence[str], rows: Sequence[Sequence], *, highlight: S
                    for h, color in zip(headers, colors))
     body = []
     for index, row in enumerate(rows):
-        tint = ' style="background:#fff4d6"' if highlight and highlight[index] else ""
+        tint = ' style="background:#fff4d6;color:#1f1f1f"' if highlight and highlight[index] else ""
         cells = "".join(f'<td style="padding:2px 8px">{_cell_html(cell)}</td>' for cell in row)
         body.append(f"<tr{tint}>{cells}</tr>")
     caption_html = f'<caption style="text-align:left;font-weight:bold">{escape(caption)}</caption>' if caption else ""
