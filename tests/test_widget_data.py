@@ -123,6 +123,7 @@ def test_comparison_reports_brushed_runs_and_follows_a_table(sweep):
     comparison = jt.compare(children, color="metrics.acc")
     assert set(comparison.kept) == set(children.run_id)
     acc_axis = [axis.key for axis in comparison.axes].index("metrics.acc")
+    comparison._repr_mimebundle_()                                   # shown: brushing comes back from now on
     dimensions = [dict(d.to_plotly_json()) for d in comparison.parcoords.data[0].dimensions]
     dimensions[acc_axis]["constraintrange"] = [0.85, 1.0]           # what a brush in the browser sends
     comparison.parcoords.data[0].dimensions = dimensions
@@ -141,15 +142,22 @@ def test_static_versions_are_marked_and_the_save_hook_keeps_only_them(sweep):
     for bundle in bundles:
         assert "data-jupyter-tracker-static" in bundle["text/html"]
         assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert "<svg" in bundles[1]["text/html"] and "sgd-0.1 · loss" in bundles[1]["text/html"]
-    foreign = {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}, "text/plain": "IntSlider()"}
-    model = {"type": "notebook", "content": {"cells": [
-        {"cell_type": "code", "outputs": [{"output_type": "display_data", "data": dict(bundles[0])},
-                                          {"output_type": "display_data", "data": dict(foreign)}]}]}}
+    assert "<svg" in bundles[1]["text/html"] and "sgd-0.1" in bundles[1]["text/html"]
+    foreign = {"application/vnd.jupyter.widget-view+json": {"model_id": "ab12cd34ef"}, "text/plain": "IntSlider()"}
+    ours_id = bundles[1]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    # widget state as a front end saves it: our curves box, its figure child, and someone's slider
+    states = {ours_id: {"state": {"children": ["IPY_MODEL_0123456789abcdef"]}},
+              "0123456789abcdef": {"state": {"_esm": "x" * 1000}}, "ab12cd34ef": {"state": {"value": 3}}}
+    model = {"type": "notebook", "content": {
+        "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": states}}},
+        "cells": [{"cell_type": "code", "outputs": [
+            {"output_type": "display_data", "data": dict(bundles[1])},
+            {"output_type": "display_data", "data": dict(foreign)}]}]}}
     strip_widget_views(model)
     ours, theirs = model["content"]["cells"][0]["outputs"]
     assert "application/vnd.jupyter.widget-view+json" not in ours["data"] and "text/html" in ours["data"]
     assert theirs["data"] == foreign                         # other widgets are none of our business
+    assert list(states) == ["ab12cd34ef"]  # our models' saved state (the figure's plotly.js) is gone too
     assert static.sparkline([1, 2, float("nan"), 3]).startswith("<svg")
 
 

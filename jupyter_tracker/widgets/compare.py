@@ -2,7 +2,9 @@
 runs' curves overlaid.
 
 The parallel-coordinates plot (plotly ``Parcoords`` in a ``FigureWidget``) has one axis per param or
-metric that varies between the runs; text params become categorical axes. Brushing an axis in the
+metric that varies between the runs; text params become categorical axes. Each run's line, its
+column of the diff and its curves are in the run's session colour (``colors.py``), unless ``color``
+names a column to colour the lines by. Brushing an axis in the
 browser comes back to Python as the dimension's ``constraintrange``; ``comparison.kept`` (an
 observable trait) then holds the run ids inside every brushed range. Given a run table instead of
 ids, the comparison follows ``table.selected``.
@@ -14,8 +16,8 @@ import ipywidgets as widgets
 import traitlets
 
 from ..errors import InvalidValueError
-from . import data, static
-from ._display import with_static_html
+from . import colors, data, static
+from ._display import static_only, with_static_html
 from .curves import MetricCurves
 
 
@@ -33,13 +35,15 @@ class Comparison(widgets.VBox):
         self.metric_keys = keys
         self.frame = None
         self.axes: list[data.Axis] = []
-        self.parcoords = go.FigureWidget(layout=go.Layout(height=340, margin=dict(l=70, r=70, t=50, b=30),
-                                                          template="plotly_white"))
+        # A plain figure until the comparison is shown (``_show_parcoords``), as in MetricCurves.
+        self.parcoords = go.Figure(layout=go.Layout(height=340, margin=dict(l=70, r=70, t=50, b=30),
+                                                    template="plotly_white"))
         self.diff = widgets.HTML()
         self.message = widgets.HTML()
         self.curves_box = widgets.VBox()
         self.curves: MetricCurves | None = None
-        super().__init__([self.message, self.parcoords, self.diff, self.curves_box])
+        self._shown = False
+        super().__init__([self.message, self.diff, self.curves_box])
         self.add_class("jt-comparison")
         self.table = table
         if table is not None:
@@ -58,7 +62,7 @@ class Comparison(widgets.VBox):
             self.axes = []
             self.message.value = "<i>Select runs in the table to compare them.</i>"
             self.parcoords.data = []
-            self._show_parcoords(False)
+            self.parcoords.layout.height = 10
             self.diff.value = ""
             self.curves_box.children = []
             self.kept = []
@@ -74,6 +78,8 @@ class Comparison(widgets.VBox):
         self._draw_diff()
         self.curves = MetricCurves(self.run_ids, self.metric_keys, store=self.store,
                                    title="metrics of the compared runs")
+        if self._shown:
+            self.curves.show_figure()
         self.curves_box.children = [self.curves]
         self.kept = list(self.run_ids)
 
@@ -93,26 +99,47 @@ class Comparison(widgets.VBox):
             if axis.tickvals is not None:
                 dimension.update(tickvals=axis.tickvals, ticktext=axis.ticktext)
             dimensions.append(dimension)
-        line = dict(color=color_values, colorscale="Viridis", showscale=True,
-                    colorbar=dict(title=color.split(".", 1)[1])) if color_values else dict(color="#1f77b4")
+        if color_values:
+            line = dict(color=color_values, colorscale="Viridis", showscale=True,
+                        colorbar=dict(title=color.split(".", 1)[1]))
+        else:
+            # each run its own colour: a step colour scale over the run's position
+            count = len(self.run_ids)
+            scale = [[index / max(1, count - 1), colors.color_of(run_id)] for index, run_id in enumerate(self.run_ids)]
+            if count == 1:
+                scale = [[0, scale[0][1]], [1, scale[0][1]]]
+            line = dict(color=list(range(count)), colorscale=scale, cmin=0, cmax=max(1, count - 1), showscale=False)
         with self.parcoords.batch_update():
             self.parcoords.data = []
             if dimensions:
                 self.parcoords.add_trace(go.Parcoords(line=line, dimensions=dimensions))
-        self._show_parcoords(bool(dimensions))
-        if dimensions:
-            self.parcoords.data[0].on_change(self._on_brush, "dimensions")
+                self.parcoords.layout.height = 340
+            else:
+                self.parcoords.layout.height = 10
+        self._follow_brushing()
         if not dimensions:
             self.message.value = "<i>These runs have no param or metric that differs.</i>"
 
-    def _show_parcoords(self, shown: bool) -> None:
-        """Put the plot in the panel only when it has axes: an empty figure, even 10 px high, shows
-        as a clipped sliver of blank chart."""
-        children = [child for child in self.children if child is not self.parcoords]
-        if shown:
-            children.insert(children.index(self.message) + 1, self.parcoords)
-        if children != list(self.children):
-            self.children = children
+    def _follow_brushing(self) -> None:
+        import plotly.graph_objects as go
+
+        if isinstance(self.parcoords, go.FigureWidget) and self.parcoords.data:
+            self.parcoords.data[0].on_change(self._on_brush, "dimensions")
+
+    def _show_parcoords(self) -> None:
+        """Turn the parallel coordinates into the FigureWidget shown (once), its traces in the
+        widget's opening state (``figure.py``)."""
+        import plotly.graph_objects as go
+
+        from .figure import figure_widget
+
+        if static_only() or isinstance(self.parcoords, go.FigureWidget):
+            return
+        self.parcoords = figure_widget(self.parcoords)
+        self._follow_brushing()
+        children = list(self.children)
+        children.insert(children.index(self.message) + 1, self.parcoords)
+        self.children = children
 
     def _on_brush(self, trace, dimensions) -> None:
         constraints = {}
@@ -137,10 +164,15 @@ class Comparison(widgets.VBox):
             return "<i>Params, metrics and tags are the same in every run.</i>"
         return static.html_table(["", *names], [[row["key"], *row["values"]] for row in rows],
                                  highlight=[row["differs"] for row in rows],
-                                 caption=f"What differs between {len(names)} runs")
+                                 caption=f"What differs between {len(names)} runs",
+                                 header_colors=[None, *(colors.color_of(run_id) for run_id in self.frame["run_id"])])
 
     # -- display ---------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
+        self._shown = True
+        self._show_parcoords()
+        if self.curves is not None:
+            self.curves.show_figure()
         return with_static_html(super()._repr_mimebundle_(**kwargs), self.static_html())
 
     def static_html(self) -> str:

@@ -161,6 +161,7 @@ class Series:
     y: list[float]
     total_points: int
     status: str
+    first_ms: int = 0  # the run's first timestamp of this key (epoch ms): where "relative" x starts
 
 
 def metric_series(run_ids: list[str], keys: list[str] | None, *, x: str = "step", max_points: int = 2000,
@@ -183,16 +184,113 @@ def metric_series(run_ids: list[str], keys: list[str] | None, *, x: str = "step"
                 continue
             history = query.get_metric_history(record.run_id, key, max_points=max_points, store=store)
             total = _total_points(record.run_id, key, store)
-            if x == "step":
-                xs = history["step"].tolist()
-            elif x == "relative":
-                first = history["timestamp"].iloc[0] if len(history) else None
-                xs = [(t - first).total_seconds() for t in history["timestamp"]] if first is not None else []
-            else:
-                xs = [t.isoformat() for t in history["timestamp"]]
+            first_ms = int(history["timestamp"].iloc[0].value // 1_000_000) if len(history) else 0
+            xs = _x_values(history, x, first_ms)
             series.append(Series(record.run_id, record.run_name, key, xs,
-                                 [float(v) for v in history["value"].tolist()], total, record.status))
+                                 [float(v) for v in history["value"].tolist()], total, record.status, first_ms))
     return series
+
+
+def _x_values(history, x: str, first_ms: int) -> list:
+    if x == "step":
+        return history["step"].tolist()
+    if x == "relative":
+        return [(t.value // 1_000_000 - first_ms) / 1000.0 for t in history["timestamp"]]
+    return [t.isoformat() for t in history["timestamp"]]
+
+
+def series_window(item: Series, x_range: tuple, *, x: str = "step", max_points: int = 2000, store=None) -> Series:
+    """``item`` re-read for the x range ``x_range`` only (in the units of ``x``: steps, seconds since
+    the first point, or wall-clock times as plotly reports them), at full resolution up to
+    ``max_points``: what a zoomed chart draws, so nothing inside the window is sampled away."""
+    import pandas as pd
+
+    from .. import query
+
+    if x == "step":
+        bounds, axis = (float(x_range[0]), float(x_range[1])), "step"
+    elif x == "relative":
+        bounds, axis = (item.first_ms + 1000.0 * float(x_range[0]), item.first_ms + 1000.0 * float(x_range[1])), \
+            "timestamp"
+    else:
+        bounds = tuple(pd.Timestamp(value).value / 1_000_000 for value in x_range)
+        axis = "timestamp"
+    history = query.get_metric_window(item.run_id, item.key, bounds, axis=axis, max_points=max_points, store=store)
+    return Series(item.run_id, item.run_name, item.key, _x_values(history, x, item.first_ms),
+                  [float(v) for v in history["value"].tolist()], item.total_points, item.status, item.first_ms)
+
+
+def differing_params(run_ids: list[str], store=None) -> dict[str, str]:
+    """Per run, ``"lr=0.1, optimizer=sgd"``: the params whose values differ between these runs
+    (what tells the curves of a sweep apart on hover); empty text for a single run."""
+    from .. import query
+
+    values = query.run_values(list(run_ids), store=store)
+    params = {run_id: item["params"] for run_id, item in values.items()}
+    keys = sorted({key for run in params.values() for key in run})
+    differing = [key for key in keys if len({repr(run.get(key)) for run in params.values()}) > 1]
+    return {run_id: ", ".join(f"{key}={run[key]}" for key in differing if key in run)
+            for run_id, run in params.items()}
+
+
+@dataclass
+class GroupSeries:
+    """The runs of one group and key on a common x: their mean, min and max at each x."""
+
+    label: str
+    key: str
+    x: list
+    mean: list[float]
+    low: list[float]
+    high: list[float]
+    runs: int
+
+
+def group_series(series: list[Series], group_of: dict[str, str]) -> list[GroupSeries]:
+    """Mean line and min–max band per group and key (``group_of`` maps run id → group label).
+
+    Each run is interpolated onto the union of its group's x values, only inside its own x range,
+    so a shorter run neither drags the mean toward zero nor stretches past its last point."""
+    import numpy as np
+
+    members: dict[tuple[str, str], list[Series]] = {}
+    for item in series:
+        if item.run_id in group_of and item.x and all(isinstance(v, (int, float)) for v in item.x):
+            members.setdefault((group_of[item.run_id], item.key), []).append(item)
+    groups = []
+    for (label, key), items in sorted(members.items()):
+        grid = np.unique(np.concatenate([np.asarray(item.x, dtype=np.float64) for item in items]))
+        stacked = np.full((len(items), len(grid)), np.nan)
+        for row, item in enumerate(items):
+            xs, ys = np.asarray(item.x, dtype=np.float64), np.asarray(item.y, dtype=np.float64)
+            inside = (grid >= xs.min()) & (grid <= xs.max())
+            stacked[row, inside] = np.interp(grid[inside], xs, ys)
+        counted = np.isfinite(stacked).any(axis=0)
+        grid, stacked = grid[counted], stacked[:, counted]
+        groups.append(GroupSeries(label, key, grid.tolist(), np.nanmean(stacked, axis=0).tolist(),
+                                  np.nanmin(stacked, axis=0).tolist(), np.nanmax(stacked, axis=0).tolist(),
+                                  len(items)))
+    return groups
+
+
+def group_labels(run_ids: list[str], group_by: str, store=None) -> dict[str, str]:
+    """``{run_id: "sgd"}``: each run's value of ``group_by`` (``params.X``, ``tags.X`` or
+    ``attributes.X``), ``"(none)"`` where the run has none."""
+    from .. import query
+
+    group, _, name = group_by.partition(".")
+    if group not in ("params", "tags", "attributes") or not name:
+        raise InvalidValueError(f"group_by names a param, tag or attribute, such as 'params.optimizer' or "
+                                f"'tags.seed', not {group_by!r}")
+    if group == "attributes":
+        return {run_id: str(getattr(query.get_run(run_id, store=store), name, "(none)")) for run_id in run_ids}
+    values = query.run_values(list(run_ids), store=store)
+    labels = {run_id: item[group].get(name) for run_id, item in values.items()}
+    if all(label is None for label in labels.values()):
+        known = sorted({f"{group}.{key}" for item in values.values() for key in item[group]})
+        raise InvalidValueError(f"group_by={group_by!r}: no plotted run has it; these runs have: "
+                                f"{', '.join(known) or '(nothing of that kind)'}")
+    return {run_id: "(none)" if label is None else str(label) for run_id, label in labels.items()}
 
 
 def _total_points(run_id: str, key: str, store) -> int:

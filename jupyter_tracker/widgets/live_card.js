@@ -58,7 +58,9 @@ function render({ model, el }) {
   elapsed.className = "jt-card-elapsed";
   const header = document.createElement("div");
   header.className = "jt-card-header";
-  header.append(name, status, elapsed);
+  const swatch = document.createElement("span");
+  swatch.className = "jt-swatch";
+  header.append(swatch, name, status, elapsed);
   const metrics = document.createElement("div");
   metrics.className = "jt-card-metrics";
   const error = document.createElement("div");
@@ -71,6 +73,7 @@ function render({ model, el }) {
   }
 
   function draw() {
+    swatch.style.background = model.get("color");  // the run's colour in every panel
     name.textContent = model.get("run_name");
     name.title = model.get("run_id");
     const value = model.get("status");

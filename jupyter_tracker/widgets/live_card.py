@@ -19,7 +19,7 @@ import anywidget
 import traitlets
 
 from ..clock import format_duration
-from . import static
+from . import colors, static
 
 _HERE = Path(__file__).parent
 MAX_METRICS = 12
@@ -32,6 +32,7 @@ CARD_CSS = """
   box-sizing: border-box; background: var(--jp-layout-color1, #fff); color: var(--jp-ui-font-color1, #222); }
 .jt-card-header { display: flex; gap: 10px; align-items: center; margin-bottom: 4px; }
 .jt-card-name { font-weight: 600; }
+.jt-card .jt-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: -4px; }
 .jt-card-elapsed { color: var(--jp-ui-font-color2, #666); font-variant-numeric: tabular-nums; }
 .jt-card-status { border-radius: 8px; padding: 0 6px; color: #fff; font-size: 11px; background: #5f6368; }
 .jt-card-status-running { background: #1a73e8; }
@@ -58,6 +59,7 @@ class LiveCard(anywidget.AnyWidget):
 
     run_id = traitlets.Unicode("").tag(sync=True)
     run_name = traitlets.Unicode("").tag(sync=True)
+    color = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Unicode("RUNNING").tag(sync=True)
     started = traitlets.Float(0).tag(sync=True)
     ended = traitlets.Float(0).tag(sync=True)
@@ -66,7 +68,8 @@ class LiveCard(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, run, interval: float = 0.3) -> None:
-        super().__init__(run_id=run.run_id, run_name=run.run_name, started=float(run.start_time))
+        super().__init__(run_id=run.run_id, run_name=run.run_name, started=float(run.start_time),
+                         color=colors.color_of(run.run_id))
         self.run = run
         self.interval = interval
         self._sparks: dict[str, list[tuple[int, float]]] = {}
@@ -162,7 +165,7 @@ def static_card_html(run_id: str, run_name: str, status: str, started: float, en
     more_html = f'<div style="color:#777">+ {more} more metrics</div>' if more else ""
     return (f'<div class="jt-card-static" style="font-family:sans-serif;font-size:12px;border:1px solid #ddd;'
             f'border-radius:4px;padding:6px 10px;width:fit-content;max-width:720px">'
-            f'<div><b title="{run_id}">{html.escape(run_name)}</b> {static.status_badge(status)}'
+            f'<div>{static.swatch_html(colors.color_of(run_id))}<b title="{run_id}">{html.escape(run_name)}</b> {static.status_badge(status)}'
             f' <span style="color:#666">{elapsed}</span></div>'
             f'<table style="border-collapse:collapse">{rows}</table>{more_html}{error_html}</div>')
 

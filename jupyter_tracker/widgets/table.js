@@ -206,9 +206,11 @@ function render({ model, el: root }) {
           } else if (column.key === "run_name") {
             const indent = "\u00a0\u00a0\u00a0".repeat(row.depth) + (row.depth ? "↳ " : "");
             // Long names are cut with an ellipsis (the column stays in view while the table scrolls
-            // sideways); the tooltip has the whole name and the run id.
+            // sideways); the tooltip has the whole name and the run id. The swatch is the run's session
+            // colour, the same as its curves and comparison column.
+            const swatch = el("span", { class: "jt-swatch", style: `background:${row.color || "transparent"}` });
             cell = el("td", { class: "jt-name", title: value ? `${value}\n${row.run_id}` : row.run_id },
-              indent + (value || row.run_id.slice(0, 8)));
+              indent, swatch, value || row.run_id.slice(0, 8));
           } else if (column.key === "duration_s") {
             cell = el("td", { class: "jt-num" }, formatDuration(value));
           } else {

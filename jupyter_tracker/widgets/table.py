@@ -17,7 +17,7 @@ import anywidget
 import traitlets
 
 from ..errors import TrackerError
-from . import data, static
+from . import colors, data, static
 from ._display import with_static_html
 
 _HERE = Path(__file__).parent
@@ -91,7 +91,7 @@ class RunTable(anywidget.AnyWidget):
             self.columns = [vars(c) for c in page.columns]
             self.total = page.total
             self.running = page.running
-            self.rows = page.rows
+            self.rows = [{**row, "color": colors.color_of(row["run_id"])} for row in page.rows]
         if page.running:
             self._start_refresher()
 
@@ -145,7 +145,8 @@ class RunTable(anywidget.AnyWidget):
                 if column.key == "status":
                     value = static.status_badge(value)
                 elif column.key == "run_name":
-                    value = "\u00a0\u00a0" * row["depth"] + (value or row["run_id"][:8])
+                    value = static.Markup("\u00a0\u00a0" * row["depth"] + static.swatch_html(
+                        colors.color_of(row["run_id"])) + static.escape(value or row["run_id"][:8]))
                 cells.append(value)
             rows.append(cells)
         caption = f"{page.total} runs" + (f" (first {len(rows)})" if page.total > len(rows) else "")

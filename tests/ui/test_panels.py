@@ -87,6 +87,7 @@ def test_notebook_02_panels_in_jupyterlab(page, lab_server):
     kept_cell = _cell(panel, "len(comparison.kept)")
     expect(kept_cell.locator(".jp-OutputArea-output")).to_contain_text("(8, 8)")
     axis = comparison_cell.locator(".parcoords .axis-brush .background").nth(3)  # the acc axis
+    axis.scroll_into_view_if_needed()  # the cell is taller than the window (a curves panel per metric)
     box = axis.bounding_box()
     x, top = box["x"] + box["width"] / 2, box["y"]
     page.mouse.move(x, top + box["height"] * 0.02)
