@@ -165,7 +165,8 @@ def static_card_html(run_id: str, run_name: str, status: str, started: float, en
     more_html = f'<div style="color:#777">+ {more} more metrics</div>' if more else ""
     return (f'<div class="jt-card-static" style="font-family:sans-serif;font-size:12px;border:1px solid #ddd;'
             f'border-radius:4px;padding:6px 10px;width:fit-content;max-width:720px">'
-            f'<div>{static.swatch_html(colors.color_of(run_id))}<b title="{run_id}">{html.escape(run_name)}</b> {static.status_badge(status)}'
+            f'<div>{static.swatch_html(colors.color_of(run_id))}<b title="{run_id}">{html.escape(run_name)}</b> '
+            f'{static.status_badge(status)}'
             f' <span style="color:#666">{elapsed}</span></div>'
             f'<table style="border-collapse:collapse">{rows}</table>{more_html}{error_html}</div>')
 
