@@ -30,7 +30,7 @@ def strip_widget_views(model: dict[str, Any], **_: object) -> None:
     strip_notebook(model["content"])
 
 
-def strip_notebook(notebook: dict) -> list[str]:
+def strip_notebook(notebook: dict[str, Any]) -> list[str]:
     """Drop our panels' widget views and their saved widget state from a notebook (a dict in
     nbformat's JSON shape), in place; the model ids whose state was dropped."""
     shown: list[str] = []
@@ -49,7 +49,7 @@ def strip_notebook(notebook: dict) -> list[str]:
     return _drop_state(notebook, shown)
 
 
-def _drop_state(notebook: dict, model_ids: list[str]) -> list[str]:
+def _drop_state(notebook: dict[str, Any], model_ids: list[str]) -> list[str]:
     """Remove ``model_ids`` and every model their state refers to (``IPY_MODEL_<id>``) from
     ``metadata.widgets``, except models another remaining model still refers to."""
     metadata = notebook.get("metadata")
@@ -58,6 +58,7 @@ def _drop_state(notebook: dict, model_ids: list[str]) -> list[str]:
     states = saved.get("state") if isinstance(saved, dict) else None
     if not isinstance(states, dict) or not model_ids:
         return []
+    assert isinstance(metadata, dict) and isinstance(widgets, dict)  # states came from them
 
     def references(model_id: str) -> set[str]:
         return set(_MODEL_REFERENCE.findall(json.dumps(states.get(model_id, {}).get("state", {}), default=str)))

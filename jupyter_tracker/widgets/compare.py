@@ -75,6 +75,8 @@ class Comparison(widgets.VBox):
             data.parallel_axes(self.frame, color=self.color)  # raises with the columns to choose from
         self.axes, color_values = data.parallel_axes(self.frame, color=color)
         self._draw_parcoords(color_values, color)
+        if getattr(self, "_shown", False):
+            self._show_parcoords()  # the first selection of a comparison displayed empty
         self._draw_diff()
         self.curves = MetricCurves(self.run_ids, self.metric_keys, store=self.store,
                                    title="metrics of the compared runs")
@@ -133,8 +135,8 @@ class Comparison(widgets.VBox):
 
         from .figure import figure_widget
 
-        if static_only() or isinstance(self.parcoords, go.FigureWidget):
-            return
+        if static_only() or isinstance(self.parcoords, go.FigureWidget) or not self.run_ids:
+            return  # nothing selected yet: no empty chart (shown once runs are)
         self.parcoords = figure_widget(self.parcoords)
         self._follow_brushing()
         children = list(self.children)
