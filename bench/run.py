@@ -146,6 +146,19 @@ def median_of(results: list[dict], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _measure_in_fresh_process(module: str, arguments: str, what: str) -> dict:
+    """``bench.<module>.measure(<arguments>)`` run in a fresh Python process (so nothing this process
+    imported or cached helps it), its JSON result read from the ``BENCH-RESULT`` line it prints."""
+    command = [sys.executable, "-c", f"import json; from bench.{module} import measure; "
+               f"print('BENCH-RESULT ' + json.dumps(measure({arguments})))"]
+    process = subprocess.run(command, cwd=REPO, env=process_env(), capture_output=True, text=True, timeout=1200,
+                             check=False)
+    lines = [x for x in process.stdout.splitlines() if x.startswith("BENCH-RESULT ")]
+    if not lines:
+        raise WorkerError(f"{what} failed: {process.stderr.strip().splitlines()[-4:]}")
+    return json.loads(lines[-1][13:])
+
+
 class Bench:
     def __init__(self, settings: dict, tools: list[str], workdir: Path, log) -> None:
         self.settings = settings
@@ -288,15 +301,7 @@ class Bench:
         def one(tool: str) -> None:
             root = self.root(tool, "track_overhead", prepared=False)
             reps = self.settings["track_reps"]
-            command = [sys.executable, "-c",
-                       "import json, sys; from bench.track_overhead import measure; "
-                       f"print('BENCH-RESULT ' + json.dumps(measure({root!r}, {reps})))"]
-            process = subprocess.run(command, cwd=REPO, env=process_env(), capture_output=True, text=True, timeout=1200,
-                                     check=False)
-            lines = [x for x in process.stdout.splitlines() if x.startswith("BENCH-RESULT ")]
-            if not lines:
-                raise WorkerError(f"track overhead failed: {process.stderr.strip().splitlines()[-4:]}")
-            result = json.loads(lines[-1][13:])
+            result = _measure_in_fresh_process("track_overhead", f"{root!r}, {reps}", "track overhead")
             self.table.set("track_empty", tool, Figure(result["empty_added_ms"], n=1, reps=reps,
                                                        detail=f"{result['empty_plain']:.2f} → "
                                                               f"{result['empty_tracked']:.2f} ms"))
@@ -312,14 +317,7 @@ class Bench:
         reps = self.settings["slice_reps"]
 
         def one(tool: str) -> None:
-            command = [sys.executable, "-c", "import json; from bench.slices import measure; "
-                       f"print('BENCH-RESULT ' + json.dumps(measure({reps})))"]
-            process = subprocess.run(command, cwd=REPO, env=process_env(), capture_output=True, text=True, timeout=1200,
-                                     check=False)
-            lines = [x for x in process.stdout.splitlines() if x.startswith("BENCH-RESULT ")]
-            if not lines:
-                raise WorkerError(f"slices failed: {process.stderr.strip().splitlines()[-4:]}")
-            result = json.loads(lines[-1][13:])
+            result = _measure_in_fresh_process("slices", f"{reps}", "slices")
             self.table.set("slice_hook", tool, Figure(
                 result["hook_ms"], n=1, reps=reps,
                 detail=f"run again {result['hook_cached_ms'] * 1e3:.1f} µs, a new 4-line cell "

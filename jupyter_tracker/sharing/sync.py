@@ -696,15 +696,22 @@ def remote_changed(change: dict) -> None:
         stop_mirror()
 
 
-def sync_once(remote_uri: str | None = None, *, experiments: list[str] | None = None, store: Any = None
-              ) -> PassReport:
-    """Send everything pending now, in the calling thread (``jupyter-tracker sync --once``)."""
+def _chosen_remote(remote_uri: str | None, experiments: list[str] | None) -> str:
+    """The remote a foreground sync talks to (``remote_uri`` or the configured one), with ``experiments``
+    (when given) as the experiments mirrored."""
     config = get_config()
     if experiments:
         config.remote_experiments = experiments
     uri = (remote_uri or config.remote_uri).strip()
     if not uri:
         raise ConfigError("no remote is set; give --remote http://HOST:5000 or set JUPYTER_TRACKER_REMOTE")
+    return uri
+
+
+def sync_once(remote_uri: str | None = None, *, experiments: list[str] | None = None, store: Any = None
+              ) -> PassReport:
+    """Send everything pending now, in the calling thread (``jupyter-tracker sync --once``)."""
+    uri = _chosen_remote(remote_uri, experiments)
     running = _mirror
     if running is not None and running.remote_uri == uri:
         return running.run_until_caught_up()
@@ -721,12 +728,7 @@ def sync_once(remote_uri: str | None = None, *, experiments: list[str] | None = 
 
 def sync_forever(remote_uri: str | None = None, *, experiments: list[str] | None = None, store: Any = None) -> None:
     """Mirror in the foreground until interrupted (``jupyter-tracker sync``)."""
-    config = get_config()
-    if experiments:
-        config.remote_experiments = experiments
-    uri = (remote_uri or config.remote_uri).strip()
-    if not uri:
-        raise ConfigError("no remote is set; give --remote http://HOST:5000 or set JUPYTER_TRACKER_REMOTE")
+    uri = _chosen_remote(remote_uri, experiments)
     mirror = Mirror(uri, store=store)
     try:
         mirror._loop()
