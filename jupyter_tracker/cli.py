@@ -164,6 +164,7 @@ def _gc(arguments, store) -> int:
 
     if arguments.keep and not arguments.older_than:
         raise _UsageError("gc: --keep is part of a retention rule; give --older-than AGE too")
+    _require_existing_store(store, named=bool(arguments.store))   # never create one to clean it
     report = collect_garbage(dry_run=arguments.dry_run, grace_seconds=arguments.grace,
                              older_than=arguments.older_than, keep=arguments.keep, compact=arguments.compact,
                              store=store)
@@ -202,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-_READS = {"ls", "show", "restore", "export", "share", "diff"}
-"""Commands that only read the store: they must never create one where none is."""
+_READS = {"ls", "show", "restore", "export", "share", "diff", "doctor", "reproduce"}
+"""Commands that only read the store (or, like gc, only clean it): they must never create one where none is."""
 
 _CLI_WORDS = [
     ("choose another path or pass overwrite=True", "choose another path or add --overwrite"),

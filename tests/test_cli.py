@@ -49,7 +49,9 @@ def test_errors_name_the_fix_and_exit_1(store_dir):
 
 def test_reading_a_store_that_is_not_there_says_so_and_creates_nothing(store_dir, tmp_path):
     typo = tmp_path / "no-such-store"
-    for command in (["ls"], ["show", "abc"], ["restore", "abc", str(tmp_path / "x.ipynb")]):
+    for command in (["ls"], ["show", "abc"], ["restore", "abc", str(tmp_path / "x.ipynb")], ["doctor"],
+                    ["reproduce", "abc"], ["gc"], ["gc", "--dry-run"], ["compact"], ["rm", "-f", "params.x = '1'"],
+                    ["export", "-o", str(tmp_path / "x.jtrack")], ["diff", "a", "b"]):
         result = _cli(*command, "--store", str(typo), check=False)
         assert result.returncode == 1 and f"no store at {typo}" in result.stderr, result.stderr
     assert not typo.exists()
