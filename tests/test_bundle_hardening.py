@@ -242,8 +242,6 @@ FORGERIES = {
                                            "version 9 of model"),
     "unknown version status": (dict(tables={"mlflow_model_versions": edit(0, status="DONE")}),
                                "'status' is 'DONE'"),
-    "storage location that is a bare path": (dict(tables={"mlflow_model_versions": edit(
-        0, storage_location="/home/bob/.ssh")}), "storage locations are URIs"),
     "storage location with a control character": (dict(tables={"mlflow_model_versions": edit(
         0, storage_location="s3://b/m\x07")}), "no control characters"),
     "logged model id that is a path": (dict(tables={"mlflow_model_versions": edit(0, model_id="../m-1")}),

@@ -66,9 +66,9 @@ def _version(name: str = "version") -> _Column:
     return _Column(name, "int", True, (("{c} >= 1", "versions count from 1"), _INT32_RULE))
 
 
-#: A model version's storage location is a URI (``jupyter-tracker:///...``, ``runs:/...``, ``s3://...``).
-_URI_RULES = (("regexp_full_match({c}, '[A-Za-z][A-Za-z0-9+.-]*:.*')", "storage locations are URIs ('scheme:...')"),
-              ("NOT regexp_matches({c}, '[[:cntrl:]]')", "a URI holds no control characters"))
+#: Where MLflow finds a version's files: a URI (``jupyter-tracker:///...``, ``s3://...``) or the local path
+#: its source was, so any one line of text; the import never opens it (MLflow does, when asked to load).
+_LOCATION_RULE = ("NOT regexp_matches({c}, '[[:cntrl:]]')", "a storage location holds no control characters")
 _MODEL_ID_RULE = ("regexp_full_match({c}, '[0-9A-Za-z][0-9A-Za-z_-]{{0,63}}')",
                   "logged model ids are 1 to 64 letters, digits, '_' or '-' (MLflow writes 'm-' and 32 hex digits)")
 _REGISTRY_TAG_SPEC = (_c("key", required=True), _c("value", required=True))
@@ -130,7 +130,7 @@ _TABLE_SPECS: dict[str, tuple[_Column, ...]] = {
     "registered_model_tags": (_c("name", required=True), *_REGISTRY_TAG_SPEC),
     "model_version_tags": (_c("name", required=True), _version(), *_REGISTRY_TAG_SPEC),
     "mlflow_model_versions": (
-        _c("name", required=True), _version(), _c("storage_location", "text", *_URI_RULES),
+        _c("name", required=True), _version(), _c("storage_location", "text", _LOCATION_RULE),
         _c("model_id", "text", _MODEL_ID_RULE), _c("run_link"), _c("status", "text", _one_of(VERSION_STATUSES)),
         _c("status_message")),
     "deleted_model_versions": (_c("name", required=True), _version(), _time("deleted_time")),
