@@ -42,16 +42,18 @@ from .store.sql import fetch_one, transaction
 REGISTERED_TAG = "registered_models"
 #: The tag MLflow marks a prompt with (``mlflow.genai.register_prompt`` keeps prompts as registered models).
 PROMPT_TAG = "mlflow.prompt.is_prompt"
+#: The statuses of a model version (MLflow's ``ModelVersionStatus``); jt's versions are READY when made.
+VERSION_STATUSES = ("PENDING_REGISTRATION", "FAILED_REGISTRATION", "READY")
 #: What an alias may be: a letter or _, then up to 99 letters, digits, _ or -.
 ALIAS_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,99}$")
 
-__all__ = ["STAGES", "ModelVersion", "create_model_version", "create_registered_model", "delete_model_alias",
-           "delete_model_version", "delete_model_version_tag", "delete_registered_model",
-           "delete_registered_model_tag", "get_model_version", "get_stage_history", "list_registered_models",
-           "point_alias", "register_model", "registered_models_with_versions", "rename_registered_model",
-           "resolve_model_uri", "search_model_versions", "set_model_alias", "set_model_version_tag",
-           "set_registered_model_tag", "transition_model_version_stage", "update_model_version",
-           "update_registered_model"]
+__all__ = ["STAGES", "VERSION_STATUSES", "ModelVersion", "check_tag", "create_model_version",
+           "create_registered_model", "delete_model_alias", "delete_model_version", "delete_model_version_tag",
+           "delete_registered_model", "delete_registered_model_tag", "get_model_version", "get_stage_history",
+           "is_prompt", "list_registered_models", "point_alias", "register_model", "registered_models_with_versions",
+           "rename_registered_model", "resolve_model_uri", "search_model_versions", "set_model_alias",
+           "set_model_version_tag", "set_registered_model_tag", "transition_model_version_stage",
+           "update_model_version", "update_registered_model"]
 
 
 @dataclass
@@ -259,9 +261,21 @@ def get_stage_history(name: str, version: int | None = None, *, store=None):
                            f"ORDER BY timestamp, rowid", params).df()
 
 
-def search_model_versions(name: str | None = None, *, store=None):
-    """Registered versions (of ``name``, or all) as a DataFrame with their stage and aliases."""
-    condition, params = ("WHERE v.name = ?", [check_model_name(name)]) if name is not None else ("", [])
+#: SQL true for a model ``{alias}.name`` that MLflow keeps as a prompt (tagged ``PROMPT_TAG = 'true'``).
+_IS_PROMPT = (f"EXISTS (SELECT 1 FROM internal.registered_model_tags p WHERE p.name = {{alias}}.name "
+              f"AND p.key = '{PROMPT_TAG}' AND p.value = 'true')")
+
+
+def search_model_versions(name: str | None = None, *, include_prompts: bool = False, store=None):
+    """Registered versions (of ``name``, or all) as a DataFrame with their stage and aliases.
+
+    The versions of MLflow's prompts (models tagged ``mlflow.prompt.is_prompt``) are left out, as
+    MLflow's own search leaves them out, unless ``include_prompts=True`` or ``name`` is a prompt's."""
+    conditions, params = ([] if include_prompts or name is not None else [f"NOT {_IS_PROMPT.format(alias='v')}"]), []
+    if name is not None:
+        conditions.append("v.name = ?")
+        params.append(check_model_name(name))
+    condition = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     with resolve_store(store).session() as con:
         return con.execute(f"""
             SELECT v.name, v.version, v.stage,
@@ -272,15 +286,25 @@ def search_model_versions(name: str | None = None, *, store=None):
             {condition} GROUP BY ALL ORDER BY v.name, v.version""", params).df()
 
 
-def list_registered_models(*, store=None):
-    """Registered models with their latest version and the version in Production, as a DataFrame."""
+def is_prompt(model_tags: dict[str, str]) -> bool:
+    """Whether a registered model with these tags is one of MLflow's prompts, not a model."""
+    return model_tags.get(PROMPT_TAG) == "true"
+
+
+def list_registered_models(*, include_prompts: bool = False, store=None):
+    """Registered models with their latest version and the version in Production, as a DataFrame.
+
+    MLflow's prompts (``mlflow.genai.register_prompt`` keeps them as models tagged
+    ``mlflow.prompt.is_prompt``) are not models: they are left out, as MLflow's
+    ``search_registered_models`` leaves them out, unless ``include_prompts=True``."""
+    condition = "" if include_prompts else f"WHERE NOT {_IS_PROMPT.format(alias='m')}"
     with resolve_store(store).session() as con:
-        return con.execute("""
+        return con.execute(f"""
             SELECT m.name, max(v.version) AS latest_version,
                    max(v.version) FILTER (WHERE v.stage = 'Production') AS production_version,
                    m.description, epoch_ms(m.updated_time) AS updated_time
             FROM internal.registered_models m LEFT JOIN internal.model_versions v USING (name)
-            GROUP BY ALL ORDER BY m.name""").df()
+            {condition} GROUP BY ALL ORDER BY m.name""").df()
 
 
 def registered_models_with_versions(name: str | None = None, *, store=None) -> list[dict]:
@@ -485,10 +509,16 @@ def _text_or_none(value, what: str) -> str | None:
     return value
 
 
+def check_tag(key, value) -> None:
+    """Refuse (``InvalidValueError``) a tag of a registered model or version that is not a non-empty
+    text key with a text value; the registry's tag writes and bundle imports keep this one rule."""
+    if not isinstance(key, str) or not key or not isinstance(value, str):
+        raise InvalidValueError(f"registry tags are non-empty text keys with text values, not {key!r}: {value!r}")
+
+
 def _tags(tags: dict[str, str] | None) -> dict[str, str]:
     for key, value in (tags or {}).items():
-        if not isinstance(key, str) or not key or not isinstance(value, str):
-            raise InvalidValueError(f"registry tags are non-empty text keys with text values, not {key!r}: {value!r}")
+        check_tag(key, value)
     return dict(tags or {})
 
 

@@ -91,3 +91,28 @@ def run_ids(store: Path) -> dict[str, str]:
     names = dict(zip(runs.run_id, runs.run_name))
     return {(f"{names[parent]}/{name}" if isinstance(parent, str) else name): run_id
             for run_id, name, parent in zip(runs.run_id, runs.run_name, runs.parent_run_id)}
+
+
+#: The MLflow fields of the version ``with_mlflow_registry`` registers the way MLflow does.
+MLFLOW_FIELDS = {"storage_location": "models:/m-0123456789abcdef0123456789abcdef", "model_id":
+                 "m-0123456789abcdef0123456789abcdef", "run_link": "https://ci.example/run/7",
+                 "status": "READY", "status_message": "registered by CI"}
+
+
+def with_mlflow_registry(store: Path) -> Path:
+    """What a team using MLflow's registry too adds to ``doubler``: a model tag, a tag on v1, a v2
+    registered by MLflow from a logged model (its storage location, model id, run link, status) and
+    a v3 that was deleted, so the next version is 4."""
+    from jupyter_tracker import registry
+    from jupyter_tracker.store import get_store
+
+    handle = get_store(store)
+    sweep = run_ids(store)["sweep"]
+    registry.set_registered_model_tag("doubler", "owner", "alice", store=handle)
+    registry.set_model_version_tag("doubler", 1, "validated", "yes", store=handle)
+    registry.create_model_version("doubler", MLFLOW_FIELDS["storage_location"], run_id=sweep,
+                                  description="logged by mlflow.pyfunc", tags={"framework": "pyfunc"},
+                                  mlflow_fields=MLFLOW_FIELDS, store=handle)
+    registry.register_model(f"runs:/{sweep}/model", "doubler", store=handle)
+    registry.delete_model_version("doubler", 3, store=handle)
+    return store

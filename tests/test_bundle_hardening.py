@@ -23,25 +23,26 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sharing_story import run_ids, team_store
+from sharing_story import run_ids, team_store, with_mlflow_registry
 from tornado.httpclient import HTTPClientError
 
 import jupyter_tracker as jt
 from jupyter_tracker import config
 from jupyter_tracker.capture import background
 from jupyter_tracker.errors import BundleError, StoreFormatError, TrackerError
-from jupyter_tracker.sharing.bundle import STILL_RUNNING_MESSAGE, unpack_for_reading
+from jupyter_tracker.sharing.bundle import OPTIONAL_TABLES, STILL_RUNNING_MESSAGE, unpack_for_reading
 from jupyter_tracker.store import get_store
 
 
 @pytest.fixture(scope="module")
 def alice_store(tmp_path_factory) -> Path:
-    return team_store(tmp_path_factory)
+    return with_mlflow_registry(team_store(tmp_path_factory))
 
 
 @pytest.fixture(scope="module")
 def bundle(alice_store, tmp_path_factory) -> Path:
-    """Every run of Alice's store (two notebooks, nested runs, artifacts, snapshots, a model)."""
+    """Every run of Alice's store (two notebooks, nested runs, artifacts, snapshots, a model with tags,
+    MLflow's fields of a version and a deleted version)."""
     path = tmp_path_factory.mktemp("outbox") / "team.jtrack"
     store = get_store(alice_store)
     jt.export_runs(jt.search_runs(store=store), path, store=store)
@@ -228,6 +229,29 @@ FORGERIES = {
     "model version of a run not in the bundle": (dict(tables={"model_versions": edit(0, run_id="e" * 32)}),
                                                  "not in the bundle's runs table"),
     "alias of a missing version": (dict(tables={"model_aliases": edit(0, version=7)}), "version 7 of model"),
+    "model tag of a model not in the bundle": (dict(tables={"registered_model_tags": edit(0, name="ghost")}),
+                                                "model 'ghost' is not in the bundle's registered_models"),
+    "model tag of a name no model URI can hold": (dict(tables={"registered_model_tags": edit(0, name="a/b")}),
+                                                  "without '/'"),
+    "version tag with an empty key": (dict(tables={"model_version_tags": edit(0, key="")}), "non-empty text keys"),
+    "version tag twice": (dict(tables={"model_version_tags": lambda rows: rows + [dict(rows[0], value="no")]}),
+                          "more than once"),
+    "version tag of a missing version": (dict(tables={"model_version_tags": edit(0, version=9)}),
+                                         "version 9 of model"),
+    "MLflow fields of a missing version": (dict(tables={"mlflow_model_versions": edit(0, version=9)}),
+                                           "version 9 of model"),
+    "unknown version status": (dict(tables={"mlflow_model_versions": edit(0, status="DONE")}),
+                               "'status' is 'DONE'"),
+    "storage location with a control character": (dict(tables={"mlflow_model_versions": edit(
+        0, storage_location="s3://b/m\x07")}), "no control characters"),
+    "logged model id that is a path": (dict(tables={"mlflow_model_versions": edit(0, model_id="../m-1")}),
+                                       "logged model ids"),
+    "a deleted version that is also live": (dict(tables={"deleted_model_versions": edit(0, version=1)}),
+                                            "also in the model_versions table"),
+    "a deleted version of no model": (dict(tables={"deleted_model_versions": edit(0, name="ghost")}),
+                                      "model 'ghost' is not in the bundle's registered_models"),
+    "a deleted version numbered 0": (dict(tables={"deleted_model_versions": edit(0, version=0)}),
+                                     "versions count from 1"),
     "latest value without a history": (dict(tables={"latest_metrics": edit(0, key="ghost")}),
                                        "no row in the metrics table"),
     "manifest run ids": (dict(manifest_change=lambda m: m.update(run_ids=m["run_ids"][1:])), "run_ids"),
@@ -385,7 +409,8 @@ def test_any_single_change_imports_cleanly_or_is_refused_with_the_store_unchange
         data, bundle, template_store, tmp_path_factory):
     tables = {t: rows_of(bundle, t) for t in ("runs", "params", "tags", "metrics", "latest_metrics", "artifacts",
                                               "snapshots", "console", "environments", "registered_models",
-                                              "model_versions", "stage_transitions", "model_aliases")}
+                                              "model_versions", "stage_transitions", "model_aliases",
+                                              *OPTIONAL_TABLES)}
     table = data.draw(st.sampled_from(sorted(t for t, rows in tables.items() if rows)), label="table")
     rows = tables[table]
     index = data.draw(st.integers(0, len(rows) - 1), label="row")

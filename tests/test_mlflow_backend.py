@@ -20,6 +20,7 @@ import jupyter_tracker as jt
 from bench.servers import mlflow_server
 from jupyter_tracker.errors import ModelNotFoundError
 from jupyter_tracker.registry import PROMPT_TAG, registered_models_with_versions
+from jupyter_tracker.store import get_store
 from tests.conftest import run_notebook
 from tests.mlflow_plugin import ensure_entry_points
 
@@ -57,18 +58,19 @@ def test_an_mlflow_script_answers_the_same_on_sqlite_and_on_our_store(tmp_path, 
     expected, found = answers_of(sqlite), answers_of(ours)
     assert found == expected
     assert found["same_as_model"] and found["search:children"] == ["child-2", "child-4"]
-    frame = jt.search_runs("churn", store=jt.tracking.get_store(store), order_by="run_name")
+    frame = jt.search_runs("churn", store=get_store(store), order_by="run_name")
     assert list(frame["run_name"]) == ["autolog", "child-2", "child-4", "parent"]
     assert frame.set_index("run_name").loc["parent", "metrics.loss"] == 0.2
     # The logged model's files are content-addressed objects of the store, like run artifacts.
-    objects = jt.tracking.get_store(store).objects
-    with jt.tracking.get_store(store).session() as con:
+    objects = get_store(store).objects
+    with get_store(store).session() as con:
         files = con.execute("SELECT path, sha256 FROM internal.logged_model_files").fetchall()
     assert "MLmodel" in {path.rsplit("/", 1)[-1] for path, _ in files}
     assert all(objects.exists(sha256) for _, sha256 in files) and not (store / "mlflow-models").exists()
 
 
-def test_mlflows_registry_answers_the_same_on_sqlite_and_on_ours_and_is_the_one_jt_shows(tmp_path, plugin_path):
+def test_mlflows_registry_answers_the_same_on_sqlite_and_on_ours_and_is_the_one_jt_shows(tmp_path, plugin_path,
+                                                                                          store_dir):
     store = tmp_path / "jt" / ".jupyter_tracker"
     sqlite = run_script(f"sqlite:///{tmp_path / 'sqlite' / 'mlflow.db'}", tmp_path / "sqlite", plugin_path,
                         REGISTRY_SCRIPT)
@@ -79,7 +81,7 @@ def test_mlflows_registry_answers_the_same_on_sqlite_and_on_ours_and_is_the_one_
     assert found["stages"] == {"1": "Archived", "2": "Production", "3": "None"}
 
     # What MLflow registered is jt's registry: versions, stages with their history, aliases, tags.
-    jt_store = jt.tracking.get_store(store)
+    jt_store = get_store(store)
     versions = jt.search_model_versions("iris-prod", store=jt_store)
     assert list(versions["version"]) == [1, 2, 4] and list(versions["stage"]) == ["Archived", "Production", "None"]
     assert jt.get_model_version("iris-prod", "champion", store=jt_store).description == "the balanced one"
@@ -88,8 +90,27 @@ def test_mlflows_registry_answers_the_same_on_sqlite_and_on_ours_and_is_the_one_
                                                             (1, "Archived")]
     listed = registered_models_with_versions(store=jt_store)
     assert [(m["name"], m["tags"].get("owner"), m["tags"].get(PROMPT_TAG)) for m in listed] == [
-        ("greeting", None, "true"), ("iris-prod", "ana", None)]
+        ("greeting", None, "true"), ("iris-prod", "ana", None), ("scratch", None, None)]
     assert listed[1]["versions"][1]["tags"] == {"C": "1.0", "validated": "yes"}
+    # Prompts are not models: jt's listings leave them out, as MLflow's searches do, unless asked.
+    assert list(jt.list_registered_models(store=jt_store)["name"]) == ["iris-prod", "scratch"]
+    assert list(jt.list_registered_models(include_prompts=True, store=jt_store)["name"]) == [
+        "greeting", "iris-prod", "scratch"]
+    assert "greeting" not in set(jt.search_model_versions(store=jt_store)["name"])
+    assert list(jt.search_model_versions("greeting", store=jt_store)["version"]) == [1, 2]
+
+    # The versions MLflow deleted are deleted for jt too, and jt never gives their numbers again.
+    deleted = found["deleted"]
+    assert deleted["get"] == "RESOURCE_DOES_NOT_EXIST" and deleted["next"] == 4 and deleted["next_after_two"] == 5
+    assert deleted["search"] == [2, 1] and deleted["next_when_none_left"] == 6
+    assert list(jt.search_model_versions("scratch", store=jt_store)["version"]) == [6]
+    with pytest.raises(ModelNotFoundError, match="no version 3"):
+        jt.get_model_version("scratch", 3, store=jt_store)
+    assert jt.list_registered_models(store=jt_store).set_index("name").loc["scratch", "latest_version"] == 6
+    jt.set_store(store)     # (store_dir resets it afterwards)
+    with jt.start_run("jt-model") as run:
+        run.log_model(Doubler(), "model")
+    assert jt.register_model(f"runs:/{run.run_id}/model", "scratch").version == 7
     assert jt.get_run(versions["run_id"][1], store=jt_store).tags["registered_models"] == "iris-prod v2"
     with pytest.raises(ModelNotFoundError, match=r"registered with MLflow.*mlflow\.pyfunc\.load_model"):
         jt.load_model("models:/iris-prod@champion", store=jt_store)
@@ -100,6 +121,11 @@ def test_mlflows_registry_answers_the_same_on_sqlite_and_on_ours_and_is_the_one_
     client = MlflowClient(tracking_uri=f"jupyter-tracker://{store}", registry_uri=f"jupyter-tracker://{store}")
     assert client.get_model_version_by_alias("iris-prod", "fallback").version == 1
     assert client.get_model_version("iris-prod", "4").current_stage == "Staging"
+
+
+class Doubler(jt.PythonModel):
+    def predict(self, model_input):
+        return [2 * x for x in model_input]
 
 
 def rest(uri: str, route: str, body: dict | None = None) -> dict:
@@ -223,6 +249,6 @@ def test_mlflow_calls_with_times_in_ns_or_undecodable_text_are_refused_and_the_s
     assert sorted(refused) == ["dataset name", "end time in ns", "experiment tag", "start time in ns"], refused
     assert "nanoseconds" in refused["end time in ns"] and "nanoseconds" in refused["start time in ns"]
     assert "lone surrogate" in refused["dataset name"] and "lone surrogate" in refused["experiment tag"]
-    runs = jt.search_runs("careful", store=jt.tracking.get_store(store))   # every query still works
+    runs = jt.search_runs("careful", store=get_store(store))   # every query still works
     assert runs["run_name"].tolist() == ["kept"] and runs["metrics.loss"].tolist() == [0.5]
     assert not (store / "quarantine").exists() or not list((store / "quarantine").iterdir())

@@ -14,15 +14,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sharing_story import run_ids, team_store
+from sharing_story import MLFLOW_FIELDS, run_ids, team_store, with_mlflow_registry
 
 import jupyter_tracker as jt
 from jupyter_tracker.errors import BundleError
+from jupyter_tracker.registry import registered_models_with_versions
+from jupyter_tracker.sharing.bundle import OPTIONAL_TABLES
 
 
 @pytest.fixture(scope="module")
 def alice_store(tmp_path_factory) -> Path:
-    return team_store(tmp_path_factory)
+    return with_mlflow_registry(team_store(tmp_path_factory))
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def bundle(alice_store, tmp_path_factory) -> Path:
 
 def _everything(run_ids_: list[str]) -> dict:
     """What a user can read back about runs: the search table, every metric history, artifacts'
-    bytes, notebooks and the registry."""
+    bytes, notebooks and the registry (with its model and version tags and MLflow's version fields)."""
     runs = jt.search_runs(filter=f"attributes.run_id IN ({', '.join(repr(r) for r in run_ids_)})")
     runs = runs.sort_values("run_id").reset_index(drop=True)
     histories = {}
@@ -55,7 +57,7 @@ def _everything(run_ids_: list[str]) -> dict:
             pass
     versions = jt.search_model_versions("doubler").drop(columns=["created_time"])
     return {"runs": runs, "histories": histories, "artifacts": artifacts, "notebooks": notebooks,
-            "versions": versions}
+            "versions": versions, "registry": registered_models_with_versions("doubler")}
 
 
 def test_round_trip_into_an_empty_store_is_identical(alice_store, bundle, store_dir):
@@ -80,6 +82,14 @@ def test_round_trip_into_an_empty_store_is_identical(alice_store, bundle, store_
     assert after["artifacts"][ids["sweep"]]["model-notes/weights.txt"] == b"w = 0.5"
     assert after["notebooks"] == before["notebooks"] and ids["sweep"] in after["notebooks"]
     pd.testing.assert_frame_equal(before["versions"], after["versions"])
+    assert after["registry"] == before["registry"]      # every field, times included
+    (doubler,) = after["registry"]
+    assert doubler["tags"] == {"owner": "alice"}
+    v2, v1 = doubler["versions"]
+    assert v1["tags"] == {"validated": "yes"} and v2["tags"] == {"framework": "pyfunc"}
+    assert {key: v2[key] for key in MLFLOW_FIELDS} == MLFLOW_FIELDS and v2["description"] == "logged by mlflow.pyfunc"
+    # Version 3 was deleted in Alice's store: its number is not given again in Bob's.
+    assert jt.register_model(f"runs:/{ids['sweep']}/model", "doubler").version == 4
     assert jt.get_stage_history("doubler", 1)["comment"].tolist()[-1] == "looks good"
     assert jt.load_model("models:/doubler@champion").predict([1, 2]) == [2, 4]
     assert jt.get_run(ids["sweep/depth=2"]).parent_run_id == ids["sweep"]
@@ -98,6 +108,26 @@ def test_importing_twice_adds_nothing(bundle, store_dir):
     pd.testing.assert_frame_equal(counts, jt.sql(
         "SELECT (SELECT count(*) FROM runs) r, (SELECT count(*) FROM metrics) m, "
         "(SELECT count(*) FROM artifacts) a, (SELECT count(*) FROM model_versions) v"))
+
+
+def test_a_bundle_made_before_the_registry_tags_were_exported_still_imports(bundle, store_dir, tmp_path):
+    with zipfile.ZipFile(bundle) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(members.pop("manifest.json"))
+    for table in OPTIONAL_TABLES:
+        del members[f"tables/{table}.parquet"], manifest["members"][f"tables/{table}.parquet"]
+        manifest["tables"].remove(table)
+    old = tmp_path / "old.jtrack"
+    with zipfile.ZipFile(old, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+        archive.writestr("manifest.json", json.dumps(manifest))
+
+    result = jt.import_runs(old)
+    assert len(result.imported) == 3 and result.model_versions == 2
+    (doubler,) = registered_models_with_versions("doubler")
+    assert [v["version"] for v in doubler["versions"]] == [2, 1] and doubler["tags"] == {}
+    assert doubler["versions"][0]["status"] is None      # MLflow's fields were not in the old format
 
 
 def test_anyone_can_read_a_bundle_without_jupyter_tracker(bundle):

@@ -236,7 +236,7 @@ def models(root_dir: str | Path, relative_dir: str | None) -> ModelList:
     listed = [{**model, "versions": [{key: value for key, value in version.items() if key in shown}
                                      for version in model["versions"]]}
               for model in registry.registered_models_with_versions(store=store)
-              if model["tags"].get(registry.PROMPT_TAG) != "true"]
+              if not registry.is_prompt(model["tags"])]
     return {"models": cast(list[IRegisteredModel], listed)}
 
 

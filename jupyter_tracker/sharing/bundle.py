@@ -46,6 +46,9 @@ ORIGIN_PREFIX = "bundle:"
 DEFAULT_MAX_UNPACKED_BYTES = 32 << 30
 DEFAULT_MAX_RATIO = 250  # our exporter deflates at level 1: even a file of zeros stays under 230x
 
+#: The registry's versions made from the exported runs, and the models they are versions of.
+_EXPORTED_VERSIONS = "SELECT name, version FROM internal.model_versions WHERE run_id IN (SELECT run_id FROM jt_export)"
+_EXPORTED_MODELS = "SELECT name FROM internal.model_versions WHERE run_id IN (SELECT run_id FROM jt_export)"
 #: Table name -> SELECT exporting it for the chosen runs (registered as jt_export(run_key, run_id)).
 _EXPORT_QUERIES = {
     "runs": """SELECT r.run_id, e.name AS experiment, e.created_time AS experiment_created_time, r.run_name,
@@ -77,19 +80,25 @@ _EXPORT_QUERIES = {
                        ORDER BY 1""",
     "model_versions": """SELECT v.* FROM internal.model_versions v WHERE v.run_id IN (SELECT run_id FROM jt_export)
                          ORDER BY name, version""",
-    "registered_models": """SELECT m.* FROM internal.registered_models m WHERE m.name IN (
-                                SELECT name FROM internal.model_versions
-                                WHERE run_id IN (SELECT run_id FROM jt_export)) ORDER BY name""",
-    "stage_transitions": """SELECT t.* FROM internal.stage_transitions t SEMI JOIN (
-                                SELECT name, version FROM internal.model_versions
-                                WHERE run_id IN (SELECT run_id FROM jt_export)) v USING (name, version)
-                            ORDER BY name, version, timestamp""",
-    "model_aliases": """SELECT a.* FROM internal.model_aliases a SEMI JOIN (
-                            SELECT name, version FROM internal.model_versions
-                            WHERE run_id IN (SELECT run_id FROM jt_export)) v USING (name, version)
-                        ORDER BY name, alias""",
+    "registered_models": f"""SELECT m.* FROM internal.registered_models m WHERE m.name IN ({_EXPORTED_MODELS})
+                             ORDER BY name""",
+    "stage_transitions": f"""SELECT t.* FROM internal.stage_transitions t SEMI JOIN ({_EXPORTED_VERSIONS}) v
+                             USING (name, version) ORDER BY name, version, timestamp""",
+    "model_aliases": f"""SELECT a.* FROM internal.model_aliases a SEMI JOIN ({_EXPORTED_VERSIONS}) v
+                         USING (name, version) ORDER BY name, alias""",
+    "registered_model_tags": f"""SELECT t.* FROM internal.registered_model_tags t
+                                 WHERE t.name IN ({_EXPORTED_MODELS}) ORDER BY name, key""",
+    "model_version_tags": f"""SELECT t.* FROM internal.model_version_tags t SEMI JOIN ({_EXPORTED_VERSIONS}) v
+                              USING (name, version) ORDER BY name, version, key""",
+    "mlflow_model_versions": f"""SELECT m.* FROM internal.mlflow_model_versions m SEMI JOIN ({_EXPORTED_VERSIONS}) v
+                                 USING (name, version) ORDER BY name, version""",
+    "deleted_model_versions": f"""SELECT d.* FROM internal.deleted_model_versions d
+                                  WHERE d.name IN ({_EXPORTED_MODELS}) ORDER BY name, version""",
 }
 TABLES = tuple(_EXPORT_QUERIES)
+#: Tables a bundle may lack: bundles written before the registry's tags, MLflow's version fields and
+#: deleted version numbers were exported have none of them, and import as they always did.
+OPTIONAL_TABLES = ("registered_model_tags", "model_version_tags", "mlflow_model_versions", "deleted_model_versions")
 #: error_message of an imported run that was RUNNING in the exporting store (it arrives KILLED).
 STILL_RUNNING_MESSAGE = ("the run was still running when it was exported; this store holds what it had logged "
                          "by then, and no process here will finish it")
@@ -338,7 +347,7 @@ def verify_bundle(path: str | Path, destination: Path, *, max_unpacked_bytes: in
                 raise BundleError(f"bundle member {info.filename!r} expands {ratio}x "
                                   f"(limit {max_ratio}x); refusing it as a possible zip bomb. Pass max_ratio= "
                                   f"higher if you trust the bundle")
-        missing_tables = [t for t in TABLES if f"tables/{t}.parquet" not in declared]
+        missing_tables = [t for t in TABLES if f"tables/{t}.parquet" not in declared and t not in OPTIONAL_TABLES]
         if missing_tables:
             raise BundleError(f"{source} lacks the table(s) {', '.join(missing_tables)}; the bundle is incomplete")
         _check_expansion(source, total, compressed, max_unpacked_bytes, max_ratio)
@@ -552,24 +561,37 @@ def _insert_all(con, scan, present: set[str], origin: str) -> ImportResult:
 
 
 def _insert_registry(con, scan, present: set[str]) -> int:
-    """Registered models, versions, transitions and aliases of the bundle's runs, where the store has
-    no version of that name and number yet (a version the store already has is left as it is)."""
+    """The registry entries of the bundle's runs: models the store lacks (with their tags), versions
+    the store has no version of that name and number for (with their transitions, aliases, tags and
+    MLflow's fields), and the numbers of deleted versions, so a number is never given again. A model
+    or version the store already has is left as it is."""
     if "model_versions" not in present:
         return 0
     if "registered_models" in present:
         columns = column_list("registered_models")
-        con.execute(f"""INSERT INTO internal.registered_models ({columns}) SELECT {columns}
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE jt_new_models AS SELECT {columns}
             FROM {scan('registered_models')} b WHERE b.name NOT IN (SELECT name FROM internal.registered_models)""")
+        con.execute(f"INSERT INTO internal.registered_models ({columns}) SELECT {columns} FROM jt_new_models")
+        if "registered_model_tags" in present:
+            columns = column_list("registered_model_tags")
+            con.execute(f"""INSERT INTO internal.registered_model_tags ({columns}) SELECT {columns}
+                FROM {scan('registered_model_tags')} b SEMI JOIN jt_new_models m USING (name)""")
+        con.execute("DROP TABLE jt_new_models")
     columns = column_list("model_versions")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE jt_new_versions AS SELECT {columns} FROM {scan('model_versions')} b
         ANTI JOIN internal.model_versions v USING (name, version)""")
     (count,) = fetch_one(con, "SELECT count(*) FROM jt_new_versions")
     con.execute(f"INSERT INTO internal.model_versions ({columns}) SELECT {columns} FROM jt_new_versions")
-    for table in ("stage_transitions", "model_aliases"):
+    for table in ("stage_transitions", "model_aliases", "model_version_tags", "mlflow_model_versions"):
         if table in present:
             columns = column_list(table)
             con.execute(f"""INSERT INTO internal.{table} ({columns}) SELECT {columns} FROM {scan(table)} b
                 SEMI JOIN jt_new_versions v USING (name, version)""")
+    if "deleted_model_versions" in present:
+        columns = column_list("deleted_model_versions")
+        con.execute(f"""INSERT INTO internal.deleted_model_versions ({columns}) SELECT {columns}
+            FROM {scan('deleted_model_versions')} b ANTI JOIN internal.deleted_model_versions d USING (name, version)
+            ANTI JOIN internal.model_versions v USING (name, version)""")
     con.execute("""DELETE FROM internal.model_aliases a WHERE EXISTS (SELECT 1 FROM internal.model_aliases o
         WHERE o.name = a.name AND o.alias = a.alias AND o.rowid < a.rowid)""")
     con.execute("DROP TABLE jt_new_versions")

@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import validation
 from ..errors import BundleError, TrackerError
 from ..model_uri import STAGES, check_model_name
-from ..registry import ALIAS_PATTERN
+from ..registry import ALIAS_PATTERN, VERSION_STATUSES, check_tag
 from ..store.objects import is_sha256
 
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
@@ -60,6 +60,18 @@ def _time(name: str, required: bool = False) -> _Column:
 
 def _run_id(name: str = "run_id") -> _Column:
     return _Column(name, "text", True, (_RUN_ID_RULE,))
+
+
+def _version(name: str = "version") -> _Column:
+    return _Column(name, "int", True, (("{c} >= 1", "versions count from 1"), _INT32_RULE))
+
+
+#: Where MLflow finds a version's files: a URI (``jupyter-tracker:///...``, ``s3://...``) or the local path
+#: its source was, so any one line of text; the import never opens it (MLflow does, when asked to load).
+_LOCATION_RULE = ("NOT regexp_matches({c}, '[[:cntrl:]]')", "a storage location holds no control characters")
+_MODEL_ID_RULE = ("regexp_full_match({c}, '[0-9A-Za-z][0-9A-Za-z_-]{{0,63}}')",
+                  "logged model ids are 1 to 64 letters, digits, '_' or '-' (MLflow writes 'm-' and 32 hex digits)")
+_REGISTRY_TAG_SPEC = (_c("key", required=True), _c("value", required=True))
 
 
 _TEXT_SPEC = (_run_id(), _c("key", required=True), _c("value", required=True))
@@ -115,6 +127,13 @@ _TABLE_SPECS: dict[str, tuple[_Column, ...]] = {
         _c("user_name"), _c("comment"), _time("timestamp")),
     "model_aliases": (
         _c("name", required=True), _c("alias", required=True), _c("version", "int", _INT32_RULE, required=True)),
+    "registered_model_tags": (_c("name", required=True), *_REGISTRY_TAG_SPEC),
+    "model_version_tags": (_c("name", required=True), _version(), *_REGISTRY_TAG_SPEC),
+    "mlflow_model_versions": (
+        _c("name", required=True), _version(), _c("storage_location", "text", _LOCATION_RULE),
+        _c("model_id", "text", _MODEL_ID_RULE), _c("run_link"), _c("status", "text", _one_of(VERSION_STATUSES)),
+        _c("status_message")),
+    "deleted_model_versions": (_c("name", required=True), _version(), _time("deleted_time")),
 }
 #: Table -> columns whose combination the store keeps unique.
 _UNIQUE_KEYS = {
@@ -122,6 +141,8 @@ _UNIQUE_KEYS = {
     "latest_metrics": ("run_id", "key"), "artifacts": ("run_id", "path"), "console": ("run_id", "seq"),
     "inputs": ("run_id", "name", "digest", "context"), "environments": ("env_sha",),
     "registered_models": ("name",), "model_versions": ("name", "version"), "model_aliases": ("name", "alias"),
+    "registered_model_tags": ("name", "key"), "model_version_tags": ("name", "version", "key"),
+    "mlflow_model_versions": ("name", "version"), "deleted_model_versions": ("name", "version"),
 }
 #: Tables whose rows belong to a run of the bundle's runs table.
 _PER_RUN_TABLES = ("params", "tags", "metrics", "latest_metrics", "artifacts", "snapshots", "console", "inputs",
@@ -299,8 +320,9 @@ def _check_names(checker: _TableChecker, present: set[str]) -> None:
     rules = [("runs", "experiment", lambda value: validation.check_key(value, "experiment"))]
     for table, kind in (("params", "param"), ("tags", "tag"), ("metrics", "metric"), ("latest_metrics", "metric")):
         rules.append((table, "key", lambda value, kind=kind: validation.check_key(value, kind)))
-    rules.append(("registered_models", "name", check_model_name))
-    rules.append(("model_versions", "name", check_model_name))
+    for table in ("registered_models", "model_versions", "registered_model_tags", "model_version_tags",
+                  "mlflow_model_versions", "deleted_model_versions"):
+        rules.append((table, "name", check_model_name))
     for table, column, check in rules:
         if table not in present:
             continue
@@ -313,11 +335,13 @@ def _check_names(checker: _TableChecker, present: set[str]) -> None:
                 bad = checker.first(table, f"{column} = $1", parameters=[value])
                 reason = str(accepted) if isinstance(accepted, Exception) else "it is not in its normal form"
                 raise checker.refuse(table, bad[0], bad[1], f"column {column!r} is {_shown(value)}: {reason}")
-    for table, text_of in (("params", validation.param_text), ("tags", validation.tag_text)):
+    for table, text_of in (("params", validation.param_text), ("tags", validation.tag_text),
+                           ("registered_model_tags", check_tag), ("model_version_tags", check_tag)):
         if table not in present:
             continue
+        run = "run_id" if table in _PER_RUN_TABLES else "NULL"
         for row, run_id, key, value in checker.con.execute(
-                f"SELECT jt_row, run_id, key, value FROM b_{table} ORDER BY jt_row").fetchall():
+                f"SELECT jt_row, {run}, key, value FROM b_{table} ORDER BY jt_row").fetchall():
             try:
                 text_of(key, value)
             except TrackerError as exc:
@@ -406,23 +430,39 @@ def _check_objects(checker: _TableChecker, present: set[str], bundle_objects: Pa
 
 
 def _check_registry(checker: _TableChecker, present: set[str]) -> None:
-    """Versions of registered models of the bundle; transitions and aliases of versions of it."""
+    """Versions, model tags and deleted version numbers of registered models of the bundle;
+    transitions, aliases, version tags and MLflow's fields of versions of it; no version both live
+    and deleted."""
+    models = "SELECT name FROM b_registered_models" if "registered_models" in present else "SELECT NULL WHERE false"
     if "model_versions" in present:
-        models = "SELECT name FROM b_registered_models" if "registered_models" in present else "SELECT NULL"
         orphan = checker.first("model_versions", f"name NOT IN ({models})", "name")
         if orphan:
             raise checker.refuse("model_versions", orphan[0], orphan[1], f"the version belongs to model "
                                                                          f"{_shown(orphan[2])}, which is not in the "
                                                                          f"bundle's registered_models table")
-    for table in ("stage_transitions", "model_aliases"):
+    for table in ("registered_model_tags", "deleted_model_versions"):
         if table not in present:
             continue
-        versions = ("SELECT name, version FROM b_model_versions" if "model_versions" in present
-                    else "SELECT NULL, NULL")
+        orphan = checker.first(table, f"name NOT IN ({models})", "name")
+        if orphan:
+            raise checker.refuse(table, orphan[0], None, f"model {_shown(orphan[2])} is not in the bundle's "
+                                                         f"registered_models table")
+    versions = ("SELECT name, version FROM b_model_versions" if "model_versions" in present
+                else "SELECT NULL, NULL WHERE false")
+    for table in ("stage_transitions", "model_aliases", "model_version_tags", "mlflow_model_versions"):
+        if table not in present:
+            continue
         orphan = checker.first(table, f"(name, version) NOT IN ({versions})", "name", "version")
         if orphan:
             raise checker.refuse(table, orphan[0], None, f"version {orphan[3]} of model {_shown(orphan[2])} is not "
                                                          f"in the bundle's model_versions table")
+    if "deleted_model_versions" in present and "model_versions" in present:
+        both = checker.first("deleted_model_versions", f"(name, version) IN ({versions})", "name", "version")
+        if both:
+            raise checker.refuse("deleted_model_versions", both[0], None, f"version {both[3]} of model "
+                                                                          f"{_shown(both[2])} is also in the "
+                                                                          f"model_versions table; a deleted version "
+                                                                          f"is not a live one")
     if "model_aliases" in present:
         stages = {stage.lower() for stage in STAGES}
         for row, alias in checker.con.execute("SELECT jt_row, alias FROM b_model_aliases ORDER BY jt_row").fetchall():

@@ -34,6 +34,47 @@ def error_code(call):
     return None
 
 
+def deleted_versions(client, run_ids):
+    """A deleted version is gone for every reader (get, edits, aliases, latest, searches, loading by
+    stage) and its number is never given again, not even once every version is deleted."""
+    client.create_registered_model("scratch")
+    for run_id in run_ids:
+        mlflow.register_model(f"runs:/{run_id}/model", "scratch")
+    client.set_registered_model_alias("scratch", "best", 3)
+    client.set_registered_model_alias("scratch", "first", 1)
+    client.transition_model_version_stage("scratch", 3, "Production")
+    client.delete_model_version("scratch", 3)
+    answers = {
+        "get": error_code(lambda: client.get_model_version("scratch", 3)),
+        "delete_again": error_code(lambda: client.delete_model_version("scratch", 3)),
+        "tag": error_code(lambda: client.set_model_version_tag("scratch", 3, "k", "v")),
+        "describe": error_code(lambda: client.update_model_version("scratch", 3, "d")),
+        "stage": error_code(lambda: client.transition_model_version_stage("scratch", 3, "Staging")),
+        "alias_to_it": error_code(lambda: client.set_registered_model_alias("scratch", "x", 3)),
+        "its_alias": error_code(lambda: client.get_model_version_by_alias("scratch", "best")),
+        "download_uri": error_code(lambda: client.get_model_version_download_uri("scratch", 3)),
+        "load_by_stage": error_code(lambda: mlflow.pyfunc.load_model("models:/scratch/Production")),
+        "latest_alias": int(client.get_model_version_by_alias("scratch", "latest").version),
+        "latest_versions": sorted((v.current_stage, int(v.version)) for v in client.get_latest_versions("scratch")),
+        "model": model_summary(client.get_registered_model("scratch")),
+        "search": [int(v.version) for v in client.search_model_versions("name = 'scratch'")],
+        "search_by_run": [int(v.version) for v in client.search_model_versions(f"run_id = '{run_ids[2]}'")
+                          if v.name == "scratch"],
+        "in_model_search": [sorted(int(v.version) for v in m.latest_versions)
+                            for m in client.search_registered_models("name = 'scratch'")],
+        "next": int(mlflow.register_model(f"runs:/{run_ids[2]}/model", "scratch").version),
+    }
+    client.delete_model_version("scratch", 4)      # the latest again
+    client.delete_model_version("scratch", 2)
+    answers["next_after_two"] = int(mlflow.register_model(f"runs:/{run_ids[1]}/model", "scratch").version)
+    for version in (1, 5):
+        client.delete_model_version("scratch", version)
+    answers["none_left"] = [error_code(lambda: client.get_model_version_by_alias("scratch", "latest")),
+                            client.get_latest_versions("scratch"), client.get_registered_model("scratch").aliases]
+    answers["next_when_none_left"] = int(mlflow.register_model(f"runs:/{run_ids[0]}/model", "scratch").version)
+    return answers
+
+
 def main():
     answers = {}
     client = MlflowClient()
@@ -122,6 +163,8 @@ def main():
     mlflow.genai.set_prompt_alias("greeting", alias="production", version=1)
     answers["prompt"] = [mlflow.genai.load_prompt("prompts:/greeting@production").format(name="Ana"),
                          mlflow.genai.load_prompt("prompts:/greeting/2").format(name="Ana")]
+
+    answers["deleted"] = deleted_versions(client, run_ids)
 
     client.delete_registered_model("other-model")
     answers["models_at_end"] = [m.name for m in client.search_registered_models()]
