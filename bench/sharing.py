@@ -134,7 +134,7 @@ def jt_log_with_sync(root: str, n: int, tracking_uri: str | None) -> dict:
     """``log_metric`` per call, ``n`` calls, while the mirror process sends a backlog run of ``n`` points
     (``tracking_uri`` None: the same backlog, no mirror). The clock starts once the mirror is seen
     sending; ``backlog_sent_during`` says how far it got while the loop ran."""
-    from mlflow.tracking import MlflowClient   # imported in both cases: the same process either way
+    from mlflow.tracking import MlflowClient  # imported in both cases: the same process either way
 
     from jupyter_tracker.sharing.sync import start_mirror, stop_mirror
 

@@ -513,7 +513,7 @@ def load_ipython_extension(shell) -> None:
     slices.cell_trees.install(shell)
     config.observe(_remote_changed, names=["remote_uri"])
     if config.remote_uri:
-        from .sharing import sync   # only with a remote: loading the extension stays light
+        from .sharing import sync  # only with a remote: loading the extension stays light
 
         sync.start_mirror()
     shell._jupyter_tracker_loaded = True

@@ -121,6 +121,8 @@ class RunSync:
     ended: bool
     last_sent: int | None
     last_error: str | None
+    #: registered versions of the run that this remote was not sent yet (``internal.sync_versions``)
+    unsent_versions: int = 0
 
     @property
     def pending_points(self) -> int:
@@ -130,7 +132,13 @@ class RunSync:
         if self.deleted:
             return self.mlflow_run_id is not None and self.fingerprint != self.sent_fingerprint
         return (self.mlflow_run_id is None or self.pending_points > 0 or self.fingerprint != self.sent_fingerprint
-                or (self.status != "RUNNING" and not self.ended))
+                or self.end_pending)
+
+    @property
+    def end_pending(self) -> bool:
+        """Its end (status, artifacts, snapshot, registered versions) is to be sent, or a version
+        registered since."""
+        return self.status != "RUNNING" and (not self.ended or self.unsent_versions > 0)
 
 
 _EXCLUDED_TAGS_SQL = "(key LIKE 'mlflow.%' OR key IN (SELECT unnest(?::VARCHAR[])))"
@@ -151,30 +159,41 @@ def _candidates(con: Any, remote: str, experiments: list[str]) -> list[RunSync]:
                                   AS printed, list(key ORDER BY key) AS keys
                            FROM internal.tags WHERE NOT {_EXCLUDED_TAGS_SQL} GROUP BY run_key),
              param_print AS (SELECT run_key, string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key)
-                                    AS printed FROM internal.params GROUP BY run_key)
+                                    AS printed FROM internal.params GROUP BY run_key),
+             unsent AS (SELECT v.run_id, count(*) AS n FROM internal.model_versions v
+                        WHERE NOT EXISTS (SELECT 1 FROM internal.sync_versions s WHERE s.remote = ? AND s.name = v.name
+                                          AND s.version = v.version)
+                        GROUP BY v.run_id)
         SELECT r.run_key, r.run_id, e.name, r.run_name, r.parent_run_id, r.status, r.deleted,
                coalesce(points.n, s.points_sent, 0),
                md5(concat_ws(chr(29), coalesce(r.run_name, ''), r.deleted::VARCHAR, coalesce(t.printed, ''),
                              coalesce(p.printed, ''))),
                s.mlflow_run_id, coalesce(s.points_sent, 0), s.fingerprint, coalesce(s.tag_keys, []::VARCHAR[]),
-               coalesce(s.ended, false), s.last_sent, s.last_error
+               coalesce(s.ended, false), s.last_sent, s.last_error, coalesce(unsent.n, 0)
         FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
+        LEFT JOIN unsent ON unsent.run_id = r.run_id
         LEFT JOIN points USING (run_key) LEFT JOIN tag_print t USING (run_key) LEFT JOIN param_print p USING (run_key)
         LEFT JOIN internal.sync_runs s ON s.remote = ? AND s.run_id = r.run_id
         WHERE (r.origin IS NULL OR r.origin NOT LIKE '{ORIGIN_PREFIX}%')
           AND (len(?::VARCHAR[]) = 0 OR e.name IN (SELECT unnest(?::VARCHAR[])))
           AND (NOT r.deleted OR s.mlflow_run_id IS NOT NULL)
-        ORDER BY r.start_time, r.run_key""", [remote, excluded, remote, experiments, experiments]).fetchall()
+        ORDER BY r.start_time, r.run_key""", [remote, excluded, remote, remote, experiments, experiments]).fetchall()
     return [RunSync(*row[:12], list(row[12]), *row[13:]) for row in rows]
 
 
-def _save(con: Any, remote: str, run: RunSync) -> None:
-    """Write ``run``'s sync state (one row per remote and run) in one transaction."""
+def _save(con: Any, remote: str, run: RunSync, versions: list[tuple[str, int]] | None = None) -> None:
+    """Write ``run``'s sync state (one row per remote and run), and ``versions`` (name, number) as sent,
+    in one transaction."""
     with transaction(con):
         con.execute("DELETE FROM internal.sync_runs WHERE remote = ? AND run_id = ?", [remote, run.run_id])
         con.execute("INSERT INTO internal.sync_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [remote, run.run_id, run.mlflow_run_id, run.points_sent, run.sent_fingerprint, run.tag_keys,
                      run.ended, run.last_sent, run.last_error])
+        for name, version in versions or []:
+            con.execute("DELETE FROM internal.sync_versions WHERE remote = ? AND name = ? AND version = ?",
+                        [remote, name, version])
+            con.execute("INSERT INTO internal.sync_versions VALUES (?, ?, ?, ?, ?)",
+                        [remote, name, version, run.run_id, run.last_sent])
 
 
 def _json_number(value: float) -> float | str:
@@ -449,7 +468,7 @@ class Mirror:
             self._send_params_tags(client, store, run)
         if run.pending_points:
             self._send_points(store, run)
-        if run.status != "RUNNING" and not run.ended:
+        if run.end_pending:
             self._send_end(client, store, run)
         elif had_error:
             with store.session() as con:
@@ -542,16 +561,22 @@ class Mirror:
 
     def _send_end(self, client: Any, store: Any, run: RunSync) -> None:
         """Status, end time, artifacts, snapshot, console, environment and registered versions, by
-        ``push`` itself (told by the progress tag that every point is there already)."""
+        ``push`` itself (told by the progress tag that every point is there already). Again when a
+        version of the run was registered after that: ``push`` skips the complete run and creates only
+        the versions the server lacks (found by their ``jt.version`` tag), with their stage and aliases."""
         from .mlflow_push import push
 
         if run.pending_points:
             return
-        client.set_tag(run.mlflow_run_id, SENT_TAG, str(run.points))
+        with store.session() as con:   # read before the push: a version registered meanwhile is sent next time
+            versions = con.execute("SELECT name, version FROM internal.model_versions WHERE run_id = ?",
+                                   [run.run_id]).fetchall()
+        if not run.ended:
+            client.set_tag(run.mlflow_run_id, SENT_TAG, str(run.points))
         push([run.run_id], self.remote_uri, include_children=False, store=store, settings=SYNC_SETTINGS)
-        run.ended, run.last_sent = True, _now_ms()
+        run.ended, run.last_sent, run.unsent_versions = True, _now_ms(), 0
         with store.session() as con:
-            _save(con, self.remote, run)
+            _save(con, self.remote, run, versions)
 
     def _record_error(self, store: Any, runs: list[RunSync], reason: str) -> None:
         """A failure that stopped the pass, recorded on every run still waiting (``sync_status``
@@ -566,14 +591,14 @@ class Mirror:
             pass   # the store busy or full: the failure itself is still raised and kept in memory
 
     def _follow(self, store: Any, experiments: list[str]) -> None:
-        """Pull the followed experiments' finished runs (marked by origin; never mirrored back)."""
+        """Pull the followed experiments' runs (marked by origin; never mirrored back), the RUNNING ones
+        live: RUNNING here with their points so far, taken again on each follow until they end."""
         from .mlflow_pull import pull
 
         errors = []
         for experiment in experiments:
             try:
-                pull(self.remote_uri, experiment, "attributes.status != 'RUNNING'", store=store,
-                     settings=SYNC_SETTINGS)
+                pull(self.remote_uri, experiment, store=store, settings=SYNC_SETTINGS, live=True)
             except TrackerError as exc:
                 errors.append(_reason(exc))
         self.follow_error = "; ".join(errors) or None

@@ -274,12 +274,15 @@ def _state(run: RunSync, mirror_error: str | None) -> str:
         return f"failed: {failure}"
     if run.pending_points or run.mlflow_run_id is None:
         return f"pending {run.pending_points} points"
-    return "pending end of run" if run.fingerprint == run.sent_fingerprint else "pending edits"
+    if run.fingerprint != run.sent_fingerprint:
+        return "pending edits"
+    return f"pending {run.unsent_versions} model version(s)" if run.ended else "pending end of run"
 
 
 def sync_status(remote: str | None = None, *, store: Any = None) -> Any:
     """A DataFrame, one row per mirrored run: ``run`` (id), ``run_name``, ``experiment``, ``state``
-    (``synced``, ``pending N points``, ``pending end of run``, ``pending edits`` or ``failed: why``)
+    (``synced``, ``pending N points``, ``pending end of run``, ``pending edits``, ``pending N model
+    version(s)`` or ``failed: why``)
     and ``last_sent`` (when the server last acknowledged something of it). Read from the store's
     durable sync state and from what the store's live mirror process published."""
     import pandas as pd
