@@ -353,12 +353,17 @@ def test_a_teammates_run_that_is_still_training_is_followed_live_until_it_ends(s
     assert len(client.search_runs([experiment_id])) == 1
 
 
+class Doubler(jt.PythonModel):
+    def predict(self, model_input):
+        return [2 * x for x in model_input]
+
+
 def test_a_model_version_registered_after_the_run_was_mirrored_reaches_the_server_once(store_dir, auth_uri):
     client = _client(auth_uri)
     sync.configure_remote(auth_uri, experiments=["models"])
     with jt.start_run(experiment="models", run_name="trained") as run:
         jt.log_metric("acc", 0.93)
-        jt.log_text("weights", "model/weights.txt")
+        jt.log_model(Doubler())
     _wait(lambda: _state(run.run_id) == "synced", "the run and its end are on the server")
     assert client.search_model_versions("name = 'churn-model'") == []
 

@@ -9,7 +9,8 @@ Its stdin is a pipe from the kernel: each line is the settings again as JSON (ex
 followed, intervals, ``"follow_now"``), and means "look now". End of file means the kernel is gone (it
 exited, crashed or was SIGKILLed: the pipe closes with it), and so does a parent process id that changed
 (a forked child of the kernel may keep the pipe open): the worker then stops after its current request;
-what it sent is recorded, the next mirror resumes from there.
+what it sent is recorded, the next mirror resumes from there. It runs at a lower CPU priority
+(``NICENESS``): on a machine whose cores are all busy, the training loop goes first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from .mirror import Mirror
 
 ENV_SETTINGS = "JUPYTER_TRACKER_SYNC_WORKER"
 PARENT_CHECK_S = 1.0
+#: The worker yields the CPU to the training process on a busy machine (it only delays the mirror).
+NICENESS = 10
 
 
 def apply_settings(settings: dict) -> None:
@@ -60,6 +63,7 @@ def main() -> int:
     """Mirror the store in the environment to the remote in the environment until the kernel is gone."""
     settings = json.loads(os.environ.get(ENV_SETTINGS, "{}"))
     apply_settings(settings)
+    os.nice(NICENESS)
     mirror = Mirror(os.environ[ENV_REMOTE])
     signal.signal(signal.SIGTERM, lambda *_: mirror.request_stop())
     threading.Thread(target=_listen, args=(mirror,), name="jupyter-tracker-sync-stdin", daemon=True).start()
