@@ -94,8 +94,12 @@ ROWS = [
     RowSpec("mirror_points", "Sharing", "team sync: mirror a run's metric points to an MLflow server "
             "(`jupyter-tracker sync --once`; MLflow: its own `log_batch` copy, 1,000 per call)", "s", "lower",
             OURS_MLFLOW),
-    RowSpec("sync_log_metric", "Sharing", "`log_metric` per call while team sync mirrors the run (detail: sync "
-            "off)", "µs", "lower", ("jupyter_tracker",)),
+    RowSpec("sync_log_metric", "Sharing", "`log_metric` per call while team sync's process mirrors a backlog "
+            "(detail: sync off)", "µs", "lower", ("jupyter_tracker",)),
+    RowSpec("sync_lag_p50", "Sharing", "team sync: seconds from `log_metric` until the point is in the server's "
+            "`get_metric_history`, median", "s", "lower", ("jupyter_tracker",)),
+    RowSpec("sync_lag_p95", "Sharing", "team sync: the same lag, 95th percentile", "s", "lower",
+            ("jupyter_tracker",)),
     RowSpec("import_wandb", "Sharing", "import W&B offline runs (`jt.import_from`) into an empty store", "s",
             "lower", ("jupyter_tracker",)),
     RowSpec("crash_kept", "Crash safety", "SIGKILL after the log calls returned: points kept", "share", "higher",

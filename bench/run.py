@@ -46,7 +46,7 @@ FULL = {
     "writers": (1, 2, 4, 8), "writer_n": 500, "writer_n_large": 50_000, "start_delay": (3.0, 0.5),
     "track_reps": 30, "slice_reps": 7,
     "share_runs": 100, "share_points": 10_000, "push_points": 100_000, "push_server_per_tool": True,
-    "mirror_points": 1_000_000, "sync_cost_n": 500_000,
+    "mirror_points": 1_000_000, "sync_cost_n": 500_000, "sync_lag": (30.0, 20.0),
     "mlflow_api_log_n": 1_000, "mlflow_api_writer_n": 500,   # bench/mlflow_backend.py: both columns are MLflow's API
     "import_runs_n": 100, "import_points_n": 10_000,
     "paint_n": 10_000, "paint_reps": 5,
@@ -62,7 +62,7 @@ QUICK = {
     "writers": (1, 2), "writer_n": 200, "writer_n_large": 2_000, "start_delay": (1.0, 0.3),
     "track_reps": 2, "slice_reps": 2,
     "share_runs": 3, "share_points": 500, "push_points": 2_000, "push_server_per_tool": False,
-    "mirror_points": 2_000, "sync_cost_n": 5_000,
+    "mirror_points": 2_000, "sync_cost_n": 5_000, "sync_lag": (5.0, 20.0),
     "mlflow_api_log_n": 50, "mlflow_api_writer_n": 20,
     "import_runs_n": 3, "import_points_n": 200,
     "paint_n": 100, "paint_reps": 1,
@@ -558,9 +558,21 @@ class Bench:
                           worker="bench.sharing")
             self.table.set("sync_log_metric", tool, Figure(
                 on["us_per_call"], n=calls, reps=1,
-                detail=f"sync off: {off['us_per_call']:.2f} µs ({on['us_per_call'] / off['us_per_call']:.2f}×)"))
+                detail=f"sync off: {off['us_per_call']:.2f} µs ({on['us_per_call'] / off['us_per_call']:.2f}×); "
+                       f"the mirror sent {on['backlog_sent_during']:,.0f} points meanwhile"))
 
         self.each([OURS], "log_metric with sync on", cost)
+        seconds, rate = self.settings["sync_lag"]
+
+        def lag(tool: str) -> None:
+            with mlflow_server(self.workdir / tool / "sync-lag-server") as uri:
+                result = call(tool, "sync_lag", root=self.root(tool, "sync-lag"), seconds=seconds, rate=rate,
+                              tracking_uri=uri, worker="bench.sharing")
+            detail = f"{result['points']:,} points at {rate:g}/s"
+            self.table.set("sync_lag_p50", tool, Figure(result["p50_s"], n=result["points"], reps=1, detail=detail))
+            self.table.set("sync_lag_p95", tool, Figure(result["p95_s"], n=result["points"], reps=1, detail=detail))
+
+        self.each([OURS], "mirror lag while logging", lag)
 
     def mlflow_backend(self) -> None:
         from .mlflow_backend import workload

@@ -10,8 +10,10 @@
 - ``mirror_points(root, run_id, tracking_uri)``: the same copy by team sync (``sync_once``: what the
   background mirror does for a finished run, its end phase included); MLflow's figure is its ``log_batch``
   copy above.
-- ``log_with_sync(root, n, tracking_uri)``: ``log_metric`` per call while the mirror sends the same run
-  to the server (``tracking_uri`` None: no mirror), ours only.
+- ``log_with_sync(root, n, tracking_uri)``: ``log_metric`` per call while the mirror process sends a
+  backlog run to the server (``tracking_uri`` None: no mirror), ours only.
+- ``sync_lag(root, seconds, rate, tracking_uri)``: seconds from ``log_metric`` until the point is in the
+  server's ``get_metric_history`` (p50/p95), ours only.
 """
 
 from __future__ import annotations
@@ -120,28 +122,100 @@ def jt_mirror_points(root: str, run_id: str, tracking_uri: str) -> dict:
     return {"mirror_s": time.perf_counter() - start, "points": report.points_sent}
 
 
+def _mirror_progress(client, run_id: str) -> float:
+    """The highest step of ``run_id``'s ``loss`` the server holds (values are their steps): how far the
+    mirror got, without reading a long history."""
+    found = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                               filter_string=f"tags.`jt.run_id` = '{run_id}'", max_results=1)
+    return found[0].data.metrics.get("loss", -1.0) if found else -1.0
+
+
 def jt_log_with_sync(root: str, n: int, tracking_uri: str | None) -> dict:
+    """``log_metric`` per call, ``n`` calls, while the mirror process sends a backlog run of ``n`` points
+    (``tracking_uri`` None: the same backlog, no mirror). The clock starts once the mirror is seen
+    sending; ``backlog_sent_during`` says how far it got while the loop ran."""
+    from mlflow.tracking import MlflowClient  # imported in both cases: the same process either way
+
     from jupyter_tracker.sharing.sync import start_mirror, stop_mirror
 
     jt = jt_tool._jt(root)
     values = training_curve(n)
+    with jt.start_run(run_name="backlog", experiment="sync-cost") as backlog:
+        for step in range(n):
+            jt.log_metric("loss", float(step), step=step)
+    client = MlflowClient(tracking_uri=tracking_uri) if tracking_uri else None
     if tracking_uri:
         _warm_up(tracking_uri)
         start_mirror(tracking_uri)
+        deadline = time.monotonic() + 120
+        while _mirror_progress(client, backlog.run_id) < 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the mirror process sent nothing in 120 s")
+            time.sleep(0.05)
+    before = _mirror_progress(client, backlog.run_id) if client else 0.0
     with jt.start_run(run_name="synced", experiment="sync-cost") as run:
         log_metric = run.log_metric
         start = time.perf_counter()
         for step in range(n):
             log_metric("loss", values[step], step=step)
         elapsed = time.perf_counter() - start
+    after = _mirror_progress(client, backlog.run_id) if client else 0.0
     stop_mirror()
-    return {"us_per_call": elapsed / n * 1e6}
+    return {"us_per_call": elapsed / n * 1e6, "backlog_sent_during": after - before}
+
+
+def jt_sync_lag(root: str, seconds: float, rate: float, tracking_uri: str) -> dict:
+    """Mirror lag while logging: ``rate`` points a second for ``seconds`` with the mirror on; the server's
+    ``get_metric_history`` is polled every 0.1 s and each point's lag is the time from its
+    ``log_metric`` returning to the first poll that shows it. Percentiles over every point."""
+    from mlflow.tracking import MlflowClient
+
+    from jupyter_tracker.sharing.sync import start_mirror, stop_mirror
+
+    jt = jt_tool._jt(root)
+    _warm_up(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    start_mirror(tracking_uri)
+    logged: dict[int, float] = {}
+    lags: dict[int, float] = {}
+    run = jt.start_run(run_name="lag", experiment="sync-lag")
+    total = int(seconds * rate)
+    mlflow_run_id = None
+    start = time.monotonic()
+    next_poll = start
+    step = 0
+    while step < total or (len(lags) < total and time.monotonic() - start < seconds + 120):
+        now = time.monotonic()
+        if step < total and now >= start + step / rate:
+            jt.log_metric("loss", float(step), step=step)
+            logged[step] = time.monotonic()
+            step += 1
+            continue
+        if now >= next_poll:
+            next_poll = now + 0.1
+            if mlflow_run_id is None:
+                found = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                           filter_string=f"tags.`jt.run_id` = '{run.run_id}'", max_results=1)
+                mlflow_run_id = found[0].info.run_id if found else None
+            if mlflow_run_id is not None:
+                seen = time.monotonic()
+                for metric in client.get_metric_history(mlflow_run_id, "loss"):
+                    if metric.step not in lags and metric.step in logged:
+                        lags[metric.step] = seen - logged[metric.step]
+        time.sleep(0.002)
+    jt.end_run()
+    stop_mirror()
+    ordered = sorted(lags.values())
+    if len(ordered) < total:
+        raise RuntimeError(f"only {len(ordered)} of {total} points reached the server")
+    return {"p50_s": statistics.median(ordered), "p95_s": ordered[int(0.95 * (len(ordered) - 1))],
+            "points": len(ordered)}
 
 
 TASKS = {("jupyter_tracker", "seed_sharing"): jt_seed_sharing, ("jupyter_tracker", "export_import"): jt_export_import,
          ("jupyter_tracker", "push_points"): jt_push_points, ("mlflow", "push_points"): mlflow_push_points,
          ("jupyter_tracker", "mirror_points"): jt_mirror_points, ("mlflow", "mirror_points"): mlflow_push_points,
-         ("jupyter_tracker", "log_with_sync"): jt_log_with_sync}
+         ("jupyter_tracker", "log_with_sync"): jt_log_with_sync, ("jupyter_tracker", "sync_lag"): jt_sync_lag}
 
 
 def main() -> None:

@@ -465,7 +465,7 @@ class TrackMagics(Magics):
 
 def _team_sync(parts: list[str]) -> str:
     """%tracker remote [URL|off] [--experiments a,b] and %tracker follow EXP, parsed here and done by
-    ``sharing.sync`` (the mirror lives there)."""
+    ``sharing.sync`` (which starts the mirror process)."""
     from .sharing import sync
 
     words = list(parts[1:])
@@ -485,6 +485,15 @@ def _team_sync(parts: list[str]) -> str:
     return sync.configure_remote(words[0] if words else None, experiments)
 
 
+def _remote_changed(change: dict) -> None:
+    """``TrackerConfig.remote_uri`` changed: team sync starts or stops (imported only when a remote is
+    set, or when one was, to stop its mirror)."""
+    if change["new"].strip() or "jupyter_tracker.sharing.sync" in sys.modules:
+        from .sharing import sync
+
+        sync.remote_changed(change)
+
+
 class _Result:
     error_in_exec: BaseException | None = None
     error_before_exec: BaseException | None = None
@@ -502,10 +511,10 @@ def load_ipython_extension(shell) -> None:
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)
     slices.cell_trees.install(shell)
-    from .sharing import sync
-
-    config.observe(sync.remote_changed, names=["remote_uri"])
+    config.observe(_remote_changed, names=["remote_uri"])
     if config.remote_uri:
+        from .sharing import sync  # only with a remote: loading the extension stays light
+
         sync.start_mirror()
     shell._jupyter_tracker_loaded = True
 

@@ -320,3 +320,68 @@ def test_four_writers_and_a_server_restart_send_everything_exactly_once(store_di
         assert len(history) == 1500 and len(set(history)) == 1500, mlflow_run.info.run_name
         assert mlflow_run.info.status == "FINISHED"
     assert set(jt.sync_status(uri).state) == {"synced"}
+
+
+def test_a_teammates_run_that_is_still_training_is_followed_live_until_it_ends(store_dir, auth_uri, monkeypatch):
+    from mlflow.entities import Metric
+
+    client = _client(auth_uri)
+    experiment_id = client.create_experiment("live-team")
+    theirs = client.create_run(experiment_id, run_name="teammate-training").info.run_id
+    client.log_batch(theirs, metrics=[Metric("loss", 1 / (s + 1), 1_700_000_000_000 + s, s) for s in range(100)])
+    monkeypatch.setattr(get_config(), "follow_interval", 1.0)
+    sync.configure_remote(auth_uri, experiments=["nothing-of-mine"])
+
+    def pulled(points: int, status: str):
+        found = jt.sql(f"SELECT status, origin FROM runs WHERE run_id = '{theirs}'")
+        if len(found) != 1 or found.status[0] != status:
+            return None
+        history = jt.get_metric_history(theirs, "loss")
+        return found.origin[0] if len(history) == points else None
+
+    sync.follow("live-team")
+    origin = _wait(lambda: pulled(100, "RUNNING"), "the teammate's run arrives while it trains")
+    assert origin.startswith("mlflow:"), "marked as pulled"
+    assert jt.sql(f"SELECT status FROM runs WHERE run_id = '{theirs}'").status[0] == "RUNNING", \
+        "not marked KILLED: no process of this store owns it"
+
+    client.log_batch(theirs, metrics=[Metric("loss", 1 / (s + 1), 1_700_000_000_000 + s, s) for s in range(100, 250)])
+    _wait(lambda: pulled(250, "RUNNING"), "a later pass brings its new points")
+    client.set_terminated(theirs, "FINISHED")
+    _wait(lambda: pulled(250, "FINISHED"), "its end arrives")
+    assert theirs not in set(jt.sync_status().run), "a followed run is never pushed back"
+    assert len(client.search_runs([experiment_id])) == 1
+
+
+class Doubler(jt.PythonModel):
+    def predict(self, model_input):
+        return [2 * x for x in model_input]
+
+
+def test_a_model_version_registered_after_the_run_was_mirrored_reaches_the_server_once(store_dir, auth_uri):
+    client = _client(auth_uri)
+    sync.configure_remote(auth_uri, experiments=["models"])
+    with jt.start_run(experiment="models", run_name="trained") as run:
+        jt.log_metric("acc", 0.93)
+        jt.log_model(Doubler())
+    _wait(lambda: _state(run.run_id) == "synced", "the run and its end are on the server")
+    assert client.search_model_versions("name = 'churn-model'") == []
+
+    jt.register_model(f"runs:/{run.run_id}/model", "churn-model")
+    jt.transition_model_version_stage("churn-model", 1, "Staging")
+    jt.set_model_alias("churn-model", "candidate", 1)
+    sync.current_mirror().wake()
+    versions = _wait(lambda: client.search_model_versions("name = 'churn-model'"), "the new version is mirrored")
+    _wait(lambda: _state(run.run_id) == "synced", "recorded as sent")
+    mlflow_run_id = _remote_run(client, "models", run.run_id).info.run_id
+    assert versions[0].run_id == mlflow_run_id and versions[0].tags["jt.stage"] == "Staging"
+    assert client.get_model_version_by_alias("churn-model", "candidate").version == versions[0].version
+
+    jt.register_model(f"runs:/{run.run_id}/model", "churn-model")
+    sync.current_mirror().wake()
+    _wait(lambda: len(client.search_model_versions("name = 'churn-model'")) == 2, "a second version follows")
+    _wait(lambda: _state(run.run_id) == "synced", "recorded as sent")
+    sync.stop_mirror()
+    sync.sync_once(auth_uri)   # a fresh mirror finds nothing left to send
+    numbers = sorted(v.tags["jt.version"] for v in client.search_model_versions("name = 'churn-model'"))
+    assert numbers == ["1", "2"], "each version exactly once"

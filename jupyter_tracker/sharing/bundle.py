@@ -450,7 +450,8 @@ def import_runs(path: str | Path, *, max_unpacked_bytes: int = DEFAULT_MAX_UNPAC
 
 
 def import_tables(directory: Path, origin: str, *, progress: bool = False, store=None, manifest: dict | None = None,
-                  label: str | None = None) -> ImportResult:
+                  label: str | None = None, replace: list[str] | None = None, keep_running: bool = False
+                  ) -> ImportResult:
     """Insert the tables under ``directory/tables`` (bundle layout) and its ``objects/`` into the store.
 
     Every table is checked first (``check_tables``, against ``manifest`` when given), so rows that
@@ -458,7 +459,13 @@ def import_tables(directory: Path, origin: str, *, progress: bool = False, store
     Objects are copied in next (unreferenced objects are harmless, and ``gc`` removes them); all
     rows go in one transaction. Runs whose id is already stored are skipped; the others get
     ``origin``; a run that was still RUNNING when exported arrives KILLED, since no process here
-    will ever end it. Used by ``import_runs`` and by the MLflow pull."""
+    will ever end it. Used by ``import_runs`` and by the MLflow pull.
+
+    A followed experiment's live runs (``pull(..., live=True)``) come with ``keep_running`` (a run
+    RUNNING on the server stays RUNNING here: its writer is the teammate's process, and no journal of
+    this store owns it, so the crash detection never marks it KILLED) and ``replace``: stored runs of
+    ``origin`` that are taken out and inserted again as the server has them now, in the same
+    transaction (a later pass updates them; runs of another origin are never replaced)."""
     import duckdb
 
     store = resolve_store(store)
@@ -485,7 +492,9 @@ def import_tables(directory: Path, origin: str, *, progress: bool = False, store
     with store.session() as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            result = _insert_all(con, scan, present, origin)
+            if replace:
+                _remove_runs(con, replace, origin)
+            result = _insert_all(con, scan, present, origin, keep_running)
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
@@ -497,7 +506,20 @@ def import_tables(directory: Path, origin: str, *, progress: bool = False, store
     return result
 
 
-def _insert_all(con, scan, present: set[str], origin: str) -> ImportResult:
+#: The tables keyed by ``run_key`` that an imported run has rows in.
+_RUN_TABLES = ("params", "tags", "metrics", "latest_metrics", "artifacts", "snapshots", "console", "inputs")
+
+
+def _remove_runs(con, run_ids: list[str], origin: str) -> None:
+    """Take the imported runs ``run_ids`` of ``origin`` out of the store (inside the caller's transaction)."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE jt_replaced AS SELECT run_key FROM internal.runs
+        WHERE origin = ? AND run_id IN (SELECT unnest(?::VARCHAR[]))""", [origin, run_ids])
+    for table in (*_RUN_TABLES, "runs"):
+        con.execute(f"DELETE FROM internal.{table} WHERE run_key IN (SELECT run_key FROM jt_replaced)")
+    con.execute("DROP TABLE jt_replaced")
+
+
+def _insert_all(con, scan, present: set[str], origin: str, keep_running: bool = False) -> ImportResult:
     (max_run_key,) = fetch_one(con, "SELECT coalesce(max(run_key), 0) FROM internal.runs")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE jt_import AS
         SELECT b.run_id, b.experiment, b.experiment_created_time,
@@ -527,7 +549,8 @@ def _insert_all(con, scan, present: set[str], origin: str) -> ImportResult:
                    b.git_branch, b.git_remote, b.git_dirty,
                    if(still_running, coalesce(b.error_type, 'ExportedWhileRunning'), b.error_type),
                    if(still_running, ?, b.error_message), b.error_traceback, coalesce(b.deleted, false), ?
-            FROM (SELECT *, status = 'RUNNING' AS still_running FROM {scan('runs')}) b JOIN jt_import i USING (run_id)
+            FROM (SELECT *, status = 'RUNNING' AND NOT {keep_running} AS still_running FROM {scan('runs')}) b
+            JOIN jt_import i USING (run_id)
             JOIN internal.experiments e ON e.name = b.experiment""", [STILL_RUNNING_MESSAGE, origin])
         for table, columns in (("params", "key, value"), ("tags", "key, value"),
                                ("artifacts", "path, size, media_type, sha256, created_time"),

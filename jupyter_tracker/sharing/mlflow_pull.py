@@ -48,17 +48,22 @@ PullResult = ImportResult
 
 
 def pull(tracking_uri: str, experiment: str, filter: str | None = None, *, max_results: int = 10_000,
-         progress: bool = False, store=None, settings: RequestSettings | None = None) -> PullResult:
+         progress: bool = False, store=None, settings: RequestSettings | None = None, live: bool = False
+         ) -> PullResult:
     """Bring the runs of an MLflow ``experiment`` (optionally an MLflow ``filter`` string such as
     ``"metrics.acc > 0.9"``) into the local store: params, full metric histories, tags, artifacts,
     nesting, snapshot, console output, environment and registered versions. Runs the store already
-    has are skipped; everything goes in one transaction. ``settings`` as for ``push``."""
+    has are skipped; everything goes in one transaction. ``settings`` as for ``push``.
+
+    ``live`` (team sync's follow): a run still RUNNING on the server comes RUNNING, with its points so
+    far, and the runs pulled so while RUNNING are pulled again on the next call (replaced as the server
+    has them now) until they have ended."""
     with talking_to(tracking_uri, "pull", settings or RequestSettings()):
-        return _pull(tracking_uri, experiment, filter, max_results, progress, resolve_store(store))
+        return _pull(tracking_uri, experiment, filter, max_results, progress, resolve_store(store), live)
 
 
 def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: int, progress: bool,
-          store) -> PullResult:
+          store, live: bool = False) -> PullResult:
     client = connect(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -75,10 +80,13 @@ def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: i
         if not token or len(mlflow_runs) >= max_results:
             break
     ours = {r.info.run_id: r.data.tags.get(RUN_ID_TAG) or r.info.run_id for r in mlflow_runs}
+    origin = f"{ORIGIN_PREFIX}{tracking_uri}#{found.experiment_id}"
     with store.session() as con:
-        local = {r for (r,) in con.execute("SELECT run_id FROM internal.runs WHERE run_id IN "
-                                           "(SELECT unnest(?::VARCHAR[]))", [list(ours.values())]).fetchall()}
-    wanted = [r for r in mlflow_runs if ours[r.info.run_id] not in local]
+        stored = dict(con.execute("SELECT run_id, status = 'RUNNING' AND origin = ? FROM internal.runs WHERE run_id IN "
+                                  "(SELECT unnest(?::VARCHAR[]))", [origin, list(ours.values())]).fetchall())
+    # a live pull takes again the runs it brought while they ran (only those: never a run of ours)
+    replace = sorted(run_id for run_id, pulled_live in stored.items() if live and pulled_live)
+    wanted = [r for r in mlflow_runs if ours[r.info.run_id] not in stored or ours[r.info.run_id] in replace]
     with tempfile.TemporaryDirectory(prefix="jt-pull-") as work:
         work_dir = Path(work)
         iterator = wanted
@@ -88,12 +96,12 @@ def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: i
             iterator = tqdm(wanted, desc="pull", unit="run")
         tables = _Tables()
         for mlflow_run in iterator:
-            _collect_run(client, mlflow_run, ours, tables, work_dir, experiment)
+            _collect_run(client, mlflow_run, ours, tables, work_dir, experiment, live)
             _collect_versions(client, mlflow_run.info.run_id, ours, tables)
         _collect_aliases(tables)
         tables.write(work_dir / "tables")
-        origin = f"{ORIGIN_PREFIX}{tracking_uri}#{found.experiment_id}"
-        imported = import_tables(work_dir, origin, store=store, label=f"pull from {tracking_uri}")
+        imported = import_tables(work_dir, origin, store=store, label=f"pull from {tracking_uri}",
+                                 replace=replace, keep_running=live)
     skipped = sorted(set(ours.values()) - set(imported.imported))
     return ImportResult(imported.imported, skipped, imported.metric_points, imported.model_versions)
 
@@ -176,7 +184,8 @@ def _not_what_push_wrote(what: str, mlflow_run_id: str, consequence: str) -> Syn
                      f"delete it on the server, then pull again")
 
 
-def _collect_run(client, mlflow_run, ours: dict[str, str], tables: _Tables, work_dir: Path, experiment: str) -> None:
+def _collect_run(client, mlflow_run, ours: dict[str, str], tables: _Tables, work_dir: Path, experiment: str,
+                 live: bool = False) -> None:
     import mimetypes
 
     from ..store.objects import ObjectStore
@@ -200,11 +209,13 @@ def _collect_run(client, mlflow_run, ours: dict[str, str], tables: _Tables, work
         except (ValueError, KeyError, TypeError):
             raise _not_what_push_wrote(f"tag {INFINITE_TAG}", info.run_id,
                                        "its ±inf points would come back as ±1.8e308") from None
-    status = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"}.get(info.status, "KILLED")
+    ended = {"FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"}
+    status = ended.get(info.status, "RUNNING" if live and info.status == "RUNNING" else "KILLED")
     run_row = {
         "run_id": run_id, "experiment": experiment, "experiment_created_time": info.start_time,
         "run_name": data.tags.get("mlflow.runName") or info.run_name or run_id[:8], "parent_run_id": parent,
-        "status": status, "start_time": info.start_time, "end_time": info.end_time or info.start_time,
+        "status": status, "start_time": info.start_time,
+        "end_time": None if status == "RUNNING" else info.end_time or info.start_time,
         "last_seen": info.end_time or info.start_time, "user_name": data.tags.get("mlflow.user"),
         "source_kind": "mlflow", "origin": "mlflow", "deleted": False}
     tables.runs.append(run_row)

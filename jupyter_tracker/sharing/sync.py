@@ -1,647 +1,167 @@
-"""Team sync: a background mirror of the local store on the team's MLflow server, exactly once.
+"""Team sync: every run reaches the team's MLflow server by itself, live and exactly once.
 
-``%tracker remote URL`` (or ``TrackerConfig.remote_uri``, or ``JUPYTER_TRACKER_REMOTE``) starts a
-``Mirror``: a daemon thread that looks at the store every ``TrackerConfig.sync_interval`` seconds and
-sends what the server lacks. It never runs on the ``log_metric`` path (it reads the merged store in
-short sessions, like any reader) and it never blocks a cell, the kernel or the end of a run: a slow or
-dead server only delays the thread, which backs off exponentially (1 s, 2 s, … 60 s).
+``%tracker remote URL`` (or ``TrackerConfig.remote_uri``, or ``JUPYTER_TRACKER_REMOTE``) starts the
+mirror (``mirror.Mirror``) in a child process of the kernel (``sync_worker``), never in a thread of it:
+the mirror's HTTP, JSON and DuckDB work would otherwise compete with ``log_metric`` for the GIL. The
+kernel only starts, wakes and stops that process, through a pipe to its stdin: nothing is added to the
+``log_metric`` path, and a slow or dead server never blocks a cell, the kernel or the end of a run.
 
-What is sent when: a RUNNING run's new metric points, params, tags and name within a pass (seconds);
-once it has ended (or the store marked it KILLED), its status and end time, artifacts, notebook
-snapshot, console, environment and registered versions, through ``jt.push``'s own code (one layout,
-``mlflow_layout``). Later local edits (rename, tags, delete/undelete) are applied on the server.
+The process follows the kernel: it exits when the pipe closes (the kernel exited, crashed or was
+killed). Credentials travel only in its environment (MLflow's own variables, read by MLflow's client),
+never on its command line or in a file; when they change in the kernel (``os.environ``), the next wake
+starts a new process with them.
 
-Exactly once: the durable high-water mark is the store table ``internal.sync_runs`` (migration 4):
-per (remote, run) the MLflow run id, how many of the run's metric points the server acknowledged, and
-a fingerprint of the name, tags, params and deleted flag last sent. A table rather than a file because
-it is written under the store's lock in one transaction with the rest of the store (no torn file after a
-SIGKILL), is carried by compaction and backups with the data it describes, and ``sync_status`` reads it
-joined with the runs in one query. Points are counted in the order they were merged (``rowid``), which
-only ever appends for a run, so "the first N points" never changes. The mark is advanced only after the
-server acknowledged a contiguous prefix of batches; a batch that may have arrived without its mark
-being written (a SIGKILL, a timeout) is sent again, and MLflow's SQL store drops points it already
-holds (same key, step, timestamp, value), so its history has no duplicate and misses nothing.
-
-One mirror per store at a time: ``<store>/sync.lock`` (a non-blocking flock) is held by the process
-that mirrors; other processes with sync on wait and take over when it exits.
-
-Credentials are MLflow's own (``MLFLOW_TRACKING_USERNAME``/``PASSWORD``, ``MLFLOW_TRACKING_TOKEN``,
-``MLFLOW_TRACKING_INSECURE_TLS``, ``MLFLOW_TRACKING_SERVER_CERT_PATH``): read by MLflow's client at
-each request, never written. A remote URI with a password in it is refused (settings would show it);
-messages and the store name a remote without any ``user@`` part (``public_uri``).
+One mirror per store at a time (``<store>/sync.lock``): a second kernel's process waits and takes over
+when the first exits. ``sync_status`` reads the durable state (``internal.sync_runs``) and what the live
+process published (``<store>/sync-state.json``).
 """
 
 from __future__ import annotations
 
-import contextvars
+import json
 import os
-import queue
+import subprocess
+import sys
 import threading
 import time
-from collections import deque
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from ..config import get_config
-from ..errors import ConfigError, SyncError, TrackerError
+from ..config import ENV_REMOTE, ENV_STORE_DIR, get_config
+from ..errors import ConfigError, SyncError
 from ..store.current import resolve_store
-from ..store.locking import try_lock_exclusive
-from ..store.sql import transaction
-from .mlflow_client import RequestSettings, talking_to
-from .mlflow_layout import (
-    BOOKKEEPING_TAGS,
-    MLFLOW_RUN_TAG,
-    ORIGIN_PREFIX,
-    PUSHED_TO_TAG,
-    RUN_ID_TAG,
-    SENT_TAG,
-    is_bookkeeping_tag,
-)
+from .mirror import SYNC_LOCK, Mirror, PassReport, RunSync, _candidates, check_remote, public_uri, worker_state
+from .sync_worker import ENV_SETTINGS
 
-#: MLflow accepts at most 1000 metrics per ``log_batch``.
-METRICS_PER_REQUEST = 1000
-#: Requests in flight at once: the server stores one batch while the next are encoded and on the wire.
-REQUESTS_IN_FLIGHT = 4
-#: Points read from the store per session, sent, then recorded (the most a crash makes us resend).
-POINTS_PER_ROUND = 50_000
-PARAMS_TAGS_PER_REQUEST = 100
-MAX_BACKOFF_S = 60.0
-SYNC_LOCK = "sync.lock"
-#: Local bookkeeping of ``push`` about where a run went: not tags of the run to mirror.
-LOCAL_ONLY_TAGS = (PUSHED_TO_TAG, MLFLOW_RUN_TAG)
-#: The mirror backs off by itself: MLflow's client gives up at once instead of retrying for minutes.
-SYNC_SETTINGS = RequestSettings(max_retries=0, backoff_factor=0, timeout_s=15)
-_LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"
+#: MLflow's client reads these at each request; a change means a new worker (its environment is fixed).
+CREDENTIAL_VARIABLES = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+                        "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH",
+                        "MLFLOW_TRACKING_CLIENT_CERT_PATH")
+#: How long a worker gets to finish its current request when stopped, before SIGTERM, then SIGKILL.
+STOP_GRACE_S = 5.0
+#: How long ``sync_once`` waits for another process's mirror that holds the store's sync lock.
+LOCK_WAIT_S = 15.0
 
 
-def public_uri(uri: str) -> str:
-    """``uri`` without a ``user:password@`` part (what may be stored, printed or logged)."""
-    parts = urlsplit(uri.strip())
-    if parts.username is not None or parts.password is not None:
-        host = parts.hostname or ""
-        parts = parts._replace(netloc=host + (f":{parts.port}" if parts.port else ""))
-    return urlunsplit(parts).rstrip("/")
+def _credentials() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in CREDENTIAL_VARIABLES)
 
 
-@dataclass
-class RunSync:
-    """One run as the mirror sees it: the store's side and what was sent (``internal.sync_runs``)."""
-
-    run_key: int
-    run_id: str
-    experiment: str
-    run_name: str
-    parent_run_id: str | None
-    status: str
-    deleted: bool
-    points: int
-    fingerprint: str
-    mlflow_run_id: str | None
-    points_sent: int
-    sent_fingerprint: str | None
-    tag_keys: list[str]
-    ended: bool
-    last_sent: int | None
-    last_error: str | None
-
-    @property
-    def pending_points(self) -> int:
-        return 0 if self.deleted else max(self.points - self.points_sent, 0)
-
-    def needs_work(self) -> bool:
-        if self.deleted:
-            return self.mlflow_run_id is not None and self.fingerprint != self.sent_fingerprint
-        return (self.mlflow_run_id is None or self.pending_points > 0 or self.fingerprint != self.sent_fingerprint
-                or (self.status != "RUNNING" and not self.ended))
+def _package_root() -> str:
+    """The directory that holds the ``jupyter_tracker`` this kernel imported (the worker imports the same)."""
+    return str(Path(__file__).resolve().parents[2])
 
 
-_EXCLUDED_TAGS_SQL = "(key LIKE 'mlflow.%' OR key IN (SELECT unnest(?::VARCHAR[])))"
-
-
-def _candidates(con: Any, remote: str, experiments: list[str]) -> list[RunSync]:
-    """Every run the mirror is responsible for, with its sync state: ours (not pulled from an MLflow
-    server), of the mirrored experiments, not deleted unless it was sent. Points are counted only for
-    runs whose end was not sent yet (an ended run's points do not change): a pass costs little in a
-    store of millions of points."""
-    excluded = sorted({*LOCAL_ONLY_TAGS, *BOOKKEEPING_TAGS})
-    rows = con.execute(f"""
-        WITH points AS (SELECT run_key, count(*) AS n FROM internal.metrics
-                        WHERE run_key NOT IN (SELECT r.run_key FROM internal.runs r JOIN internal.sync_runs s
-                                              ON s.remote = ? AND s.run_id = r.run_id WHERE s.ended)
-                        GROUP BY run_key),
-             tag_print AS (SELECT run_key, string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key)
-                                  AS printed, list(key ORDER BY key) AS keys
-                           FROM internal.tags WHERE NOT {_EXCLUDED_TAGS_SQL} GROUP BY run_key),
-             param_print AS (SELECT run_key, string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key)
-                                    AS printed FROM internal.params GROUP BY run_key)
-        SELECT r.run_key, r.run_id, e.name, r.run_name, r.parent_run_id, r.status, r.deleted,
-               coalesce(points.n, s.points_sent, 0),
-               md5(concat_ws(chr(29), coalesce(r.run_name, ''), r.deleted::VARCHAR, coalesce(t.printed, ''),
-                             coalesce(p.printed, ''))),
-               s.mlflow_run_id, coalesce(s.points_sent, 0), s.fingerprint, coalesce(s.tag_keys, []::VARCHAR[]),
-               coalesce(s.ended, false), s.last_sent, s.last_error
-        FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
-        LEFT JOIN points USING (run_key) LEFT JOIN tag_print t USING (run_key) LEFT JOIN param_print p USING (run_key)
-        LEFT JOIN internal.sync_runs s ON s.remote = ? AND s.run_id = r.run_id
-        WHERE (r.origin IS NULL OR r.origin NOT LIKE '{ORIGIN_PREFIX}%')
-          AND (len(?::VARCHAR[]) = 0 OR e.name IN (SELECT unnest(?::VARCHAR[])))
-          AND (NOT r.deleted OR s.mlflow_run_id IS NOT NULL)
-        ORDER BY r.start_time, r.run_key""", [remote, excluded, remote, experiments, experiments]).fetchall()
-    return [RunSync(*row[:12], list(row[12]), *row[13:]) for row in rows]
-
-
-def _save(con: Any, remote: str, run: RunSync) -> None:
-    """Write ``run``'s sync state (one row per remote and run) in one transaction."""
-    with transaction(con):
-        con.execute("DELETE FROM internal.sync_runs WHERE remote = ? AND run_id = ?", [remote, run.run_id])
-        con.execute("INSERT INTO internal.sync_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [remote, run.run_id, run.mlflow_run_id, run.points_sent, run.sent_fingerprint, run.tag_keys,
-                     run.ended, run.last_sent, run.last_error])
-
-
-def _json_number(value: float) -> float | str:
-    """A metric value as MLflow's JSON API (protobuf's mapping) spells it: NaN and ±inf as strings."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
-class _Sender:
-    """Metric points to one MLflow server in batches of ``METRICS_PER_REQUEST``, ``REQUESTS_IN_FLIGHT`` at
-    once. Requests go through MLflow's own ``http_request`` with the host credentials its REST store
-    resolves (auth, TLS, headers exactly as its client sends them), with a JSON body built directly
-    (MLflow's entities and protobuf cost more than the request itself); without a REST store (a
-    database URI) through ``MlflowClient.log_batch``."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        store = getattr(getattr(client, "_tracking_client", None), "store", None)
-        self._host_creds = getattr(store, "get_host_creds", None)
-        # Daemon threads of our own, not a ThreadPoolExecutor: the interpreter joins an executor's
-        # threads at exit, so a request stuck on a slow server would hold up the end of the kernel.
-        self._requests: queue.Queue[tuple[Future[None], contextvars.Context, str, list[tuple]] | None] = queue.Queue()
-        for number in range(REQUESTS_IN_FLIGHT):
-            threading.Thread(target=self._work, name=f"jupyter-tracker-sync-send-{number}", daemon=True).start()
-
-    def close(self) -> None:
-        for _ in range(REQUESTS_IN_FLIGHT):
-            self._requests.put(None)
-
-    def _work(self) -> None:
-        while (request := self._requests.get()) is not None:
-            future, context, mlflow_run_id, points = request
-            try:
-                context.run(self._post, mlflow_run_id, points)
-            except BaseException as exc:  # noqa: BLE001 - handed to the sender, which raises it
-                future.set_exception(exc)
-            else:
-                future.set_result(None)
-
-    def _submit(self, mlflow_run_id: str, points: list[tuple]) -> Future[None]:
-        # each request runs in a copy of this context, so talking_to's settings reach the worker threads
-        future: Future[None] = Future()
-        self._requests.put((future, contextvars.copy_context(), mlflow_run_id, points))
-        return future
-
-    def _post(self, mlflow_run_id: str, points: list[tuple]) -> None:
-        if self._host_creds is None:
-            from mlflow.entities import Metric
-
-            self.client.log_batch(mlflow_run_id, metrics=[Metric(k, v, t, s) for k, v, t, s in points])
-            return
-        from mlflow.utils.rest_utils import http_request, verify_rest_response
-
-        body = {"run_id": mlflow_run_id, "metrics": [
-            {"key": k, "value": _json_number(v), "timestamp": t, "step": s} for k, v, t, s in points]}
-        verify_rest_response(http_request(self._host_creds(), _LOG_BATCH, "POST", json=body), _LOG_BATCH)
-
-    def send(self, mlflow_run_id: str, points: list[tuple]) -> tuple[int, BaseException | None]:
-        """Send ``points`` in order; return how many of them, from the first, the server acknowledged
-        (a contiguous prefix) and the failure that stopped the rest, if any."""
-        in_flight: deque[tuple[int, Future[None]]] = deque()
-        acked, failure = 0, None
-        batches = (points[i:i + METRICS_PER_REQUEST] for i in range(0, len(points), METRICS_PER_REQUEST))
-        for batch in batches:
-            in_flight.append((len(batch), self._submit(mlflow_run_id, batch)))
-            if len(in_flight) >= REQUESTS_IN_FLIGHT:
-                acked, failure = self._settle(in_flight.popleft(), acked, failure)
-                if failure is not None:
-                    break
-        while in_flight:
-            acked, failure = self._settle(in_flight.popleft(), acked, failure)
-        return acked, failure
-
-    @staticmethod
-    def _settle(entry: tuple[int, Future[None]], acked: int, failure: BaseException | None
-                ) -> tuple[int, BaseException | None]:
-        size, future = entry
-        error = future.exception()
-        if failure is None and error is None:
-            return acked + size, None
-        return acked, failure or error
-
-
-@dataclass
-class PassReport:
-    """What one pass of the mirror did."""
-
-    runs_sent: int = 0
-    points_sent: int = 0
-    pending_runs: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-
-
-class Mirror:
-    """The background mirror of one store on one remote (see the module docstring)."""
+class MirrorProcess:
+    """The kernel's handle on its mirror process: start, wake (``follow_now``), stop; it holds no thread."""
 
     def __init__(self, remote_uri: str, *, store: Any = None) -> None:
-        if not remote_uri.startswith(("http://", "https://", "databricks", "sqlite:", "postgresql", "mysql")):
-            raise ConfigError(f"the remote {public_uri(remote_uri)!r} is not an MLflow tracking URI; give the "
-                              f"team's server, e.g. %tracker remote http://mlflow.team:5000")
-        if urlsplit(remote_uri.strip()).password is not None:
-            raise ConfigError(f"the remote {public_uri(remote_uri)} was given with a password in its URL, which "
-                              f"settings and outputs would show; give the URL without it and set "
-                              f"MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
+        check_remote(remote_uri)
         self.remote_uri = remote_uri
         self.remote = public_uri(remote_uri)
         self._store = store
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._client: Any = None
-        self._sender: _Sender | None = None
-        self._lock: tuple[str, int] | None = None   # (store root, fd of its sync.lock)
-        self._experiment_ids: dict[str, str] = {}
-        self._next_follow = 0.0
-        self.failures = 0
-        self.last_error: str | None = None
-        self.follow_error: str | None = None
-        self.waiting_for_lock = False
-        self.syncing_runs = 0
+        self.store_root = resolve_store(store).root
+        self._process: subprocess.Popen[bytes] | None = None
+        self._credentials = _credentials()
 
-    # -- the thread ------------------------------------------------------------------------------
-    def start(self) -> Mirror:
-        """Start the daemon thread (a daemon: a kernel or script exits without waiting for it)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._loop, name="jupyter-tracker-sync", daemon=True)
-            self._thread.start()
+    def _settings(self, follow_now: bool = False) -> dict:
+        config = get_config()
+        return {"experiments": list(config.remote_experiments), "follow": list(config.remote_follow),
+                "interval": config.sync_interval, "follow_interval": config.follow_interval,
+                "follow_now": follow_now, "parent": os.getpid()}
+
+    def start(self) -> MirrorProcess:
+        """Start the worker process (if it is not running), in a session of its own."""
+        if self.running:
+            return self
+        self.store_root = resolve_store(self._store).root
+        self._credentials = _credentials()
+        path = os.environ.get("PYTHONPATH", "")
+        env = {**os.environ, ENV_STORE_DIR: str(self.store_root), ENV_REMOTE: self.remote_uri,
+               ENV_SETTINGS: json.dumps(self._settings()),
+               "PYTHONPATH": _package_root() + (os.pathsep + path if path else "")}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_tracker.sharing.sync_worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True, close_fds=True)
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to stop after its current request and release the store's sync lock."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        self._release_lock()
-        if self._sender is not None:
-            self._sender.close()
-
-    def wake(self) -> None:
-        """Look at the store now instead of after the interval."""
-        self._wake.set()
+    def wake(self, follow_now: bool = False) -> None:
+        """Tell the worker to look now, with the settings as they are; a new worker when the previous
+        one died, the credentials changed or the current store is another one."""
+        if (not self.running or _credentials() != self._credentials
+                or resolve_store(self._store).root != self.store_root):
+            self.stop()
+            self.start()
+            if not follow_now:
+                return
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            self._process.stdin.write((json.dumps(self._settings(follow_now)) + "\n").encode())
+            self._process.stdin.flush()
+        except (BrokenPipeError, ValueError):   # it exited between the check and the write
+            self.stop()
+            self.start()
 
     def follow_now(self) -> None:
-        self._next_follow = 0.0
-        self._wake.set()
+        """Pull the followed experiments now."""
+        self.wake(follow_now=True)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._process is not None and self._process.poll() is None
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.run_pass()
-                delay = get_config().sync_interval
-            except Exception as exc:  # noqa: BLE001 - the mirror records every failure and retries later
-                delay = self._failed(exc)
-            self._wake.wait(delay)
-            self._wake.clear()
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
-    def _reason(self, exc: BaseException) -> str:
-        return _reason(exc).replace(self.remote_uri, self.remote)
-
-    def _failed(self, exc: BaseException) -> float:
-        self.failures += 1
-        self.last_error = self._reason(exc)
-        self._client = None   # connect again: the server may have moved or restarted
-        return min(MAX_BACKOFF_S, 2.0 ** (self.failures - 1))
-
-    def run_until_caught_up(self, max_passes: int = 1000) -> PassReport:
-        """Passes in the calling thread until nothing is pending (``jupyter-tracker sync --once``);
-        raises ``SyncError`` on the first pass that fails."""
-        total = PassReport()
-        for _ in range(max_passes):
-            try:
-                report = self.run_pass()
-            except TrackerError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the server's failure, said as ours
-                self._failed(exc)
-                raise SyncError(f"sync to {self.remote} failed: {self.last_error}. Nothing local was lost; "
-                                f"run it again to send the rest") from None
-            total.runs_sent += report.runs_sent
-            total.points_sent += report.points_sent
-            total.failed.update(report.failed)
-            total.pending_runs = report.pending_runs
-            if self.waiting_for_lock or report.runs_sent == 0 or report.pending_runs == len(report.failed):
-                break
-        return total
-
-    # -- one pass --------------------------------------------------------------------------------
-    def run_pass(self) -> PassReport:
-        """Send everything the server lacks (and pull followed experiments when due)."""
-        store = resolve_store(self._store)
-        report = PassReport()
-        if not self._hold_lock(store):
-            self.waiting_for_lock = True
-            return report
-        self.waiting_for_lock = False
-        config = get_config()
-        with talking_to(self.remote, "sync", SYNC_SETTINGS):
-            with store.session() as con:
-                runs = [r for r in _candidates(con, self.remote, list(config.remote_experiments)) if r.needs_work()]
-            report.pending_runs = len(runs)
-            self.syncing_runs = len(runs)
-            try:
-                client = self._connect() if runs else None
-                for run in runs:
-                    before = run.points_sent
-                    try:
-                        self._sync_run(client, store, run)
-                    except Exception as exc:
-                        if not _is_about_the_run(exc):
-                            raise
-                        run.last_error = self._reason(exc)
-                        with store.session() as con:
-                            _save(con, self.remote, run)
-                        report.failed[run.run_id] = run.last_error
-                        continue
-                    report.runs_sent += 1
-                    report.points_sent += run.points_sent - before
-            except Exception as exc:
-                self._record_error(store, runs, self._reason(exc))
-                raise
-            finally:
-                self.syncing_runs = 0
-            if config.remote_follow and time.monotonic() >= self._next_follow:
-                self._follow(store, list(config.remote_follow))
-        self.failures, self.last_error = 0, None
-        return report
-
-    def _connect(self) -> Any:
-        if self._client is None:
-            try:
-                from mlflow.tracking import MlflowClient
-            except ImportError:
-                from ..errors import MissingExtraError
-
-                raise MissingExtraError("team sync needs MLflow's client: `pip install mlflow` (or "
-                                        "`pip install mlflow-skinny`)") from None
-            client = MlflowClient(tracking_uri=self.remote_uri)
-            client.search_experiments(max_results=1)   # fails fast: unreachable, or credentials refused
-            if self._sender is not None:
-                self._sender.close()
-            self._client, self._sender = client, _Sender(client)
-        return self._client
-
-    def _sync_run(self, client: Any, store: Any, run: RunSync) -> None:
-        had_error, run.last_error = run.last_error is not None, None
-        if run.deleted:
-            client.delete_run(run.mlflow_run_id)
-            run.sent_fingerprint = run.fingerprint
-            with store.session() as con:
-                _save(con, self.remote, run)
+    def stop(self, timeout: float = STOP_GRACE_S) -> None:
+        """Close the worker's stdin (it stops after its current request), then SIGTERM, then SIGKILL."""
+        process, self._process = self._process, None
+        if process is None:
             return
-        if run.mlflow_run_id is None:
-            self._create_remote_run(client, store, run)
-        if run.fingerprint != run.sent_fingerprint:
-            self._send_params_tags(client, store, run)
-        if run.pending_points:
-            self._send_points(store, run)
-        if run.status != "RUNNING" and not run.ended:
-            self._send_end(client, store, run)
-        elif had_error:
-            with store.session() as con:
-                _save(con, self.remote, run)
-
-    def _experiment_id(self, client: Any, name: str) -> str:
-        if name not in self._experiment_ids:
-            experiment = client.get_experiment_by_name(name)
-            if experiment is None:
-                experiment_id = client.create_experiment(name)
-            else:
-                if experiment.lifecycle_stage == "deleted":
-                    client.restore_experiment(experiment.experiment_id)
-                experiment_id = experiment.experiment_id
-            self._experiment_ids[name] = experiment_id
-        return self._experiment_ids[name]
-
-    def _create_remote_run(self, client: Any, store: Any, run: RunSync) -> None:
-        """The MLflow run mirroring ``run``: the one a push or an earlier mirror made (found by its
-        ``jt.run_id`` tag, so a crash between creating it and recording it makes no second one), or
-        a new one. Its points are then all sent again (MLflow drops those it holds)."""
-        experiment_id = self._experiment_id(client, run.experiment)
-        found = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{run.run_id}'",
-                                   max_results=1)
-        if found:
-            run.mlflow_run_id = found[0].info.run_id
-        else:
-            with store.session() as con:
-                row = con.execute("SELECT start_time FROM internal.runs WHERE run_key = ?", [run.run_key]).fetchone()
-                parent = con.execute("SELECT mlflow_run_id FROM internal.sync_runs WHERE remote = ? AND run_id = ?",
-                                     [self.remote, run.parent_run_id]).fetchone() if run.parent_run_id else None
-            tags = {RUN_ID_TAG: run.run_id, "mlflow.runName": run.run_name}
-            if parent and parent[0]:
-                tags["mlflow.parentRunId"] = parent[0]
-            run.mlflow_run_id = client.create_run(experiment_id, start_time=row[0], tags=tags,
-                                                  run_name=run.run_name).info.run_id
-        run.points_sent, run.sent_fingerprint, run.tag_keys, run.ended = 0, None, [], False
-        with store.session() as con:
-            _save(con, self.remote, run)
-
-    def _send_params_tags(self, client: Any, store: Any, run: RunSync) -> None:
-        """The run's name, params and tags as they are now; tags deleted locally deleted there too."""
-        from mlflow.entities import Param, RunTag
-
-        with store.session() as con:
-            params = con.execute("SELECT key, value FROM internal.params WHERE run_key = ? ORDER BY key",
-                                 [run.run_key]).fetchall()
-            tags = con.execute(f"SELECT key, value FROM internal.tags WHERE run_key = ? AND NOT {_EXCLUDED_TAGS_SQL} "
-                               f"ORDER BY key", [run.run_key, sorted(LOCAL_ONLY_TAGS)]).fetchall()
-        tags = [(k, v) for k, v in tags if not is_bookkeeping_tag(k)]
-        if run.sent_fingerprint is not None:
-            remote = client.get_run(run.mlflow_run_id)
-            if remote.info.lifecycle_stage == "deleted":
-                client.restore_run(run.mlflow_run_id)
-            if remote.info.run_name != run.run_name:
-                client.update_run(run.mlflow_run_id, name=run.run_name)
-        sent_params = [Param(k, v) for k, v in params]
-        for start in range(0, len(sent_params), PARAMS_TAGS_PER_REQUEST):
-            client.log_batch(run.mlflow_run_id, params=sent_params[start:start + PARAMS_TAGS_PER_REQUEST])
-        sent_tags = [RunTag(k, v) for k, v in tags]
-        for start in range(0, len(sent_tags), PARAMS_TAGS_PER_REQUEST):
-            client.log_batch(run.mlflow_run_id, tags=sent_tags[start:start + PARAMS_TAGS_PER_REQUEST])
-        keys = [k for k, _ in tags]
-        for gone in sorted(set(run.tag_keys) - set(keys)):
-            client.delete_tag(run.mlflow_run_id, gone)
-        run.sent_fingerprint, run.tag_keys, run.last_sent = run.fingerprint, keys, _now_ms()
-        with store.session() as con:
-            _save(con, self.remote, run)
-
-    def _send_points(self, store: Any, run: RunSync) -> None:
-        """The run's metric points from its high-water mark on, a round at a time; the mark moves
-        only over what the server acknowledged."""
-        assert self._sender is not None
-        while run.points_sent < run.points:
-            with store.session() as con:
-                points = con.execute(
-                    "SELECT k.key, m.value, m.timestamp, m.step FROM internal.metrics m "
-                    "JOIN internal.metric_keys k USING (key_id) WHERE m.run_key = ? ORDER BY m.rowid LIMIT ? OFFSET ?",
-                    [run.run_key, POINTS_PER_ROUND, run.points_sent]).fetchall()
-            if not points:
-                break
-            acked, failure = self._sender.send(run.mlflow_run_id, points)
-            if acked:
-                run.points_sent += acked
-                run.last_sent = _now_ms()
-                with store.session() as con:
-                    _save(con, self.remote, run)
-            if failure is not None:
-                raise failure
-
-    def _send_end(self, client: Any, store: Any, run: RunSync) -> None:
-        """Status, end time, artifacts, snapshot, console, environment and registered versions, by
-        ``push`` itself (told by the progress tag that every point is there already)."""
-        from .mlflow_push import push
-
-        if run.pending_points:
-            return
-        client.set_tag(run.mlflow_run_id, SENT_TAG, str(run.points))
-        push([run.run_id], self.remote_uri, include_children=False, store=store, settings=SYNC_SETTINGS)
-        run.ended, run.last_sent = True, _now_ms()
-        with store.session() as con:
-            _save(con, self.remote, run)
-
-    def _record_error(self, store: Any, runs: list[RunSync], reason: str) -> None:
-        """A failure that stopped the pass, recorded on every run still waiting (``sync_status``
-        shows it, in this process or another)."""
-        try:
-            with store.session() as con:
-                for run in runs:
-                    if run.needs_work():
-                        run.last_error = reason
-                        _save(con, self.remote, run)
-        except TrackerError:
-            pass   # the store busy or full: the failure itself is still raised and kept in memory
-
-    def _follow(self, store: Any, experiments: list[str]) -> None:
-        """Pull the followed experiments' finished runs (marked by origin; never mirrored back)."""
-        from .mlflow_pull import pull
-
-        errors = []
-        for experiment in experiments:
+        if process.stdin is not None:
             try:
-                pull(self.remote_uri, experiment, "attributes.status != 'RUNNING'", store=store,
-                     settings=SYNC_SETTINGS)
-            except TrackerError as exc:
-                errors.append(_reason(exc))
-        self.follow_error = "; ".join(errors) or None
-        self._next_follow = time.monotonic() + get_config().follow_interval
+                process.stdin.close()
+            except BrokenPipeError:
+                pass   # already gone
+        for step in (process.terminate, process.kill):
+            try:
+                process.wait(timeout)
+                return
+            except subprocess.TimeoutExpired:
+                step()
+        process.wait()
 
-    # -- the store's sync lock -------------------------------------------------------------------
-    def _hold_lock(self, store: Any) -> bool:
-        root = str(store.root)
-        if self._lock is not None:
-            if self._lock[0] == root:
-                return True
-            self._release_lock()
-        store.ensure_directory()
-        path = store.root / SYNC_LOCK
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
-        fd = try_lock_exclusive(path)
-        if fd is None:
-            return False
-        self._lock = (root, fd)
-        return True
-
-    def _release_lock(self) -> None:
-        if self._lock is not None:
-            os.close(self._lock[1])   # closing the descriptor releases its flock
-            self._lock = None
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _mlflow_cause(exc: BaseException) -> BaseException:
-    """The MLflow exception behind ``exc`` (a ``SyncError`` wraps it), or ``exc`` itself."""
-    from mlflow.exceptions import MlflowException
-
-    cause: BaseException | None = exc
-    while cause is not None and not isinstance(cause, MlflowException):
-        cause = cause.__cause__
-    return cause if cause is not None else exc
-
-
-def _is_about_the_run(exc: BaseException) -> bool:
-    """Whether the server refused something of this run (a bad value: skip it, go on with the others)
-    rather than failing as a whole (unreachable, credentials refused, overloaded: stop and back off)."""
-    from mlflow.exceptions import MlflowException, RestException
-
-    cause = _mlflow_cause(exc)
-    if not isinstance(cause, MlflowException):
-        return False
-    status = cause.get_http_status_code() if isinstance(cause, RestException) else 400
-    return status in (400, 404) and cause.error_code not in ("UNAUTHENTICATED", "PERMISSION_DENIED")
-
-
-def _reason(exc: BaseException) -> str:
-    """A short, credential-free reason for a failure."""
-    from mlflow.exceptions import MlflowException
-
-    text = str(exc)
-    cause = _mlflow_cause(exc)
-    if isinstance(cause, MlflowException) and cause.get_http_status_code() in (401, 403):
-        text = ("the server refused the credentials (check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD or "
-                "MLFLOW_TRACKING_TOKEN)")
-    elif "Connection refused" in text or "Max retries exceeded" in text or "NewConnectionError" in text:
-        text = "cannot reach the server (it is down or the address is wrong); retrying with back-off"
-    for secret in filter(None, (os.environ.get("MLFLOW_TRACKING_PASSWORD"), os.environ.get("MLFLOW_TRACKING_TOKEN"))):
-        text = text.replace(secret, "***")
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    @property
+    def last_error(self) -> str | None:
+        """The failure that stops the worker as a whole (unreachable server, refused credentials), if any."""
+        state = worker_state(self.store_root, self.remote)
+        return state.get("last_error") if state else None
 
 
 # -- the process's mirror and the public functions ---------------------------------------------------
-_mirror: Mirror | None = None
+_mirror: MirrorProcess | None = None
 _mirror_lock = threading.Lock()
 
 
-def current_mirror() -> Mirror | None:
-    """The mirror this process runs, if any."""
+def current_mirror() -> MirrorProcess | None:
+    """The mirror process this kernel started, if any."""
     return _mirror
 
 
-def start_mirror(remote_uri: str | None = None, *, store: Any = None) -> Mirror:
-    """Start (or restart, for another remote) this process's mirror to ``remote_uri`` (default:
-    ``TrackerConfig.remote_uri`` / ``JUPYTER_TRACKER_REMOTE``). Returns at once."""
+def start_mirror(remote_uri: str | None = None, *, store: Any = None) -> MirrorProcess:
+    """Start (or wake, or restart for another remote) this kernel's mirror process to ``remote_uri``
+    (default: ``TrackerConfig.remote_uri`` / ``JUPYTER_TRACKER_REMOTE``). Returns at once."""
     global _mirror
     uri = (remote_uri or get_config().remote_uri).strip()
     if not uri:
         raise ConfigError("no remote is set; name the team's MLflow server: %tracker remote http://HOST:5000 "
                           "(or TrackerConfig.remote_uri, or JUPYTER_TRACKER_REMOTE)")
     with _mirror_lock:
-        if _mirror is not None and _mirror.remote_uri == uri and _mirror.running:
+        if _mirror is not None and _mirror.remote_uri == uri:
             _mirror.wake()
             return _mirror
-        mirror = Mirror(uri, store=store)
+        mirror = MirrorProcess(uri, store=store)
         if _mirror is not None:
             _mirror.stop()
         _mirror = mirror.start()
@@ -649,7 +169,7 @@ def start_mirror(remote_uri: str | None = None, *, store: Any = None) -> Mirror:
 
 
 def stop_mirror() -> None:
-    """Stop this process's mirror (what was sent stays recorded; a later start resumes)."""
+    """Stop this kernel's mirror process (what was sent stays recorded; a later start resumes)."""
     global _mirror
     with _mirror_lock:
         if _mirror is not None:
@@ -668,7 +188,7 @@ def configure_remote(uri: str | None, experiments: list[str] | None = None) -> s
         stop_mirror()
         return "remote: off (nothing is mirrored; what was sent is remembered)"
     if uri:
-        Mirror(uri)   # refuses what is not a tracking URI before the setting changes
+        check_remote(uri)   # refuses what is not a tracking URI before the setting changes
         config.remote_uri = uri
     if not config.remote_uri:
         return "remote: not set (%tracker remote http://HOST:5000)"
@@ -710,20 +230,30 @@ def _chosen_remote(remote_uri: str | None, experiments: list[str] | None) -> str
 
 def sync_once(remote_uri: str | None = None, *, experiments: list[str] | None = None, store: Any = None
               ) -> PassReport:
-    """Send everything pending now, in the calling thread (``jupyter-tracker sync --once``)."""
+    """Send everything pending now, in the calling thread (``jupyter-tracker sync --once``). This kernel's
+    own mirror process, if it mirrors the same store to the same remote, pauses meanwhile; another
+    process's mirror is waited for up to ``LOCK_WAIT_S`` (it may be about to exit with its kernel)."""
     uri = _chosen_remote(remote_uri, experiments)
-    running = _mirror
-    if running is not None and running.remote_uri == uri:
-        return running.run_until_caught_up()
+    own = _mirror if _mirror is not None and _mirror.remote_uri == uri and _mirror.running else None
+    if own is not None and own.store_root == resolve_store(store).root:
+        own.stop()
+    else:
+        own = None
     mirror = Mirror(uri, store=store)
     try:
         report = mirror.run_until_caught_up()
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while mirror.waiting_for_lock and time.monotonic() < deadline:
+            time.sleep(0.2)
+            report = mirror.run_until_caught_up()
         if mirror.waiting_for_lock:
             raise SyncError(f"another process is mirroring this store to {mirror.remote} right now "
                             f"({SYNC_LOCK} is held); nothing needs doing here, it sends everything")
         return report
     finally:
-        mirror.stop()
+        mirror.close()
+        if own is not None:
+            own.start()
 
 
 def sync_forever(remote_uri: str | None = None, *, experiments: list[str] | None = None, store: Any = None) -> None:
@@ -731,36 +261,42 @@ def sync_forever(remote_uri: str | None = None, *, experiments: list[str] | None
     uri = _chosen_remote(remote_uri, experiments)
     mirror = Mirror(uri, store=store)
     try:
-        mirror._loop()
+        mirror.run_forever()
     finally:
-        mirror.stop()
+        mirror.close()
 
 
-def _state(run: RunSync, mirror: Mirror | None) -> str:
+def _state(run: RunSync, mirror_error: str | None) -> str:
     if not run.needs_work():
         return "synced"
-    failure = run.last_error or (mirror.last_error if mirror is not None else None)
+    failure = run.last_error or mirror_error
     if failure:
         return f"failed: {failure}"
     if run.pending_points or run.mlflow_run_id is None:
         return f"pending {run.pending_points} points"
-    return "pending end of run" if run.fingerprint == run.sent_fingerprint else "pending edits"
+    if run.fingerprint != run.sent_fingerprint:
+        return "pending edits"
+    return f"pending {run.unsent_versions} model version(s)" if run.ended else "pending end of run"
 
 
 def sync_status(remote: str | None = None, *, store: Any = None) -> Any:
     """A DataFrame, one row per mirrored run: ``run`` (id), ``run_name``, ``experiment``, ``state``
-    (``synced``, ``pending N points``, ``pending end of run``, ``pending edits`` or ``failed: why``)
-    and ``last_sent`` (when the server last acknowledged something of it)."""
+    (``synced``, ``pending N points``, ``pending end of run``, ``pending edits``, ``pending N model
+    version(s)`` or ``failed: why``)
+    and ``last_sent`` (when the server last acknowledged something of it). Read from the store's
+    durable sync state and from what the store's live mirror process published."""
     import pandas as pd
 
     uri = (remote or get_config().remote_uri).strip()
     if not uri:
         raise ConfigError("no remote is set, so nothing is synced; set one with %tracker remote http://HOST:5000 "
                           "(or JUPYTER_TRACKER_REMOTE)")
-    mirror = _mirror if _mirror is not None and _mirror.remote == public_uri(uri) else None
-    with resolve_store(store).session() as con:
+    resolved = resolve_store(store)
+    state = worker_state(resolved.root, public_uri(uri))
+    mirror_error = state.get("last_error") if state else None
+    with resolved.session() as con:
         runs = _candidates(con, public_uri(uri), list(get_config().remote_experiments))
-    rows = [{"run": r.run_id, "run_name": r.run_name, "experiment": r.experiment, "state": _state(r, mirror),
+    rows = [{"run": r.run_id, "run_name": r.run_name, "experiment": r.experiment, "state": _state(r, mirror_error),
              "last_sent": pd.to_datetime(r.last_sent, unit="ms") if r.last_sent else pd.NaT}
             for r in runs if not (r.deleted and not r.needs_work())]
     return pd.DataFrame(rows, columns=["run", "run_name", "experiment", "state", "last_sent"])

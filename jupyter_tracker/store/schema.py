@@ -203,6 +203,15 @@ CREATE TABLE IF NOT EXISTS internal.sync_runs (
 _v5_sync = SqlMigration(_V5_SYNC)
 
 
+_V6_SYNC_VERSIONS = """
+CREATE TABLE IF NOT EXISTS internal.sync_versions (
+    remote VARCHAR, name VARCHAR, version INTEGER, run_id VARCHAR, sent_time BIGINT);
+"""
+#: Team sync's record of the registered model versions (ours, by name and number) each remote has been
+#: sent, so a version registered after its run's end was mirrored is sent once, and only once.
+_v6_sync_versions = SqlMigration(_V6_SYNC_VERSIONS)
+
+
 #: Ordered migrations: (version, name, function). Append; never change what a released one creates
 #: (making its statements safe to run twice, as ``IF NOT EXISTS`` does, changes nothing it creates).
 MIGRATIONS: list[tuple[int, str, Callable[[DuckDBPyConnection], None]]] = [
@@ -212,6 +221,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[DuckDBPyConnection], None]]] = [
     (4, "MLflow's registry on ours: model and version tags, version fields, deletions, logged-model files",
      _v4_registry_tags),
     (5, "team sync: what each run has sent to its remote MLflow server", _v5_sync),
+    (6, "team sync: the registered model versions each remote has been sent", _v6_sync_versions),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
