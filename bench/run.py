@@ -551,15 +551,21 @@ class Bench:
         calls = self.settings["sync_cost_n"]
 
         def cost(tool: str) -> None:
-            off = call(tool, "log_with_sync", root=self.root(tool, "sync-off"), n=calls, tracking_uri=None,
-                       worker="bench.sharing")
-            with mlflow_server(self.workdir / tool / "sync-cost-server") as uri:
-                on = call(tool, "log_with_sync", root=self.root(tool, "sync-on"), n=calls, tracking_uri=uri,
-                          worker="bench.sharing")
+            offs, ons = [], []
+            for rep in range(3):                 # alternate off/on so drifting load hits both alike
+                offs.append(call(tool, "log_with_sync", root=self.root(tool, f"sync-off-{rep}"), n=calls,
+                                 tracking_uri=None, worker="bench.sharing"))
+                with mlflow_server(self.workdir / tool / f"sync-cost-server-{rep}") as uri:
+                    ons.append(call(tool, "log_with_sync", root=self.root(tool, f"sync-on-{rep}"), n=calls,
+                                    tracking_uri=uri, worker="bench.sharing"))
+            off = {k: statistics.median(r[k] for r in offs) for k in offs[0]}
+            on = {k: statistics.median(r[k] for r in ons) for k in ons[0]}
             self.table.set("sync_log_metric", tool, Figure(
-                on["us_per_call"], n=calls, reps=1,
+                on["us_per_call"], n=calls, reps=3,
                 detail=f"sync off: {off['us_per_call']:.2f} µs ({on['us_per_call'] / off['us_per_call']:.2f}×); "
-                       f"the mirror sent {on['backlog_sent_during']:,.0f} points meanwhile"))
+                       f"CPU of the loop's thread {on['cpu_us_per_call']:.2f} µs on, {off['cpu_us_per_call']:.2f} "
+                       f"off ({on['cpu_us_per_call'] / off['cpu_us_per_call']:.2f}×); the mirror sent "
+                       f"{on['backlog_sent_during']:,.0f} points meanwhile"))
 
         self.each([OURS], "log_metric with sync on", cost)
         seconds, rate = self.settings["sync_lag"]
