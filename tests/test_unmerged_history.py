@@ -190,3 +190,30 @@ def test_points_a_forked_child_logs_to_its_parents_merged_run_are_read_from_its_
         assert process.wait(timeout=60) == 0
         process.stdout.close()
     assert steps(run_id) == list(range(10))
+
+
+def test_a_key_a_live_writer_defines_while_a_merge_reads_its_journal_keeps_its_points(store_dir, monkeypatch):
+    """The merge reads a journal's events, then its metrics. A live writer that defines a new metric
+    and logs it between those two reads stored records whose key the merge had not read yet: they
+    must wait for (or be defined by) the events written meanwhile, never be set aside as invalid."""
+    from jupyter_tracker.store import merge
+
+    run = jt.start_run(run_name="live", experiment="race")
+    run.log_metric("loss", 1.0, step=0)
+    reading_metrics = merge.read_metrics
+
+    def a_new_key_logged_meanwhile(*args, **kwargs):
+        monkeypatch.setattr(merge, "read_metrics", reading_metrics)  # once
+        for step in range(5):
+            run.log_metric("acc", step / 10, step=step)
+        return reading_metrics(*args, **kwargs)
+
+    monkeypatch.setattr(merge, "read_metrics", a_new_key_logged_meanwhile)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "skipped N damaged or invalid journal record(s)" fails the story
+        get_store(store_dir).merge()
+    assert list(jt.get_metric_history(run.run_id, "acc")["value"]) == [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert not (store_dir / "quarantine").exists() or not any((store_dir / "quarantine").iterdir())
+    run.end()

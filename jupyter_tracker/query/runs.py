@@ -232,7 +232,9 @@ def _history_without_merging(store: Store, run_id: str, key: str) -> pd.DataFram
             if key_id is None:
                 return None
         parts = [_merged_points(con, run_key, key_id)] if merged_run and merged_key else []
-    parts.append(tails.metric_points(run_key, key_id))
+    tail_points = tails.metric_points(run_key, key_id)
+    if len(tail_points[0]) or not parts:  # no empty tail concatenated: a copy of every merged point for nothing
+        parts.append(tail_points)
     step, timestamp, value = (np.concatenate(columns) if len(parts) > 1 else columns[0] for columns in zip(*parts))
     return _history_frame(step, timestamp, value) if len(step) else None
 

@@ -24,6 +24,7 @@ from .journal import (
     FORMAT_VERSION,
     METRICS_SUFFIX,
     TORN,
+    EventChunk,
     MetricChunk,
     read_events,
     read_metrics,
@@ -282,29 +283,21 @@ def read_journal(con: DuckDBPyConnection, batch: Batch, journal_dir: Path, name:
     # after the key and run definitions it refers to, so those are in the events read now.
     event_chunk = read_events(events_path, events_offset, salt, alive)
     slots, local_keys = dict(state.slots), dict(state.local_keys)
-    reason: str | None
-    for offset, reason, raw in event_chunk.damaged:
-        quarantine.add(name, "events", offset, reason, raw)
-        batch.damaged += reason != TORN
-    if event_chunk.more_damaged:
-        quarantine.add(name, "events", event_chunk.end,
-                       f"{event_chunk.more_damaged:,} more damaged lines before this offset", b"")
-        batch.damaged += event_chunk.more_damaged
-    events = 0
-    for end_offset, record in event_chunk.records:
-        if points_only and record.get("t") not in POINT_EVENTS:
-            continue
-        reason = problem(record) or _apply_event(con, batch, name, record, slots, local_keys)
-        if reason:
-            quarantine.add(name, "events", end_offset, reason, record)
-            batch.damaged += 1
-        else:
-            events += 1
+    events = _apply_events(con, batch, name, event_chunk, slots, local_keys, quarantine, points_only)
     if of_run is not None and of_run not in slots.values():
         batch.read_whole = batch.read_whole and event_chunk.complete  # an unread event may attach it
         return 0, events
     version = event_chunk.version or FORMAT_VERSION
     metric_chunk = read_metrics(metrics_path, metrics_offset, salt, alive, version)
+    if alive and event_chunk.complete:
+        # A live writer may have defined a key or run, and stored records naming it, between the two
+        # reads above: the events it appended meanwhile define every record just read (it writes a
+        # definition before the records that use it), so they are read too before any id is judged.
+        later = read_events(events_path, event_chunk.end, salt, alive)
+        if later.records or later.damaged:
+            events += _apply_events(con, batch, name, later, slots, local_keys, quarantine, points_only)
+            later.version = event_chunk.version
+            event_chunk = later
     for start, stop, reason in metric_chunk.damaged_ranges:
         quarantine.add(name, "metrics", start, f"{reason} ({stop - start:,} bytes)", b"")
         batch.damaged += reason != TORN
@@ -318,6 +311,29 @@ def read_journal(con: DuckDBPyConnection, batch: Batch, journal_dir: Path, name:
     if writer_gone and event_chunk.complete and metric_chunk.complete and metrics_end == metric_chunk.end:
         batch.dead.append((name, [events_path, metrics_path]))
     return points, events
+
+
+def _apply_events(con: DuckDBPyConnection, batch: Batch, name: str, event_chunk: EventChunk, slots: dict[int, int],
+                  local_keys: dict[int, int], quarantine: Quarantine, points_only: bool) -> int:
+    """Add the checked events of ``event_chunk`` to the batch (damage to ``quarantine``); returns how many."""
+    for offset, reason, raw in event_chunk.damaged:
+        quarantine.add(name, "events", offset, reason, raw)
+        batch.damaged += reason != TORN
+    if event_chunk.more_damaged:
+        quarantine.add(name, "events", event_chunk.end,
+                       f"{event_chunk.more_damaged:,} more damaged lines before this offset", b"")
+        batch.damaged += event_chunk.more_damaged
+    events = 0
+    for end_offset, record in event_chunk.records:
+        if points_only and record.get("t") not in POINT_EVENTS:
+            continue
+        failure = problem(record) or _apply_event(con, batch, name, record, slots, local_keys)
+        if failure:
+            quarantine.add(name, "events", end_offset, failure, record)
+            batch.damaged += 1
+        else:
+            events += 1
+    return events
 
 
 def _apply_event(con: DuckDBPyConnection, batch: Batch, journal: str, record: dict[str, Any],
