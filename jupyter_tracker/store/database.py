@@ -10,7 +10,8 @@ Layout of a store directory::
 No process keeps the database open: ``Store.session()`` merges pending journals so readers see
 everything logged so far, opens a connection, and closes it again. Queries read on a read-only
 connection under a shared lock, so a slow one holds up neither other queries nor merges: a writer
-that finds one running works on a copy of the database and swaps it in (``_write_access``). What a session does when things go wrong is decided here, in one place:
+that finds one running works on a copy of the database and swaps it in (``_write_access``).
+What a session does when things go wrong is decided here, in one place:
 a damaged or foreign file is refused untouched; a store on read-only media is read without a
 lock file, a merge or a migration; a full disk turns into one ``StoreFullError`` (reads answer
 from what is already merged); a query past ``TrackerConfig.query_timeout`` is interrupted.
@@ -200,9 +201,11 @@ class Store:
         writable = self.writable()
         with ExitStack() as held:
             if writable and read_only:
-                if not self._schema_current() or (merge and self._merge_pending(_journal_files(self.journal_dir))):
+                if (not self._schema_current() or self.db_path.with_name(DB_FILENAME + ".wal").exists()
+                        or (merge and self._merge_pending(_journal_files(self.journal_dir)))):
+                    # Migrate, merge, or checkpoint what a full disk left in the WAL; then read.
                     with self.session(merge=merge, timeout=timeout, query_timeout=0):
-                        pass  # migrated and merged (or swapped in beside running queries): now read
+                        pass
                 merge = False
                 held.enter_context(self._store_lock().hold(timeout, shared=True))
             elif writable:
