@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from . import validation
 from .clock import now_ms
 from .errors import InvalidValueError, RunNotFoundError
 from .filter import compile_filter
@@ -192,6 +193,7 @@ def collect_garbage(*, dry_run: bool = False, grace_seconds: float = 3600, older
     timedelta or seconds — that the filter ``keep`` does not match are deleted), purge deleted runs,
     remove stored files that no run refers to, and with ``compact`` rewrite the database file so its
     size follows what is left; ``dry_run`` only reports."""
+    grace_seconds = validation.seconds(grace_seconds, "grace_seconds", "gc(grace_seconds=3600)")
     if keep is not None and older_than is None:
         raise InvalidValueError("keep= is part of a retention rule: give older_than= too, e.g. "
                                 "gc(older_than='90d', keep=\"tags.keep = 'true'\")")
@@ -306,7 +308,7 @@ def _age_seconds(older_than: Any) -> float:
     if isinstance(older_than, timedelta):
         seconds = older_than.total_seconds()
     elif isinstance(older_than, (int, float)) and not isinstance(older_than, bool):
-        seconds = float(older_than)
+        seconds = validation.seconds(older_than, "older_than", "gc(older_than='90d') or gc(older_than=86400)")
     elif isinstance(older_than, str) and (match := _AGE.match(older_than)):
         seconds = float(match.group(1)) * _AGE_UNITS[match.group(2)]
     else:

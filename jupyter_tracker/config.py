@@ -82,6 +82,16 @@ class TrackerConfig(Configurable):
     def _query_timeout_is_sane(self, proposal) -> float:
         return _check_query_timeout(proposal["value"], "TrackerConfig.query_timeout")
 
+    @validate("lock_timeout", "system_metrics_interval", "sync_interval", "follow_interval")
+    def _seconds_are_sane(self, proposal) -> float:
+        """A time in seconds is finite and positive: NaN or inf would make a wait endless or a
+        sampling loop spin, a negative one is a typo."""
+        seconds, name = proposal["value"], proposal["trait"].name
+        if not seconds > 0 or seconds == float("inf"):  # also refuses NaN
+            raise ConfigError(f"TrackerConfig.{name} = {seconds!r}: it is a finite number of seconds > 0; set it "
+                              f"to e.g. {self.traits()[name].default_value:g}")
+        return float(seconds)
+
 
 def _check_query_timeout(seconds: float, where: str) -> float:
     if not seconds >= 0 or seconds == float("inf"):  # also refuses NaN

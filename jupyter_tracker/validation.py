@@ -17,6 +17,10 @@ MAX_KEY_LENGTH = 250
 MAX_RUN_NAME_LENGTH = 250
 #: Explicit metric timestamps are milliseconds since the epoch, from 1970 to 2200.
 TIMESTAMP_MS_RANGE = (0, 7_258_118_400_000)
+#: Times that read as seconds since the epoch are from 2000-01-01 on, and as milliseconds before it:
+#: refused as seconds. Below, small counts (0, 1000: MLflow's examples and tests use such synthetic
+#: timestamps) stay accepted.
+TIMESTAMP_SECONDS_RANGE = (946_684_800, 946_684_800_000)
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 REDACTED = "***REDACTED***"
@@ -193,13 +197,21 @@ def timestamp_ms(timestamp: Any, what: str, error: type[InvalidValueError] = Inv
     """The one rule for a time a caller gives (a metric's timestamp, a run's start or end time
     through the MLflow backend): integer milliseconds since the Unix epoch, 1970 to 2200, so a time
     in seconds, microseconds or nanoseconds is refused naming the unit instead of breaking every
-    later query that turns it into a date."""
+    later query that turns it into a date. A time in seconds of any date since 2000, read as
+    milliseconds, falls in 1970-1999, when no run was tracked: it is refused as seconds
+    (``TIMESTAMP_SECONDS_RANGE``); small synthetic times (0, 1000) are not."""
     if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)) or (
             isinstance(timestamp, float) and not math.isfinite(timestamp)):
         raise error(
             f"{what} got timestamp={timestamp!r}; timestamps are milliseconds since the epoch "
             f"as an int, e.g. int(time.time() * 1000)")
+    seconds = timestamp
     timestamp = int(timestamp)
+    if TIMESTAMP_SECONDS_RANGE[0] <= timestamp < TIMESTAMP_SECONDS_RANGE[1]:
+        raise error(
+            f"{what} got timestamp={seconds!r}, which looks like seconds since the epoch (time.time()): "
+            f"timestamps are milliseconds since the epoch, so pass timestamp={int(seconds * 1000)} "
+            f"(e.g. int(time.time() * 1000))")
     low, high = TIMESTAMP_MS_RANGE
     if not low <= timestamp <= high:
         hint = (" It looks like nanoseconds (time.time_ns()); divide by 1,000,000" if timestamp > high * 1000
@@ -209,6 +221,16 @@ def timestamp_ms(timestamp: Any, what: str, error: type[InvalidValueError] = Inv
             f"{what} got timestamp={timestamp}, which is not milliseconds since the epoch between "
             f"1970 and 2200.{hint} (e.g. int(time.time() * 1000))")
     return timestamp
+
+
+def seconds(value: Any, what: str, example: str) -> float:
+    """The one rule for a duration a caller gives in seconds (a grace period, an age): a finite
+    number >= 0. NaN compares false with every time, so it would silently turn a rule off (or on);
+    inf, a negative or a non-number are as surely mistakes. ``example`` shows a valid call."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value < 0):
+        raise InvalidValueError(f"{what} must be a finite number of seconds >= 0, not {value!r:.80}; e.g. {example}")
+    return float(value)
 
 
 def artifact_path(path: str | None, what: str = "artifact_path") -> str:

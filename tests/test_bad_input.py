@@ -179,10 +179,15 @@ def test_the_package_never_raises_a_bare_builtin_on_purpose():
     (lambda run: run.log_metric("loss", 1.0, timestamp=time.time_ns() // 1000), InvalidMetricError,
      "microseconds"),
     (lambda run: run.log_metric("loss", 1.0, timestamp=-5), InvalidMetricError, "milliseconds"),
+    (lambda run: run.log_metric("loss", 1.0, timestamp=1_700_000_000), InvalidMetricError,
+     r"looks like seconds .*pass timestamp=1700000000000"),
+    (lambda run: run.log_metrics({"loss": 1.0}, timestamp=1_700_000_000.5), InvalidMetricError,
+     r"looks like seconds .*pass timestamp=1700000000500"),
     (lambda run: run.log_metrics({"loss": 1.0}, timestamp=time.time_ns()), InvalidMetricError, "nanoseconds"),
     (lambda run: run.log_text("x", "folder/"), InvalidArtifactPathError, "names a folder"),
     (lambda run: run.log_bytes(b"x", "dir/"), InvalidArtifactPathError, "names a folder"),
-], ids=["huge-int", "ns-timestamp", "us-timestamp", "negative-timestamp", "ns-timestamp-batch", "text-dir",
+], ids=["huge-int", "ns-timestamp", "us-timestamp", "negative-timestamp", "s-timestamp", "s-timestamp-batch",
+        "ns-timestamp-batch", "text-dir",
         "bytes-dir"])
 def test_values_that_would_break_later_queries_are_refused_at_the_call(run_with_data, call, error, words):
     before = _stored(run_with_data)

@@ -110,7 +110,7 @@ def get_run(run_id: str, *, store: Store | None = None, include_deleted: bool = 
     model version made from it loads from."""
     check_run_id(run_id)
     store = resolve_store(store)
-    with store.session() as con:
+    with store.session(read_only=True) as con:
         run_key, full_id = resolve_run(con, run_id, include_deleted)
         row = fetch_one(con, """
             SELECT r.run_id, r.run_name, e.name, r.status, r.start_time, r.end_time, r.last_seen,
@@ -178,7 +178,7 @@ def get_metric_history(run_id: str, key: str, *, max_points: int | None = None,
     store = resolve_store(store)
     frame = _history_without_merging(store, run_id.strip(), key)
     if frame is None:  # a large backlog, or no such run or key: merge, then answer or say what exists
-        with store.session() as con:
+        with store.session(read_only=True) as con:
             run_key, full_id = resolve_run(con, run_id)
             key_row = fetch_one(con, "SELECT key_id FROM internal.metric_keys WHERE key = ?", [key])
             if key_row:
@@ -281,7 +281,7 @@ def run_values(run_ids: list[str], *, store: Store | None = None) -> dict[str, d
                                                     for run_id in run_ids}
     if not run_ids:
         return values
-    with resolve_store(store).session() as con:
+    with resolve_store(store).session(read_only=True) as con:
         rows = con.execute("""
             WITH chosen AS (SELECT run_key, run_id FROM internal.runs WHERE run_id IN (SELECT unnest(?)))
             SELECT c.run_id, 'params', p.key, p.value, NULL::DOUBLE FROM internal.params p JOIN chosen c USING (run_key)
@@ -306,7 +306,7 @@ def running_run_id(pid: int | None = None, notebook_path: str | None = None, *,
     if pid is None and not notebook_path:
         return None
     row: tuple[str] | None
-    with resolve_store(store).session() as con:
+    with resolve_store(store).session(read_only=True) as con:
         for column, value in (("pid", pid), ("notebook_path", notebook_path)):
             if not value:
                 continue

@@ -94,7 +94,7 @@ def search_runs(experiment: str | list[str] | None = None, filter: str | None = 
     store = resolve_store(store)
     where, params, experiments = _run_conditions(filter, experiment, include_deleted, store)
     order_keys = parse_order_by(order_by)
-    with store.session() as con:
+    with store.session(read_only=True) as con:
         _check_experiments(con, experiments)
         if warn_unknown_keys:
             _warn_unknown_keys(con, filter, experiments, include_deleted)
@@ -345,7 +345,7 @@ def sql(query: str, params: list[Any] | None = None, *, store: Store | None = No
 
 def list_experiments(*, store: Store | None = None) -> list[str]:
     """Names of the store's experiments."""
-    with resolve_store(store).session() as con:
+    with resolve_store(store).session(read_only=True) as con:
         return [n for (n,) in con.execute("SELECT name FROM internal.experiments ORDER BY name").fetchall()]
 
 
@@ -361,7 +361,7 @@ def _check_experiments(con: DuckDBPyConnection, experiments: list[str]) -> None:
 def experiment_summaries(*, store: Store | None = None) -> list[dict[str, Any]]:
     """Each experiment with its number of (non-deleted) runs, how many are RUNNING and the start
     of its newest run in epoch ms (None when it has no runs); newest activity first."""
-    with resolve_store(store).session() as con:
+    with resolve_store(store).session(read_only=True) as con:
         rows = con.execute("""
             SELECT e.name, count(r.run_key), count(r.run_key) FILTER (WHERE r.status = 'RUNNING'),
                    max(r.start_time)
@@ -378,7 +378,7 @@ def count_runs(experiment: str | list[str] | None = None, filter: str | None = N
     ``search_runs``, so a paged table can show "51-100 of 240"."""
     store = resolve_store(store)
     where, params, experiments = _run_conditions(filter, experiment, False, store)
-    with store.session() as con:
+    with store.session(read_only=True) as con:
         _check_experiments(con, experiments)
         total, running = _run_filtered(filter, None, lambda: con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE r.status = 'RUNNING')

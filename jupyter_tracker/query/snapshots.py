@@ -37,7 +37,7 @@ def load_snapshot(run_id: str, kind: str = "executed", *, store: Store | None = 
     if not isinstance(kind, str) or kind not in ("executed", "saved"):
         raise InvalidValueError(f"snapshot kind must be 'executed' or 'saved', not {kind!r:.80}")
     store = resolve_store(store)
-    with store.session() as con:
+    with store.session(read_only=True) as con:
         run_key, full_id = resolve_run(con, run_id)
         rows = con.execute("""SELECT kind, meta_sha, cell_shas, notebook_path FROM internal.snapshots
                               WHERE run_key = ? ORDER BY created_time DESC""", [run_key]).fetchall()
@@ -111,7 +111,7 @@ def load_slice(run_id: str, *, store: Store | None = None) -> dict[str, Any]:
 
     check_run_id(run_id)
     store = resolve_store(store)
-    with store.session() as con:
+    with store.session(read_only=True) as con:
         run_key, full_id = resolve_run(con, run_id)
         row = fetch_one(con, "SELECT sha256 FROM internal.artifacts WHERE run_key = ? AND path = ?",
                         [run_key, SLICE_ARTIFACT])
@@ -138,7 +138,7 @@ def load_slice_notebook(run_id: str, *, store: Store | None = None) -> NotebookN
 def snapshot_kinds(run_id: str, *, store: Store | None = None) -> list[str]:
     """Which notebook snapshots (``executed``, ``saved``) the run has."""
     check_run_id(run_id)
-    with resolve_store(store).session() as con:
+    with resolve_store(store).session(read_only=True) as con:
         run_key, _ = resolve_run(con, run_id)
         return sorted(k for (k,) in con.execute(
             "SELECT DISTINCT kind FROM internal.snapshots WHERE run_key = ?", [run_key]).fetchall())

@@ -49,7 +49,7 @@ def get_metric_window(run_id: str, key: str, x_range: tuple[float, float], *, ax
         raise InvalidValueError(f"x_range must be finite numbers, not {x_range!r:.80}")
     low, high = min(low, high), max(low, high)
     column = "step" if axis == "step" else "timestamp"
-    with resolve_store(store).session() as con:
+    with resolve_store(store).session(read_only=True) as con:
         run_key, full_id = resolve_run(con, run_id)
         key_row = fetch_one(con, "SELECT key_id FROM internal.metric_keys WHERE key = ?", [key])
         if key_row is None:

@@ -102,6 +102,21 @@ def active_settings() -> RequestSettings | None:
     return _active.get()
 
 
+def refuse_missing_sqlite(tracking_uri: str) -> None:
+    """Refuse to read from a ``sqlite:///`` URI whose file does not exist: MLflow would create an
+    empty database there, and an import from a mistyped path would report nothing to import."""
+    if not tracking_uri.startswith("sqlite:"):
+        return
+    from pathlib import Path
+    from urllib.parse import unquote, urlsplit
+
+    path = unquote(urlsplit(tracking_uri).path)[1:]  # sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db
+    if path in ("", ":memory:") or Path(path).is_file():
+        return
+    raise SyncError(f"there is no MLflow database at {path} (from {tracking_uri}); nothing was created or "
+                    f"imported. Check the path: sqlite:///relative/path.db, or sqlite:////absolute/path.db")
+
+
 def connect(tracking_uri: str) -> Any:
     """An ``MlflowClient`` for ``tracking_uri``, after checking that a server answers there (so an
     unreachable one fails fast instead of after the client's retries)."""

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import ExperimentNotFoundError, SyncError
 from ..store.current import resolve_store
 from .bundle import ImportResult, import_tables
-from .mlflow_client import RequestSettings, connect, remote_files, talking_to
+from .mlflow_client import RequestSettings, connect, refuse_missing_sqlite, remote_files, talking_to
 from .mlflow_layout import (
     BOOKKEEPING_ARTIFACTS,
     CONSOLE_ARTIFACT,
@@ -64,6 +64,7 @@ def pull(tracking_uri: str, experiment: str, filter: str | None = None, *, max_r
 
 def _pull(tracking_uri: str, experiment: str, filter: str | None, max_results: int, progress: bool,
           store, live: bool = False) -> PullResult:
+    refuse_missing_sqlite(tracking_uri)
     client = connect(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:

@@ -3,13 +3,15 @@
 Layout of a store directory::
 
     tracker.duckdb   the merged database (see schema.py for tables and public views)
-    lock             flock taken around every short database session
+    lock, write.lock flocks: who opens the database how (see locking.py)
     journal/         per-process append-only journals (see journal.py)
     objects/         content-addressed artifacts and snapshot cells (see objects.py)
 
-No process keeps the database open: ``Store.session()`` takes the lock, opens a connection,
-checks or migrates the schema, merges pending journals so readers see everything logged so far,
-and closes it again. What a session does when things go wrong is decided here, in one place:
+No process keeps the database open: ``Store.session()`` merges pending journals so readers see
+everything logged so far, opens a connection, and closes it again. Queries read on a read-only
+connection under a shared lock, so a slow one holds up neither other queries nor merges: a writer
+that finds one running works on a copy of the database and swaps it in (``_write_access``).
+What a session does when things go wrong is decided here, in one place:
 a damaged or foreign file is refused untouched; a store on read-only media is read without a
 lock file, a merge or a migration; a full disk turns into one ``StoreFullError`` (reads answer
 from what is already merged); a query past ``TrackerConfig.query_timeout`` is interrupted.
@@ -26,7 +28,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +63,10 @@ if TYPE_CHECKING:
 
 DB_FILENAME = "tracker.duckdb"
 
+#: How long a writer waits for running queries before it works on a copy of the database instead.
+#: Sessions take milliseconds: only a slow query (a heavy ``jt.sql``) outlasts this.
+SWAP_AFTER = 0.25
+
 #: The configuration of every DuckDB instance jupyter_tracker opens. A store never installs or loads
 #: an extension behind the user's back: without this, a foreign file (a SQLite database named
 #: tracker.duckdb) makes DuckDB try to download sqlite_scanner from the internet.
@@ -86,6 +92,8 @@ class Store:
         self.journal_dir = self.root / "journal"
         self.objects = ObjectStore(self.root / "objects")
         self._lock: StoreLock | None = None
+        self._writers_lock: StoreLock | None = None
+        self._swap_path: Path | None = None  # the copy a write session works on (see _write_access)
         self._schema_checked = False
         self._checked_file: FileIdentity | None = None  # _file_identity of the database when its schema was checked
         self._writer: JournalWriter | None = None
@@ -166,17 +174,24 @@ class Store:
     @contextmanager
     def session(self, merge: bool = True, timeout: float | None = None, read_only: bool = False,
                 query_timeout: float | None = None) -> Iterator[DuckDBPyConnection]:
-        """A short-lived DuckDB connection under the store lock, with journals merged first.
+        """A short-lived DuckDB connection to the store, with journals merged first.
 
         ``read_only=True`` hands out a read-only connection, so the caller cannot change the
-        database even by mistake. A session with nothing new to merge writes nothing: the file
-        keeps its bytes and mtime. The body may hold the lock for ``query_timeout`` seconds
-        (default ``TrackerConfig.query_timeout``; 0: no limit): past that its query is interrupted
-        and ``QueryTimeoutError`` raised. On a store this process cannot write, the session reads
-        (no migration, no merge; a warning says how many journals were left unmerged) and a write
-        raises ``StoreReadOnlyError``; on a full disk the failed merge is rolled back, a warning
-        says so once, the session answers from what is already merged, and a write raises
-        ``StoreFullError``."""
+        database even by mistake, and never holds up anyone while its query runs: the merge is done
+        first (under ``write.lock``, see locking.py), then the query reads under the store's lock
+        taken shared, beside any number of other queries. Writers (merges included) that find
+        queries running for longer than ``SWAP_AFTER`` do not wait for them: they copy the database,
+        change the copy and swap it in with a rename (``_write_access``), so a slow query keeps the
+        state it started from and everyone else moves on. A session with ``read_only=False`` may
+        write, and holds ``write.lock`` for its body: keep such bodies short.
+
+        A session with nothing new to merge writes nothing: the file keeps its bytes and mtime. The
+        body may run for ``query_timeout`` seconds (default ``TrackerConfig.query_timeout``; 0: no
+        limit): past that its query is interrupted and ``QueryTimeoutError`` raised. On a store this
+        process cannot write, the session reads (no migration, no merge; a warning says how many
+        journals were left unmerged) and a write raises ``StoreReadOnlyError``; on a full disk the
+        failed merge is rolled back, a warning says so once, the session answers from what is
+        already merged, and a write raises ``StoreFullError``."""
         from ..config import get_config
 
         config = get_config()
@@ -184,9 +199,19 @@ class Store:
         limit = config.query_timeout if query_timeout is None else query_timeout
         self.ensure_directory()
         writable = self.writable()
-        if self._lock is None:
-            self._lock = StoreLock(self.root / "lock")
-        with self._lock.hold(timeout, shared=not writable):
+        with ExitStack() as held:
+            if writable and read_only:
+                if (not self._schema_current() or self.db_path.with_name(DB_FILENAME + ".wal").exists()
+                        or (merge and self._merge_pending(_journal_files(self.journal_dir)))):
+                    # Migrate, merge, or checkpoint what a full disk left in the WAL; then read.
+                    with self.session(merge=merge, timeout=timeout, query_timeout=0):
+                        pass
+                merge = False
+                held.enter_context(self._store_lock().hold(timeout, shared=True))
+            elif writable:
+                held.enter_context(self._write_access(timeout))
+            else:
+                held.enter_context(self._store_lock().hold(timeout, shared=True))
             con, refusal, journals = self._open_session(merge, read_only, writable, timeout)
             watchdog = _Watchdog(con, limit)
             failed = True
@@ -197,7 +222,7 @@ class Store:
                     if watchdog.stop() and isinstance(exc, Exception):  # a Ctrl-C stays a KeyboardInterrupt
                         raise QueryTimeoutError(
                             f"the query ran past the time limit of {limit:g} s (TrackerConfig.query_timeout) "
-                            f"and was stopped; the store's lock is released. Narrow the query (a WHERE, a "
+                            f"and was stopped. Narrow the query (a WHERE, a "
                             f"LIMIT), or raise the limit: %config TrackerConfig.query_timeout = {limit * 4:g} "
                             f"(or JUPYTER_TRACKER_QUERY_TIMEOUT={limit * 4:g})") from None
                     if refusal is not None and _refused_as_read_only(exc):
@@ -218,19 +243,127 @@ class Store:
 
     @contextmanager
     def exclusive(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold the store's lock exclusively for the ``with`` body with no database attached: for
+        """Hold the store's locks exclusively for the ``with`` body with no database attached: for
         work on the database file itself (compaction swaps it). Sessions inside the body reuse the
-        lock (it is re-entrant per thread); other processes' sessions wait, their writers do not
+        locks (they are re-entrant per thread); other processes' sessions wait, their writers do not
         (they only append to their journals)."""
         from ..config import get_config
 
         self.ensure_directory()
         if not self.writable():
             raise self._read_only_error("its database file cannot be rewritten")
+        timeout = get_config().lock_timeout if timeout is None else timeout
+        with self._write_lock().hold(timeout), self._store_lock().hold(timeout):
+            yield
+
+    def _store_lock(self) -> StoreLock:
+        """``<store>/lock``: exclusive while the database is open read-write in place, shared while
+        it is open read-only."""
         if self._lock is None:
             self._lock = StoreLock(self.root / "lock")
-        with self._lock.hold(get_config().lock_timeout if timeout is None else timeout):
-            yield
+        return self._lock
+
+    def _write_lock(self) -> StoreLock:
+        """``<store>/write.lock``: held by the one process that changes the database."""
+        if self._writers_lock is None:
+            self._writers_lock = StoreLock(self.root / "write.lock")
+        return self._writers_lock
+
+    def _schema_current(self) -> bool:
+        """Whether this process checked the schema of the database file that is there now."""
+        return self._schema_checked and self._checked_file == _file_identity(self.db_path)
+
+    @contextmanager
+    def _write_access(self, timeout: float) -> Iterator[None]:
+        """The right to change the database for the ``with`` body, without waiting for queries.
+
+        Under ``write.lock``: when ``lock`` can be had exclusively (no query runs), the body opens
+        the database in place. When queries hold it shared for longer than ``SWAP_AFTER``, the body
+        works on a copy (``_swap_path``, which ``_attach`` opens instead) that is then renamed over
+        the database: running queries keep reading the file they opened, later ones read the copy.
+        Every commit the body made is in the copy, so the copy is always installed, whatever the
+        body raised; a copy left by a process killed before installing it is installed by the next
+        writer (``_install_leftover_copy``), so nothing merged is lost. Without room for a copy,
+        with a write-ahead log pending, or with a schema to migrate, the writer waits for the
+        queries instead (up to ``timeout``)."""
+        with ExitStack() as held:
+            held.enter_context(self._write_lock().hold(timeout))
+            self._install_leftover_copy()
+            if self._swap_path is not None or held.enter_context(
+                    self._store_lock().hold(timeout, share_after=SWAP_AFTER)):
+                yield  # in place (or already inside a swap of this thread)
+                return
+            if not self._can_copy():
+                held.close()  # let the queries finish, then open in place
+                held.enter_context(self._write_lock().hold(timeout))
+                held.enter_context(self._store_lock().hold(timeout))
+                yield
+                return
+            copy = self._copy_database()
+            self._swap_path = copy
+            try:
+                yield
+            finally:
+                self._swap_path = None
+                self._install_copy(copy)
+
+    def _copy_paths(self) -> tuple[Path, Path]:
+        """(copy being written, finished copy) of this process: hidden names beside the database."""
+        finished = self.root / f".{DB_FILENAME}.swap-{os.getpid()}"
+        return finished.with_name(finished.name + ".partial"), finished
+
+    def _can_copy(self) -> bool:
+        """Whether the database may be copied and the copy swapped in: it exists, it has no
+        write-ahead log (a copy of the file alone would miss it), its schema is current (a migration
+        opens the file itself), and the disk has room for a copy with some to spare."""
+        from . import schema
+
+        if not self.db_path.exists() or self.db_path.with_name(DB_FILENAME + ".wal").exists():
+            return False
+        if not self._schema_current():
+            if self._read_schema_version() != schema.SCHEMA_VERSION:
+                return False
+            self._schema_checked, self._checked_file = True, _file_identity(self.db_path)
+        return shutil.disk_usage(self.root).free > 2 * self.db_path.stat().st_size + (64 << 20)
+
+    def _copy_database(self) -> Path:
+        """Copy the database (no process changes it: writers hold ``write.lock``, or ``lock``
+        exclusively, and this process holds the first and shares the second) to a finished copy."""
+        partial, finished = self._copy_paths()
+        try:
+            shutil.copyfile(self.db_path, partial)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            if _disk_full(exc):
+                raise self._disk_full_error() from None
+            raise
+        os.replace(partial, finished)
+        return finished
+
+    def _install_copy(self, copy: Path) -> None:
+        """Rename a finished copy (and its write-ahead log, first, if a checkpoint left one: the
+        database it belongs to is byte for byte the one it replaces) over the database."""
+        wal = copy.with_name(copy.name + ".wal")
+        if wal.exists():
+            os.replace(wal, self.db_path.with_name(DB_FILENAME + ".wal"))
+        os.replace(copy, self.db_path)
+        self._checked_file = _file_identity(self.db_path)  # a copy of a file whose schema was checked
+
+    def _install_leftover_copy(self) -> None:
+        """Install a finished copy that a writer killed before installing it left behind (it holds
+        commits, such as merges of journals since removed), and remove unfinished ones. Runs under
+        ``write.lock``: since that writer died, nobody has changed the database."""
+        prefix = f".{DB_FILENAME}.swap-"
+        try:
+            leftovers = [entry.name for entry in os.scandir(self.root) if entry.name.startswith(prefix)]
+        except FileNotFoundError:
+            return
+        for name in sorted(leftovers):
+            path = self.root / name
+            if name.endswith(".partial"):
+                path.unlink(missing_ok=True)
+            elif not name.endswith(".wal"):
+                self._install_copy(path)
 
     def merge(self) -> object:
         """Merge pending journals now; returns what was merged (journals, points, killed runs)."""
@@ -382,8 +515,9 @@ class Store:
             self._check_schema(timeout, writable)  # a deleted database is recreated, a replaced one checked
         import duckdb
 
+        path = self._swap_path if self._swap_path is not None and not read_only else self.db_path
         try:
-            return _retry_locked(self.db_path, timeout, lambda: _attach_file(self.db_path, read_only=read_only))
+            return _retry_locked(self.db_path, timeout, lambda: _attach_file(path, read_only=read_only))
         except duckdb.Error as exc:
             if _disk_full(exc):
                 raise self._disk_full_error() from None

@@ -45,9 +45,10 @@ def import_from(kind: str, source: str | Path, experiment: str | None = None, *,
 
 def _from_mlflow(tracking_uri: str, experiment: str | None, progress: bool, store) -> ImportFromResult:
     """``jt.pull`` of one MLflow experiment, or of every experiment when ``experiment`` is None."""
-    from ..mlflow_client import talking_to
+    from ..mlflow_client import refuse_missing_sqlite, talking_to
     from ..mlflow_pull import pull
 
+    refuse_missing_sqlite(tracking_uri)
     if experiment is None:
         try:
             from mlflow.tracking import MlflowClient
