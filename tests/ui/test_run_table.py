@@ -132,9 +132,15 @@ def test_wide_table_summaries_frozen_names_and_a_tight_live_card(page, lab_serve
 
 
 def _assert_card_fits_its_output(cell) -> None:
-    """The card's output area ends where the card ends: no empty band under the card's row."""
+    """The card ends where its last row ends, and its output area where the card ends: no empty band."""
     slack = cell.locator(".jp-OutputArea-output:has(.jt-card-static)").evaluate(
         """output => { const card = output.querySelector('.jt-card-static');
             return output.getBoundingClientRect().bottom - card.getBoundingClientRect().bottom; }""")
     assert slack <= 8, f"{slack:.0f} px of empty space under the live card"
+    inner = cell.locator(".jt-card-static").evaluate(
+        """card => { const last = card.lastElementChild.getBoundingClientRect();
+            const style = getComputedStyle(card);
+            return card.getBoundingClientRect().bottom - parseFloat(style.paddingBottom)
+                - parseFloat(style.borderBottomWidth) - last.bottom; }""")
+    assert inner <= 2, f"{inner:.0f} px of empty space inside the card under its last row"
 
