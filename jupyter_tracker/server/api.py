@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from ..errors import (
     InvalidValueError,
     PathOutsideRootError,
     RunNotFoundError,
+    UnknownKeyWarning,
 )
 from ..store.database import Store, get_store
 from .payloads import (
@@ -215,13 +217,20 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
     if store is None:
         return {"runs": [], "total": 0, "running": 0}
     experiment = experiment or None
-    frame = query.search_runs(experiment, filter or None, order_by or None, max_results=limit, offset=offset,
-                              warn_unknown_keys=False, store=store)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnknownKeyWarning)
+        frame = query.search_runs(experiment, filter or None, order_by or None, max_results=limit, offset=offset,
+                                  warn_unknown_keys=bool(filter), store=store)
     total, running = query.count_runs(experiment, filter or None, store=store)
     bases = frame[query.BASE_COLUMNS].astype(object).where(frame[query.BASE_COLUMNS].notna(), None)
     records = bases.to_dict("records")
     values = query.run_values([r["run_id"] for r in records], store=store)
-    return {"runs": [_summary(r, values[r["run_id"]]) for r in records], "total": total, "running": running}
+    page: IRunPage = {"runs": [_summary(r, values[r["run_id"]]) for r in records], "total": total,
+                      "running": running}
+    unknown = [str(w.message) for w in caught if issubclass(w.category, UnknownKeyWarning)]
+    if unknown:
+        page["warnings"] = unknown  # the sidebar shows them under its filter box, as a notebook would
+    return page
 
 
 def models(root_dir: str | Path, relative_dir: str | None) -> ModelList:

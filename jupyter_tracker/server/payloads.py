@@ -53,6 +53,8 @@ class IRunPage(TypedDict):
     runs: list[IRunSummary]
     total: int
     running: int
+    #: search_runs' UnknownKeyWarning texts (a filter key no run has, with the keys there are); absent if none
+    warnings: NotRequired[list[str]]
 
 
 class IArtifact(TypedDict):

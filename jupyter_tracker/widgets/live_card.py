@@ -168,7 +168,8 @@ def static_card_html(run_id: str, run_name: str, status: str, started: float, en
             f'<div>{static.swatch_html(colors.color_of(run_id))}<b title="{run_id}">{html.escape(run_name)}</b> '
             f'{static.status_badge(status)}'
             f' <span style="color:#666">{elapsed}</span></div>'
-            f'<table style="border-collapse:collapse">{rows}</table>{more_html}{error_html}</div>')
+            # margin:0: JupyterLab's rendered-HTML style gives a table a bottom margin, an empty band under the card
+            f'<table style="border-collapse:collapse;margin:0">{rows}</table>{more_html}{error_html}</div>')
 
 
 def _with_short_sparks(run, metrics: dict) -> dict:

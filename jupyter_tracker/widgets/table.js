@@ -131,20 +131,25 @@ function render({ model, el: root }) {
     for (const group of GROUPS) {
       const count = columns.filter((c) => c.group === group).length;
       if (!count) continue;
-      const isCollapsed = group !== "run" && collapsed.has(group);
+      if (group === "run") {
+        // The label sits over the name column alone, frozen with it; the other run columns get an
+        // unlabelled cell that scrolls with them.
+        groupRow.append(el("th", { class: "jt-group jt-group-run", "data-group": "run" }, "run"));
+        if (count > 1) groupRow.append(el("th", { colspan: String(count - 1), class: "jt-group jt-group-run-rest" }));
+        continue;
+      }
+      const isCollapsed = collapsed.has(group);
       const span = isCollapsed ? 1 : count;
-      const label = group === "run" ? "run" : `${isCollapsed ? "▸" : "▾"} ${group} (${count})`;
+      const label = `${isCollapsed ? "▸" : "▾"} ${group} (${count})`;
       const th = el("th", { colspan: String(span), class: `jt-group jt-group-${group}`, "data-group": group },
         label);
-      if (group !== "run") {
-        th.addEventListener("click", () => {
-          const now = new Set(model.get("collapsed"));
-          if (now.has(group)) now.delete(group);
-          else now.add(group);
-          model.set("collapsed", Array.from(now));
-          model.save_changes();
-        });
-      }
+      th.addEventListener("click", () => {
+        const now = new Set(model.get("collapsed"));
+        if (now.has(group)) now.delete(group);
+        else now.add(group);
+        model.set("collapsed", Array.from(now));
+        model.save_changes();
+      });
       groupRow.append(th);
     }
     const headRow = el("tr", { class: "jt-head-row" });

@@ -51,6 +51,8 @@ export interface IRunPage {
   runs: IRunSummary[];
   total: number;
   running: number;
+  /** search_runs' UnknownKeyWarning texts: a filter key no run has, naming the keys there are. */
+  warnings?: string[];
 }
 
 export interface IArtifact {

@@ -49,6 +49,7 @@ export class ExperimentsSidebar extends Widget {
     this._filterInput.addEventListener('search', () => this.setFilter(this._filterInput.value));
     this._storeLine = h('div', { class: 'jp-tracker-store' });
     this._errorLine = h('div', { class: 'jp-tracker-error', role: 'alert' });
+    this._warningLine = h('div', { class: 'jp-tracker-filter-warning', role: 'status', hidden: '' });
     this._list = h('div', { class: 'jp-tracker-experiments' });
     this._markedBar = h('div', { class: 'jp-tracker-marked-bar', role: 'toolbar', hidden: '' });
     this.node.append(
@@ -56,6 +57,7 @@ export class ExperimentsSidebar extends Widget {
       this._storeLine,
       this._filterInput,
       this._errorLine,
+      this._warningLine,
       this._markedBar,
       this._list
     );
@@ -198,6 +200,10 @@ export class ExperimentsSidebar extends Widget {
     this._storeLine.title = store ? `${store.store}\nfor the folder /${this._dir}` : '';
     this._errorLine.textContent = this._error;
     this._errorLine.hidden = !this._error;
+    // The same filter warns once per searched experiment: show each distinct text once.
+    const warnings = this._error ? [] : [...new Set([...this._pages.values()].flatMap(page => page.warnings ?? []))];
+    this._warningLine.replaceChildren(...warnings.map(text => h('div', {}, text)));
+    this._warningLine.hidden = !warnings.length;
     if (store && !store.exists) {
       this._keyed.clear();
       this._list.replaceChildren(
@@ -371,6 +377,7 @@ export class ExperimentsSidebar extends Widget {
   private _generation = 0;
   private _poll: Poll;
   private _filterInput: HTMLInputElement;
+  private _warningLine: HTMLElement;
   private _storeLine: HTMLElement;
   private _errorLine: HTMLElement;
   private _list: HTMLElement;

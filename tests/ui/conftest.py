@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,23 @@ def open_and_run_all(page, base_url: str, token: str, notebook_name: str):
         except AssertionError:
             page.keyboard.press("Escape")
     raise AssertionError("Run All did not start executing")
+
+
+def change_theme(page, theme: str) -> None:
+    """Pick a JupyterLab theme from the Settings menu and wait until the page has redrawn in it."""
+    from playwright.sync_api import expect
+
+    page.click("li.lm-MenuBar-item:has-text('Settings')")
+    page.hover("li.lm-Menu-item:has-text('Theme')")
+    page.click(f"li.lm-Menu-item[data-command='apputils:change-theme']:has-text('{theme}')")
+    expect(page.locator(f"body[data-jp-theme-name='{theme}']")).to_be_attached(timeout=30000)
+    expect(page.locator("#jupyterlab-splash")).to_have_count(0, timeout=30000)
+
+
+def luminance(css_color: str) -> float:
+    """Relative brightness 0..1 of a computed ``rgb(...)`` colour, to check a theme's text is readable."""
+    red, green, blue = (float(part) for part in re.findall(r"[\d.]+", css_color)[:3])
+    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
 
 
 def screenshot(page, name: str) -> Path:

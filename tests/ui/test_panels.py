@@ -71,6 +71,16 @@ def test_notebook_02_panels_in_jupyterlab(page, lab_server):
     expect(table.locator(".jt-filter-error")).to_be_hidden()
     assert all(name.startswith("sgd") for name in _names(table))
 
+    # The summaries snippet: the runs that ever reached the lowest loss first, min and max beside the latest.
+    best = _cell(panel, "best = jt.search_runs(").locator(".jp-OutputArea-output")
+    expect(best).to_contain_text("metrics.loss.min")
+    expect(best).to_contain_text("metrics.loss.max")
+    ranked = jt.search_runs("compare-demo", "attributes.run_name != 'sweep'", order_by="metrics.loss.min",
+                            summaries=["min"], store=get_store(store_dir))
+    best_name = ranked.run_name.iloc[0]
+    assert ranked["metrics.loss.min"].iloc[0] == ranked["metrics.loss.min"].min()
+    expect(best.locator("tbody tr").first).to_contain_text(best_name)
+
     # Curves and parallel coordinates are drawn (in view: cells far off screen are not rendered).
     curves_cell = _cell(panel, "children = jt.search_runs(")
     curves_cell.scroll_into_view_if_needed()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import nbformat
-from conftest import open_and_run_all, screenshot
+from conftest import change_theme, luminance, open_and_run_all, screenshot
 from playwright.sync_api import expect
 
 LONG_NAME = "sweep-lr-0.001-l2-0.0001-optimizer-adam-seed-7-and-a-long-distinguishing-END"
@@ -67,6 +67,9 @@ def test_wide_table_summaries_frozen_names_and_a_tight_live_card(page, lab_serve
     scroller.scroll_into_view_if_needed()
     assert scroller.evaluate("s => s.scrollWidth > s.clientWidth + 200"), "the table is not wider than its box"
     before = name.bounding_box()
+    group_label = table.locator("th.jt-group-run")
+    expect(group_label).to_have_text("run")
+    label_before = group_label.bounding_box()
     screenshot(page, "run-table-wide")
     scroller.evaluate("s => { s.scrollLeft = s.scrollWidth; }")
     expect(table.locator("th[data-key='metrics.loss.max']")).to_be_in_viewport()
@@ -76,6 +79,12 @@ def test_wide_table_summaries_frozen_names_and_a_tight_live_card(page, lab_serve
         const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
         return td === hit || td.contains(hit); }""")
     assert on_top, "a scrolled cell paints over the frozen name column"
+    # The "run" group label over the name column stays frozen with it and is not painted over.
+    label_after = group_label.bounding_box()
+    assert abs(label_after["x"] - label_before["x"]) < 1, "the run group label scrolled away"
+    assert group_label.evaluate("""th => { const r = th.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return th === hit || th.contains(hit); }"""), "a scrolled group header paints over the run label"
     screenshot(page, "run-table-scrolled")
 
     # The picker: a prompt and no chart at all until a run is ticked.
@@ -100,4 +109,38 @@ def test_wide_table_summaries_frozen_names_and_a_tight_live_card(page, lab_serve
     summary = live_cell.locator(".jp-OutputArea-output", has_text="short-cell (").last.inner_text()
     duration = re.search(r"FINISHED in (.+?) ·", summary).group(1)
     assert duration in card.inner_text(), f"summary says {duration!r}, card says {card.inner_text()!r}"
+    _assert_card_fits_its_output(live_cell)
     screenshot(page, "live-card-short-cell")
+
+    # The dark theme: the table and the card keep readable text on the theme's background.
+    change_theme(page, "JupyterLab Dark")
+    try:
+        table.scroll_into_view_if_needed()
+        header = table.locator("th[data-key='run_name']")
+        assert luminance(header.evaluate("th => getComputedStyle(th).backgroundColor")) < 0.3
+        assert luminance(header.evaluate("th => getComputedStyle(th).color")) > 0.6
+        assert luminance(name.evaluate("td => getComputedStyle(td).color")) > 0.6
+        selected_name = picker_cell.locator(".jt-row.jt-selected .jt-name").first
+        assert luminance(selected_name.evaluate("td => getComputedStyle(td).backgroundColor")) < 0.4, \
+            "a selected row turns light behind the dark theme's light text"
+        screenshot(page, "run-table-dark")
+        live_cell.scroll_into_view_if_needed()
+        _assert_card_fits_its_output(live_cell)
+        screenshot(page, "live-card-dark")
+    finally:
+        change_theme(page, "JupyterLab Light")
+
+
+def _assert_card_fits_its_output(cell) -> None:
+    """The card ends where its last row ends, and its output area where the card ends: no empty band."""
+    slack = cell.locator(".jp-OutputArea-output:has(.jt-card-static)").evaluate(
+        """output => { const card = output.querySelector('.jt-card-static');
+            return output.getBoundingClientRect().bottom - card.getBoundingClientRect().bottom; }""")
+    assert slack <= 8, f"{slack:.0f} px of empty space under the live card"
+    inner = cell.locator(".jt-card-static").evaluate(
+        """card => { const last = card.lastElementChild.getBoundingClientRect();
+            const style = getComputedStyle(card);
+            return card.getBoundingClientRect().bottom - parseFloat(style.paddingBottom)
+                - parseFloat(style.borderBottomWidth) - last.bottom; }""")
+    assert inner <= 2, f"{inner:.0f} px of empty space inside the card under its last row"
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import nbformat
-from conftest import open_and_run_all, screenshot
+from conftest import change_theme, luminance, open_and_run_all, screenshot
 from playwright.sync_api import expect
 
 EXPERIMENT = "sidebar-e2e"
@@ -46,14 +46,6 @@ def open_sidebar(page):
 
 def run_rows(sidebar, experiment: str = EXPERIMENT):
     return sidebar.locator(f"[data-experiment='{experiment}'] .jp-tracker-run")
-
-
-def change_theme(page, theme: str) -> None:
-    page.click("li.lm-MenuBar-item:has-text('Settings')")
-    page.hover("li.lm-Menu-item:has-text('Theme')")
-    page.click(f"li.lm-Menu-item[data-command='apputils:change-theme']:has-text('{theme}')")
-    expect(page.locator(f"body[data-jp-theme-name='{theme}']")).to_be_attached(timeout=30000)
-    expect(page.locator("#jupyterlab-splash")).to_have_count(0, timeout=30000)
 
 
 def test_sidebar_details_snapshot_and_run_actions(page, lab_server):
@@ -169,16 +161,12 @@ def test_sidebar_details_snapshot_and_run_actions(page, lab_server):
         background = page.evaluate(
             "getComputedStyle(document.querySelector('.jp-tracker-details')).backgroundColor")
         text = page.evaluate("getComputedStyle(document.querySelector('.jp-tracker-details-name')).color")
-        assert background != "rgba(0, 0, 0, 0)" and _luminance(background) < 0.3 < _luminance(text)
+        assert background != "rgba(0, 0, 0, 0)" and luminance(background) < 0.3 < luminance(text)
         screenshot(page, "dark-theme")
     finally:
         change_theme(page, "JupyterLab Light")
     assert not errors, errors
 
-
-def _luminance(css_color: str) -> float:
-    red, green, blue = (float(part) for part in re.findall(r"[\d.]+", css_color)[:3])
-    return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
 
 
 def test_track_this_cell_and_the_active_run_in_the_status_bar(page, lab_server):
