@@ -1,8 +1,8 @@
 """The plotly figures of our panels reach the browser in their widget's opening message: a real
 kernel displays curves and a comparison, and each plotly model's ``comm_open`` already carries its
-traces and layout. (Sent as updates after the opening, as plotly's own FigureWidget does, they are
-dropped by anywidget when plotly.js takes over two seconds to load, and the panel draws empty axes:
-``jupyter_tracker/widgets/figure.py``.)"""
+traces and layout. (Sent as updates after the opening, as plotly's own FigureWidget does, they were
+dropped by anywidget when plotly.js took over two seconds to load: ``jupyter_tracker/widgets/plot.py``.)
+The opening state carries no plotly.js: the browser asks for it once per page."""
 
 from __future__ import annotations
 
@@ -37,12 +37,13 @@ def test_panel_figures_open_with_their_traces_and_layout(tmp_path):
         client.stop_channels()
         manager.shutdown_kernel(now=True)
     assert reply["content"]["status"] == "ok", [m["content"] for m in seen if m["msg_type"] == "error"]
-    figures = [m["content"]["data"]["state"] for m in seen if m["msg_type"] == "comm_open"
-               and "_widget_data" in m["content"]["data"]["state"]]
+    figures = [m["content"]["data"]["state"]["figure"] for m in seen if m["msg_type"] == "comm_open"
+               and "figure" in m["content"]["data"]["state"]]
+    assert all(len(str(figure)) < 100_000 for figure in figures)  # traces, not plotly.js
     assert len(figures) == 3, len(figures)  # the curves, the comparison's parallel coordinates and curves
-    parcoords = next(state for state in figures if state["_widget_data"][0]["type"] == "parcoords")
+    parcoords = next(state for state in figures if state["data"][0]["type"] == "parcoords")
     for curves in (state for state in figures if state is not parcoords):
-        assert len(curves["_widget_data"]) == 4  # 2 runs x 2 metric panels, drawn from the first message
-        assert {trace["type"] for trace in curves["_widget_data"]} == {"scatter"}
-        assert curves["_widget_layout"]["height"] >= 2 * 200 and "yaxis2" in curves["_widget_layout"]
-    assert [trace["type"] for trace in parcoords["_widget_data"]] == ["parcoords"]
+        assert len(curves["data"]) == 4  # 2 runs x 2 metric panels, drawn from the first message
+        assert {trace["type"] for trace in curves["data"]} == {"scatter"}
+        assert curves["layout"]["height"] >= 2 * 200 and "yaxis2" in curves["layout"]
+    assert [trace["type"] for trace in parcoords["data"]] == ["parcoords"]

@@ -1,7 +1,7 @@
 """``jt.compare(...)``: which settings won? Parallel coordinates, a diff of what differs, and the
 runs' curves overlaid.
 
-The parallel-coordinates plot (plotly ``Parcoords`` in a ``FigureWidget``) has one axis per param or
+The parallel-coordinates plot (plotly ``Parcoords`` in our plot widget, ``plot.py``) has one axis per param or
 metric that varies between the runs; text params become categorical axes. Each run's line, its
 column of the diff and its curves are in the run's session colour (``colors.py``), unless ``color``
 names a column to colour the lines by. Brushing an axis in the
@@ -36,6 +36,7 @@ class Comparison(widgets.VBox):
         self.frame = None
         self.axes: list[data.Axis] = []
         # A plain figure until the comparison is shown (``_show_parcoords``), as in MetricCurves.
+        self.parcoords_plot = None
         self.parcoords = go.Figure(layout=go.Layout(height=340, margin=dict(l=70, r=70, t=50, b=30),
                                                     template="plotly_white"))
         self.diff = widgets.HTML()
@@ -63,6 +64,7 @@ class Comparison(widgets.VBox):
             self.message.value = "<i>Select runs in the table to compare them.</i>"
             self.parcoords.data = []
             self.parcoords.layout.height = 10
+            self._send_parcoords()
             self.diff.value = ""
             self.curves_box.children = []
             self.kept = []
@@ -118,29 +120,34 @@ class Comparison(widgets.VBox):
                 self.parcoords.layout.height = 340
             else:
                 self.parcoords.layout.height = 10
-        self._follow_brushing()
+        self._send_parcoords()
         if not dimensions:
             self.message.value = "<i>These runs have no param or metric that differs.</i>"
 
-    def _follow_brushing(self) -> None:
-        import plotly.graph_objects as go
+    def _send_parcoords(self) -> None:
+        """Redraw the shown parallel coordinates (if shown) from ``self.parcoords``."""
+        if self.parcoords_plot is not None:
+            self.parcoords_plot.draw(self.parcoords.to_plotly_json())
 
-        if isinstance(self.parcoords, go.FigureWidget) and self.parcoords.data:
-            self.parcoords.data[0].on_change(self._on_brush, "dimensions")
+    def _on_restyle(self, restyle: dict, traces: list[int]) -> None:
+        """A brush dragged on the parallel coordinates: apply it to our figure, then keep the runs
+        inside every constraint."""
+        if not self.parcoords.data:
+            return
+        self.parcoords.plotly_restyle(restyle, traces or [0])
+        self._on_brush(self.parcoords.data[0], self.parcoords.data[0].dimensions)
 
     def _show_parcoords(self) -> None:
-        """Turn the parallel coordinates into the FigureWidget shown (once), its traces in the
-        widget's opening state (``figure.py``)."""
-        import plotly.graph_objects as go
+        """Show the parallel coordinates in a plot widget (``plot.py``; once), its traces in the
+        widget's opening state."""
+        from .plot import Plot
 
-        from .figure import figure_widget
-
-        if static_only() or isinstance(self.parcoords, go.FigureWidget) or not self.run_ids:
+        if static_only() or self.parcoords_plot is not None or not self.run_ids:
             return  # nothing selected yet: no empty chart (shown once runs are)
-        self.parcoords = figure_widget(self.parcoords)
-        self._follow_brushing()
+        self.parcoords_plot = Plot(self.parcoords.to_plotly_json())
+        self.parcoords_plot.on_restyle(self._on_restyle)
         children = list(self.children)
-        children.insert(children.index(self.message) + 1, self.parcoords)
+        children.insert(children.index(self.message) + 1, self.parcoords_plot)
         self.children = children
 
     def _on_brush(self, trace, dimensions) -> None:

@@ -2,8 +2,8 @@
 
 One panel per metric key (small multiples sharing the x axis, never unrelated keys on one y
 axis), each run in its session colour (``colors.py``) with one legend entry per run, drawn above
-the panels so it never covers a plot or an axis title. A plotly ``FigureWidget`` (an anywidget in
-plotly 7) with controls for the x axis (step, seconds since the first point, wall time), log-y and
+the panels so it never covers a plot or an axis title. A plotly figure in our small plot widget
+(``plot.py``) with controls for the x axis (step, seconds since the first point, wall time), log-y and
 an exponential moving average (the raw curve stays faint underneath). ``group_by`` draws a mean
 line and a min–max band per group instead of each run.
 
@@ -36,8 +36,8 @@ AXIS_TITLES = {"step": "step", "relative": "seconds since first point", "wall": 
 
 
 class MetricCurves(widgets.VBox):
-    """Curves of ``keys`` for ``run_ids``; ``curves.figure`` is the plotly figure (a FigureWidget
-    in a live front end), ``curves.series`` what it draws, ``curves.window`` the zoomed x range."""
+    """Curves of ``keys`` for ``run_ids``; ``curves.figure`` is the plotly figure (shown through
+    ``curves.plot`` in a live front end), ``curves.series`` what it draws, ``curves.window`` the zoomed x range."""
 
     def __init__(self, run_ids: list[str], keys: list[str] | None = None, *, x: str = "step", smoothing: float = 0.0,
                  log_y: bool = False, max_points: int = MAX_POINTS, live: bool = True, poll_interval: float = 0.5,
@@ -64,9 +64,10 @@ class MetricCurves(widgets.VBox):
         self._group_of: dict[str, str] = {}
         self._params: dict[str, str] = {}
         self._panel_keys: list[str] = []
-        # A plain figure until the panel is shown (``show_figure``), then a FigureWidget given
-        # everything drawn so far. Without a widget front end (nbconvert, papermill) it stays
-        # plain: its state, plotly.js included, never reaches a client that would save it.
+        # Always a plain figure; once the panel is shown (``show_figure``) every drawing is also
+        # sent to ``self.plot`` (our small widget, plot.py). Without a widget front end
+        # (nbconvert, papermill) there is no plot widget and nothing reaches a saved notebook.
+        self.plot = None
         self.figure = go.Figure(layout=go.Layout(
             margin=dict(l=60, r=20, t=30, b=50), hovermode="closest", template="plotly_white", showlegend=False))
         self.legend = widgets.HTML()
@@ -147,12 +148,11 @@ class MetricCurves(widgets.VBox):
         self.window = None  # a range in steps means nothing in seconds
         self.reload()
 
-    def _on_browser_relayout(self, change) -> None:
+    def _on_browser_relayout(self, relayout: dict) -> None:
         """A zoom, pan or reset dragged in the browser (plotly.js' relayout data, as the view sent
         it): re-read the new x range of whichever panel was dragged (their x axes are matched), or
         the overview. Read from the message itself: the layout's ``autorange`` still holds what
         Python last drew, so it cannot tell a zoom from a reset."""
-        relayout = (change["new"] or {}).get("relayout_data") or {}
         window: list[float | None] = [None, None]
         reset = False
         for name, value in relayout.items():
@@ -249,6 +249,12 @@ class MetricCurves(widgets.VBox):
         return traces
 
     def _draw(self) -> None:
+        self._draw_figure()
+        plot = self.plot
+        if plot is not None:
+            plot.draw(self.figure.to_plotly_json())
+
+    def _draw_figure(self) -> None:
         from plotly.subplots import make_subplots
 
         with self._lock:
@@ -319,19 +325,17 @@ class MetricCurves(widgets.VBox):
 
     # -- display ---------------------------------------------------------------------------------
     def show_figure(self) -> None:
-        """Turn the drawn figure into the FigureWidget this panel shows (once; not without a
-        widget front end). Called when the panel is displayed, by itself or inside a comparison."""
-        import plotly.graph_objects as go
+        """Show the drawn figure in a plot widget (``plot.py``; once, not without a widget front
+        end), the figure in its opening state. Called when the panel is displayed, by itself or
+        inside a comparison."""
+        from .plot import Plot
 
-        from .figure import figure_widget
-
-        if static_only() or isinstance(self.figure, go.FigureWidget):
+        if static_only() or self.plot is not None:
             return
         with self._lock:
-            widget = figure_widget(self.figure)  # traces in its opening state: see figure.py
-            self.figure = widget
-            widget.observe(self._on_browser_relayout, "_js2py_relayout")
-            self.children = [*self.children, self.figure]
+            self.plot = Plot(self.figure.to_plotly_json())
+            self.plot.on_relayout(self._on_browser_relayout)
+            self.children = [*self.children, self.plot]
 
     def _repr_mimebundle_(self, **kwargs):
         self.show_figure()
