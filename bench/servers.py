@@ -122,7 +122,10 @@ def _wait_until_idle(pid: int, limit_s: float = 120) -> None:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
         for process in processes:
-            process.cpu_percent(None)
+            try:
+                process.cpu_percent(None)
+            except psutil.NoSuchProcess:  # a short-lived child of the server ended meanwhile
+                pass
         time.sleep(1.0)
         busy = 0.0
         for process in processes:
