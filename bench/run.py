@@ -604,7 +604,10 @@ def _run_module_function(module: str, function: str, **arguments) -> dict:
 
 
 def merged(previous: dict, result: dict) -> dict:
-    """``previous`` with every cell, note and failure this run measured replaced by this run's."""
+    """``previous`` with every cell, note and failure this run measured replaced by this run's.
+    ``previous`` is left as it was: a run saves after every workload, each time over the same
+    ``previous``, so changing it would repeat the rerun note once per workload."""
+    previous = json.loads(json.dumps(previous))
     table = previous["table"]
     for row, by_tool in result["table"]["cells"].items():
         table["cells"].setdefault(row, {}).update(by_tool)
