@@ -22,7 +22,7 @@ import ast
 import builtins
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 #: Method names whose call is taken to change the object it is called on (``model.fit(X, y)``).
@@ -535,14 +535,17 @@ class ExecutionLog:
             if self.definer.get(name) == count:
                 del self.definer[name]
 
-    def slice(self, count: int, to_python: Callable[[str], str]) -> tuple[list[Execution], list[int]]:
-        """The executions execution ``count`` depends on, itself included, in execution order; and the
-        counts it depends on that were forgotten. Seed calls made before it come along when the slice
-        draws random numbers (they define no name, but the result depends on them)."""
+    def slice(self, counts: int | Sequence[int], to_python: Callable[[str], str]) -> tuple[list[Execution], list[int]]:
+        """The executions ``counts`` depend on, themselves included, in execution order; and the counts
+        they depend on that were forgotten. ``counts`` is one execution (a ``%%track`` cell) or every
+        execution made while a run was active (a run started in one cell and ended in another): the
+        slice is the union of their dependencies. Seed calls made before the last of them come along
+        when the slice draws random numbers (they define no name, but the result depends on them)."""
+        roots = [counts] if isinstance(counts, int) else list(counts)
         self.analyse(to_python)
         wanted: set[int] = set()
         missing: set[int] = set()
-        stack = [count]
+        stack = list(roots)
         while stack:
             current = stack.pop()
             if current in wanted:
@@ -553,9 +556,10 @@ class ExecutionLog:
                 continue
             wanted.add(current)
             stack.extend(execution.depends.values())
+        last = max(roots)
         if any(e.names.rng_calls for c in wanted if (e := self.executions[c]).names is not None):
             seeds = [c for c, e in self.executions.items()
-                     if c < count and e.names is not None and e.names.seeds and c not in wanted]
+                     if c < last and e.names is not None and e.names.seeds and c not in wanted]
             if seeds:
                 stack = [seeds[-1]]
                 while stack:
@@ -565,6 +569,11 @@ class ExecutionLog:
                     wanted.add(current)
                     stack.extend(self.executions[current].depends.values())
         return [self.executions[c] for c in sorted(wanted)], sorted(missing)
+
+    def between(self, first: int, last: int) -> list[int]:
+        """The recorded executions from ``first`` to ``last`` (both included): what ran while a run
+        started in execution ``first`` and ended in ``last`` was active."""
+        return [c for c in self.executions if first <= c <= last]
 
     def hidden_before(self, count: int) -> list[Execution]:
         """Executions before ``count`` that ran code able to define names invisibly (exec, %run, import *)."""
