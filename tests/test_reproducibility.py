@@ -119,6 +119,31 @@ def test_runs_started_with_start_run_in_a_cell_get_the_cells_slice_and_verdict(l
     assert recorded["executions"][-1]["depends"]["beta"] == recorded["executions"][-2]["execution_count"]
 
 
+def test_a_run_started_in_one_cell_and_ended_in_another_gets_the_slice_of_every_cell_it_spanned(lab):
+    kernel, store = lab
+    path = kernel.open("spanning.ipynb")
+    cells = [("setup", SETUP), ("start", "run = jt.start_run(run_name='spanning')\nbatch = 32"),
+             ("log", "jt.log_metric('loss', base_loss / batch)"), ("end", "jt.end_run()"),
+             ("define", "base_loss = 2.0")]
+    save(path, cells)
+    kernel.execute(cells[4][1], "define")             # run first: the middle cell's base_loss comes from below
+    for cell_id, source in cells[1:4]:
+        kernel.execute(source, cell_id)
+    verdict, reasons = _verdict(store, "spanning")
+    assert verdict == "warnings"
+    assert "`base_loss` came from cell 5" in reasons and "below cell 3" in reasons, reasons
+    run = jt.get_run(jt.search_runs(filter="run_name = 'spanning'", store=get_store(store)).run_id.item(),
+                     store=get_store(store))
+    recorded = json.loads(run.artifact("jupyter_tracker/slice.json").local_path.read_text())
+    by_source = {e["source"]: e for e in recorded["executions"]}
+    assert {source for _, source in cells[1:]} <= set(by_source), list(by_source)
+    spanned = [by_source[source]["execution_count"] for _, source in cells[1:4]]
+    assert recorded["run_executions"] == spanned
+    assert [by_source[source]["cell_id"] for _, source in cells[1:4]] == ["start", "log", "end"]
+    middle = by_source[cells[2][1]]["depends"]
+    assert middle["batch"] == spanned[0] and middle["base_loss"] == by_source[cells[4][1]]["execution_count"]
+
+
 def test_a_cell_edited_and_run_again_under_the_same_id_is_named(lab):
     kernel, store = lab
     path = kernel.open("edited.ipynb")

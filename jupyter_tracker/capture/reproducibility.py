@@ -113,12 +113,15 @@ def _locate(execution: dict[str, Any], index: _Index) -> tuple[int | None, str]:
 
 
 def build_slice(count: int, cell_id: str | None, raw_cell: str, notebook_path: str | None,
-                to_python: Callable[[str], str]) -> dict[str, Any]:
+                to_python: Callable[[str], str], started: int | None = None) -> dict[str, Any]:
     """The slice of the execution ``count`` (recorded now if the post-run hook has not yet) as a JSON-able
     record: each execution with its source as run, cell id, the names it took from which execution, and
-    its position in the saved notebook."""
+    its position in the saved notebook. With ``started`` (the execution that started a run ended by
+    ``count``), the slice of every execution from ``started`` to ``count``: the run's own executions,
+    listed as ``run_executions``."""
     session_log.record(count, cell_id, raw_cell, tree=cell_trees.current())
-    executions, forgotten = session_log.slice(count, to_python)
+    own = session_log.between(started, count) if started is not None and started < count else [count]
+    executions, forgotten = session_log.slice(own, to_python)
     saved = saved_code_cells(notebook_path)
     records = []
     index = _Index(saved) if saved is not None else None
@@ -131,7 +134,7 @@ def build_slice(count: int, cell_id: str | None, raw_cell: str, notebook_path: s
         records.append(record)
     hidden = [{"execution_count": e.count, "hidden": list(e.names.hidden) if e.names else []}
               for e in session_log.hidden_before(count)]
-    return {"version": SLICE_VERSION, "execution_count": count, "notebook_path": notebook_path,
+    return {"version": SLICE_VERSION, "execution_count": count, "run_executions": own, "notebook_path": notebook_path,
             "saved": saved is not None, "forgotten": forgotten, "executions": records, "hidden_before": hidden[-20:],
             "kept_executions": session_log.limit}
 
@@ -153,14 +156,16 @@ def assess(slice_record: dict[str, Any], is_defined: Callable[[str], bool],
     reasons: list[str] = []
     notes: list[str] = []
     by_count = {r["execution_count"]: r for r in slice_record["executions"]}
-    own = by_count.get(slice_record["execution_count"])
+    own = [by_count[c] for c in slice_record.get("run_executions", [slice_record["execution_count"]]) if c in by_count]
     saved = saved_code_cells(slice_record.get("notebook_path")) if slice_record.get("saved") else None
     if not slice_record.get("saved"):
         reasons.append("the notebook was never saved (the kernel knows no .ipynb): a colleague has no notebook "
                        "to run")
-    if own is not None and own.get("cell_status") in ("edited", "deleted", "missing"):
-        reasons.append(f"this cell (execution [{own['execution_count']}]) differs from the saved notebook "
-                       f"(edited after it ran, or not saved since)")
+    for record in own:
+        if record.get("cell_status") in ("edited", "deleted", "missing"):
+            what = "this cell" if len(own) == 1 else "a cell the run executed"
+            reasons.append(f"{what} (execution [{record['execution_count']}]) differs from the saved notebook "
+                           f"(edited after it ran, or not saved since)")
     told: set[tuple[str, int]] = set()
     positions = [cell.position for cell in saved or []]
     for record in slice_record["executions"]:
@@ -229,9 +234,9 @@ def verdict_tags(verdict: Verdict) -> dict[str, str]:
 
 
 def _judged_slice(shell: Any, count: int, cell_id: str | None, raw_cell: str,
-                  notebook_path: str | None) -> tuple[dict[str, Any], Verdict]:
+                  notebook_path: str | None, started: int | None = None) -> tuple[dict[str, Any], Verdict]:
     to_python = shell.transform_cell
-    slice_record = build_slice(count, cell_id, raw_cell, notebook_path, to_python)
+    slice_record = build_slice(count, cell_id, raw_cell, notebook_path, to_python, started)
     hidden_names = set(getattr(shell, "user_ns_hidden", {}) or {})
     namespace = shell.user_ns
     verdict = assess(slice_record, lambda name: name in namespace and name not in hidden_names, to_python)
@@ -253,10 +258,12 @@ def record_run(run: Any, shell: Any, count: int, cell_id: str | None, raw_cell: 
 
 def record_ending_cell(run: Any) -> Verdict | None:
     """For a run ended by ordinary code while a notebook cell runs (``with jt.start_run(): ...``, or
-    ``run.end()``): the slice of that cell's execution and its verdict, stored with the run as
-    ``%%track`` stores them. None (nothing stored) outside a running cell, with slices off, or when the
-    run already has a verdict (a ``%%track`` run records its own). Never raises: a view of the run must
-    not break the user's cell, so a failure is a warning."""
+    ``run.end()``): the slice of every execution made while it was active (from the cell that started
+    it to this one: ``run = jt.start_run()`` in one cell, logging in the next, ``jt.end_run()`` in a
+    third) and its verdict, stored with the run as ``%%track`` stores them. None (nothing stored)
+    outside a running cell, with slices off, or when the run already has a verdict (a ``%%track`` run
+    records its own). Never raises: a view of the run must not break the user's cell, so a failure is
+    a warning."""
     cell = source_capture.current_cell
     count = cell.get("execution_count")
     if not cell.get("running") or count is None or VERDICT_TAG in run.tags or not get_config().slices:
@@ -264,14 +271,17 @@ def record_ending_cell(run: Any) -> Verdict | None:
     shell = source_capture.ipython_shell()
     if shell is None or not hasattr(shell, "transform_cell"):
         return None
-    notebook_path = (getattr(run, "source", None) or {}).get("notebook_path")
-    key = (count, notebook_path)
+    source = getattr(run, "source", None) or {}
+    notebook_path = source.get("notebook_path")
+    started = source.get("execution_count")
+    started = started if isinstance(started, int) and started <= count else count
+    key = (started, count, notebook_path)
     try:
-        # Runs ended by the same execution (child runs of a sweep in one cell) share its slice.
+        # Runs started and ended by the same executions (child runs of a sweep in one cell) share a slice.
         if _last_ending.get("key") != key:
             _last_ending.clear()
             _last_ending.update(key=key, judged=_judged_slice(shell, count, cell.get("cell_id"),
-                                                              cell.get("raw_cell") or "", notebook_path))
+                                                              cell.get("raw_cell") or "", notebook_path, started))
         return _store(run, *_last_ending["judged"])
     except Exception as exc:  # noqa: BLE001 - static analysis of user code must never fail the run's end
         import warnings

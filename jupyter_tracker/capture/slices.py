@@ -22,7 +22,7 @@ import ast
 import builtins
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 #: Method names whose call is taken to change the object it is called on (``model.fit(X, y)``).
@@ -39,6 +39,11 @@ _READERS = re.compile(r"^(open|read_\w+|load|loadtxt|genfromtxt|fromfile|load_da
 #: Names IPython keeps for itself (``_``, ``_3``, ``_i3``, ``In``, ``Out``…): never a dependency.
 _IPYTHON_NAMES = re.compile(r"^(_+\d*|_i+\d*|_[iod]h|In|Out|get_ipython|exit|quit|__\w+__)$")
 _BUILTINS = frozenset(dir(builtins))
+#: Every call name ``_Analysis.call`` acts on but ``read_…``: a call ``f(…)`` or ``x.f(…)`` whose ``f`` is none
+#: of them (and whose ``x`` is not one of ``_DRAW_MODULES``) needs no further look.
+_CALL_WORDS = frozenset({*_SEED_CALLS, *_GENERATORS, "exec", "eval", "run_line_magic", "run_cell_magic", "open", "load",
+                         "loadtxt", "genfromtxt", "fromfile", "load_dataset", "imread"})
+_DRAW_MODULES = frozenset({"random", "torch"})
 
 
 @dataclass(frozen=True)
@@ -111,36 +116,109 @@ class _Analysis:
         self.deferred: set[str] = set()   # globals read by function bodies
 
     # -- expressions --
-    def read(self, node: ast.AST | None, local: frozenset[str] | set[str] = frozenset()) -> None:
-        """Names an expression (or a function body) loads that are not defined before it in this cell."""
+    def read(self, node: ast.AST | None, local: frozenset[str] | set[str] = frozenset(), *,
+             _name: type = ast.Name, _load: type = ast.Load, _constant: type = ast.Constant,
+             _attribute: type = ast.Attribute, _call: type = ast.Call, _binop: type = ast.BinOp,
+             _keyword: type = ast.keyword, _subscript: type = ast.Subscript) -> None:
+        """Names an expression (or a function body) loads that are not defined before it in this cell.
+
+        This runs for every node of every new cell, so it is one loop over an explicit stack with the
+        commonest node types handled inline (bound as defaults: a call sets nothing up), and a name or
+        constant operand taken where it is found instead of being pushed: a ``Name`` directly under a
+        ``BinOp``, ``Call``, ``Attribute`` or ``Subscript`` is always a load. Names stored anywhere in
+        the expression (comprehension variables, lambda arguments, ``:=``) are not reads."""
         if node is None:
             return
-        stored: set[str] = set()
         loaded: list[str] = []
-        name_node, load, call_node, arg_node = ast.Name, ast.Load, ast.Call, ast.arg
-        for child in _walk(node):
+        stored: set[str] = set()
+        stack: list = [node]
+        pop, push, extend, load = stack.pop, stack.append, stack.extend, loaded.append
+        while stack:
+            child = pop()
             kind = type(child)
-            if kind is name_node:
-                if type(child.ctx) is load:  # type: ignore[attr-defined]
-                    loaded.append(child.id)  # type: ignore[attr-defined]
+            if kind is _binop:
+                operand = child.left
+                if type(operand) is _name:
+                    load(operand.id)
+                elif type(operand) is not _constant:
+                    push(operand)
+                operand = child.right
+                if type(operand) is _name:
+                    load(operand.id)
+                elif type(operand) is not _constant:
+                    push(operand)
+            elif kind is _call:
+                func = child.func
+                # Most calls (len(x), model.fit(X)) are no draw, seed, exec or reader: a set lookup says so.
+                if type(func) is _name:
+                    load(func.id)
+                    if func.id in _CALL_WORDS or "read_" in func.id:
+                        self.call(child)
                 else:
-                    stored.add(child.id)  # type: ignore[attr-defined]
-            elif kind is call_node:
-                self.call(child)  # type: ignore[arg-type]
-            elif kind is arg_node:
-                stored.add(child.arg)  # type: ignore[attr-defined]
-        for name in loaded:
-            if name not in self.defines and name not in stored and name not in local:
-                self.reads.add(name)
+                    if type(func) is not _attribute or type(func.value) is not _name or func.attr in _CALL_WORDS \
+                            or func.value.id in _DRAW_MODULES or "read_" in func.attr:
+                        self.call(child)
+                    push(func)
+                for operand in child.args:
+                    if type(operand) is _name:
+                        load(operand.id)
+                    elif type(operand) is not _constant:
+                        push(operand)
+                if child.keywords:
+                    extend(child.keywords)
+            elif kind is _name:
+                if type(child.ctx) is _load:
+                    load(child.id)
+                else:
+                    stored.add(child.id)
+            elif kind is _attribute:
+                operand = child.value
+                if type(operand) is _name:
+                    load(operand.id)
+                else:
+                    push(operand)
+            elif kind is _subscript:
+                operand = child.value
+                if type(operand) is _name:
+                    load(operand.id)
+                else:
+                    push(operand)
+                operand = child.slice
+                if type(operand) is _name:
+                    load(operand.id)
+                elif type(operand) is not _constant:
+                    push(operand)
+            elif kind is _keyword:
+                push(child.value)
+            elif kind is not _constant:
+                if kind is ast.arg:
+                    stored.add(child.arg)
+                names = _CHILD_FIELDS.get(kind)
+                if names is None:
+                    names = _CHILD_FIELDS[kind] = tuple(f for f in getattr(kind, "_fields", ())
+                                                        if f not in _SCALAR_FIELDS)
+                for name in names:
+                    value = getattr(child, name, None)
+                    if type(value) is list:
+                        extend(value)
+                    elif isinstance(value, ast.AST):
+                        push(value)
+        if loaded:
+            defines, reads = self.defines, self.reads
+            for name in loaded:
+                if name not in defines and name not in stored and name not in local:
+                    reads.add(name)
 
     def call(self, node: ast.Call) -> None:
+        """Note a call that draws random numbers, seeds, runs exec/eval or a magic, or reads a data file
+        (``read`` only calls it for those whose name may be one of them)."""
         func = node.func
-        if type(func) is ast.Name:  # the common case, f(x): no attribute chain to follow
+        if type(func) is ast.Name:
             last = dotted = func.id
         elif type(func) is ast.Attribute:
             last, dotted = func.attr, _dotted(func) or ""
         else:
-            last = dotted = ""
+            return
         if last in _SEED_CALLS or (last in _GENERATORS and (node.args or node.keywords)):
             self.seeds = True
         elif last in _GENERATORS or (".random." in f".{dotted}" and last not in _GENERATORS) or \
@@ -177,8 +255,17 @@ class _Analysis:
 
     # -- statements --
     def statements(self, body: list[ast.stmt]) -> None:
+        read, defines = self.read, self.defines
         for statement in body:
-            self.statement(statement)
+            if type(statement) is ast.Assign:  # most statements: `name = expression`, handled here
+                read(statement.value)
+                for target in statement.targets:
+                    if type(target) is ast.Name:
+                        defines.add(target.id)
+                    else:
+                        self.target(target)
+            else:
+                self.statement(statement)
 
     def statement(self, node: ast.stmt) -> None:
         if isinstance(node, ast.Assign):
@@ -448,14 +535,17 @@ class ExecutionLog:
             if self.definer.get(name) == count:
                 del self.definer[name]
 
-    def slice(self, count: int, to_python: Callable[[str], str]) -> tuple[list[Execution], list[int]]:
-        """The executions execution ``count`` depends on, itself included, in execution order; and the
-        counts it depends on that were forgotten. Seed calls made before it come along when the slice
-        draws random numbers (they define no name, but the result depends on them)."""
+    def slice(self, counts: int | Sequence[int], to_python: Callable[[str], str]) -> tuple[list[Execution], list[int]]:
+        """The executions ``counts`` depend on, themselves included, in execution order; and the counts
+        they depend on that were forgotten. ``counts`` is one execution (a ``%%track`` cell) or every
+        execution made while a run was active (a run started in one cell and ended in another): the
+        slice is the union of their dependencies. Seed calls made before the last of them come along
+        when the slice draws random numbers (they define no name, but the result depends on them)."""
+        roots = [counts] if isinstance(counts, int) else list(counts)
         self.analyse(to_python)
         wanted: set[int] = set()
         missing: set[int] = set()
-        stack = [count]
+        stack = list(roots)
         while stack:
             current = stack.pop()
             if current in wanted:
@@ -466,9 +556,10 @@ class ExecutionLog:
                 continue
             wanted.add(current)
             stack.extend(execution.depends.values())
+        last = max(roots)
         if any(e.names.rng_calls for c in wanted if (e := self.executions[c]).names is not None):
             seeds = [c for c, e in self.executions.items()
-                     if c < count and e.names is not None and e.names.seeds and c not in wanted]
+                     if c < last and e.names is not None and e.names.seeds and c not in wanted]
             if seeds:
                 stack = [seeds[-1]]
                 while stack:
@@ -478,6 +569,11 @@ class ExecutionLog:
                     wanted.add(current)
                     stack.extend(self.executions[current].depends.values())
         return [self.executions[c] for c in sorted(wanted)], sorted(missing)
+
+    def between(self, first: int, last: int) -> list[int]:
+        """The recorded executions from ``first`` to ``last`` (both included): what ran while a run
+        started in execution ``first`` and ended in ``last`` was active."""
+        return [c for c in self.executions if first <= c <= last]
 
     def hidden_before(self, count: int) -> list[Execution]:
         """Executions before ``count`` that ran code able to define names invisibly (exec, %run, import *)."""
