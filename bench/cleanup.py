@@ -67,7 +67,7 @@ def jt_delete_compact(root: str, runs: int) -> dict:
 
 def measure(bench) -> None:
     """The workload as ``python -m bench`` runs it: one repetition (it destroys its store)."""
-    from .run import WorkerError, call
+    from .processes import WorkerError, call
 
     total = bench.settings["history_big"]          # 1,000,000 points in the full run
     runs = 100

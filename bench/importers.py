@@ -61,8 +61,8 @@ TASKS = {("wandb", "seed_wandb"): wandb_seed, ("jupyter_tracker", "import_wandb"
 
 def workload(bench) -> None:
     """The ``importers`` workload of ``run.Bench``: seed with W&B, import with jupyter_tracker."""
+    from .processes import call
     from .rows import Figure
-    from .run import call
 
     runs, points, reps = bench.settings["import_runs_n"], bench.settings["import_points_n"], bench.settings["proc_reps"]
 

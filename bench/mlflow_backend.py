@@ -98,9 +98,9 @@ def writer(tool: str, root: str, n: int, start_at: float, index: int) -> dict:
 
 def workload(bench) -> None:
     """The "MLflow API" rows: our plugin's column is ``jupyter_tracker``, MLflow's SQLite default ``mlflow``."""
+    from .processes import WorkerError, call
     from .rows import Figure
-    from .run import REPO, WorkerError, call
-    from .servers import process_env
+    from .servers import REPO, process_env
 
     settings = bench.settings
     worker = "bench.mlflow_backend"

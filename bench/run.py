@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from . import report
+from .processes import WorkerError, call, finish_pair, pair, result_of, worker_process
 from .rows import READERS, SEARCHERS, VISIBLE, Figure, Table
 from .servers import REPO, mlflow_server, process_env
 from .tools import IMPORTS, TOOLS
@@ -67,51 +68,6 @@ QUICK = {
     "import_runs_n": 3, "import_points_n": 200,
     "paint_n": 100, "paint_reps": 1,
 }
-
-
-class WorkerError(RuntimeError):
-    """A task failed in its worker process; the message carries the end of its output."""
-
-
-def call(tool: str, task: str, timeout: float = 3600, worker: str = "bench.worker", **arguments) -> dict:
-    """Run ``task`` of ``tool`` in a fresh process (``python -m WORKER``) and return its result dict."""
-    command = [sys.executable, "-m", worker, tool, task, json.dumps(arguments)]
-    process = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=process_env(),
-                             check=False)
-    for line in reversed(process.stdout.splitlines()):
-        if line.startswith("BENCH-RESULT "):
-            return json.loads(line[len("BENCH-RESULT "):])
-    tail = (process.stderr or process.stdout).strip().splitlines()[-6:]
-    raise WorkerError(f"{tool}.{task} exited {process.returncode}: " + " | ".join(tail))
-
-
-def worker_process(tool: str, task: str, arguments: dict) -> subprocess.Popen:
-    """``task`` of ``tool`` started in its own process (``bench.worker``), not waited for."""
-    return subprocess.Popen([sys.executable, "-m", "bench.worker", tool, task, json.dumps(arguments)], cwd=REPO,
-                            env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def result_of(out: str, err: str, what: str) -> dict:
-    lines = [x for x in out.splitlines() if x.startswith("BENCH-RESULT ")]
-    if not lines:
-        raise WorkerError(f"{what} failed: {err.strip().splitlines()[-3:]}")
-    return json.loads(lines[-1][len("BENCH-RESULT "):])
-
-
-def pair(tool: str, reader_task: str, writer_task: str, arguments: dict) -> tuple[subprocess.Popen, subprocess.Popen]:
-    """A reader and a writer process of the same tool, the reader started first."""
-    return worker_process(tool, reader_task, arguments), worker_process(tool, writer_task, arguments)
-
-
-def finish_pair(reader: subprocess.Popen, writers: list[subprocess.Popen], what: str) -> dict:
-    """Wait for the reader's result, then end the writers (they stay alive until the reader is done)."""
-    try:
-        out, err = reader.communicate(timeout=600)
-    finally:
-        for writer in writers:
-            writer.kill()
-            writer.wait()
-    return result_of(out, err, what)
 
 
 def _not_yet_text(names: dict[str, int]) -> str | None:
