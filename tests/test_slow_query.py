@@ -86,3 +86,55 @@ def test_a_slow_query_stops_neither_a_writers_merge_nor_other_readers(store_dir,
     assert runs.status.item() == "FINISHED"
     assert jt.get_metric_history(runs.run_id.item(), "loss").value.tolist() == [float(s) for s in range(20)]
     assert not [p.name for p in store_dir.iterdir() if ".swap-" in p.name]  # no copy left behind
+
+
+#: Merges while the slow query runs (so it works on a copy of the database), and is SIGKILLed at the
+#: moment it would rename that copy over the database: the copy holds the merge, the journals it
+#: merged are already gone.
+KILLED_MID_SWAP = textwrap.dedent("""
+    import os, signal, jupyter_tracker as jt
+    from jupyter_tracker.store import database
+
+    def die(self, copy):
+        print("killed with the copy at " + copy.name, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    database.Store._install_copy = die
+    jt.search_runs(experiment="slow-query")
+""")
+
+#: Logs 20 points and ends its run: a finished journal, which the next merge removes.
+FINISHED_LOGGER = textwrap.dedent("""
+    import jupyter_tracker as jt
+    with jt.start_run(run_name="done", experiment="slow-query") as run:
+        for step in range(20):
+            run.log_metric("loss", float(step), step=step)
+""")
+
+
+def test_a_merge_killed_while_it_swaps_its_copy_in_loses_nothing_and_counts_nothing_twice(store_dir, tmp_path):
+    env = {**os.environ, "JUPYTER_TRACKER_QUERY_TIMEOUT": "120"}
+    with jt.start_run(run_name="before", experiment="slow-query"):
+        jt.log_metric("loss", 1.0)
+    assert len(jt.search_runs(experiment="slow-query")) == 1
+    with subprocess.Popen([sys.executable, _script(tmp_path, "query.py", SLOW_QUERY)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as query:
+        try:
+            assert query.stdout.readline().strip() == "querying"
+            time.sleep(2.0)
+            subprocess.run([sys.executable, _script(tmp_path, "logger.py", FINISHED_LOGGER)], env=env, check=True,
+                           timeout=100)
+            killed = subprocess.run([sys.executable, _script(tmp_path, "killed.py", KILLED_MID_SWAP)],
+                                    capture_output=True, text=True, env=env, timeout=100)
+            assert killed.returncode == -9 and "killed with the copy" in killed.stdout, (killed.stdout, killed.stderr)
+            assert query.poll() is None, "the slow query ended first: the merge did not need a copy"
+            assert [p.name for p in store_dir.iterdir() if ".swap-" in p.name]  # the copy it did not install
+            # The next reader installs the dead writer's copy and finds everything exactly once.
+            runs = jt.search_runs(experiment="slow-query", order_by=["attributes.run_name"])
+            assert runs.run_name.tolist() == ["before", "done"] and runs.status.tolist() == ["FINISHED"] * 2
+            done = runs.run_id[runs.run_name == "done"].item()
+            assert jt.get_metric_history(done, "loss").value.tolist() == [float(s) for s in range(20)]
+        finally:
+            query.kill()
+    assert jt.sql("select count(*) as n from metrics").n.item() == 21
+    assert not [p.name for p in store_dir.iterdir() if ".swap-" in p.name]

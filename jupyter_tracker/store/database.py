@@ -202,8 +202,10 @@ class Store:
         with ExitStack() as held:
             if writable and read_only:
                 if (not self._schema_current() or self.db_path.with_name(DB_FILENAME + ".wal").exists()
+                        or self._copy_waiting()
                         or (merge and self._merge_pending(_journal_files(self.journal_dir)))):
-                    # Migrate, merge, or checkpoint what a full disk left in the WAL; then read.
+                    # Migrate, merge, install a copy a killed writer left, or checkpoint what a full
+                    # disk left in the WAL; then read.
                     with self.session(merge=merge, timeout=timeout, query_timeout=0):
                         pass
                 merge = False
@@ -348,6 +350,17 @@ class Store:
             os.replace(wal, self.db_path.with_name(DB_FILENAME + ".wal"))
         os.replace(copy, self.db_path)
         self._checked_file = _file_identity(self.db_path)  # a copy of a file whose schema was checked
+
+    def _copy_waiting(self) -> bool:
+        """Whether a copy of the database is beside it (a writer swapping, or one killed before it
+        installed its copy): a reader then goes through a write session first, which waits for the
+        swap or installs the leftover, since the journals that copy merged may already be gone."""
+        prefix = f".{DB_FILENAME}.swap-"
+        try:
+            with os.scandir(self.root) as entries:
+                return any(entry.name.startswith(prefix) for entry in entries)
+        except FileNotFoundError:
+            return False
 
     def _install_leftover_copy(self) -> None:
         """Install a finished copy that a writer killed before installing it left behind (it holds
