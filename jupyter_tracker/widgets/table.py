@@ -91,9 +91,20 @@ class RunTable(anywidget.AnyWidget):
             self.columns = [vars(c) for c in page.columns]
             self.total = page.total
             self.running = page.running
-            self.rows = [{**row, "color": colors.color_of(row["run_id"])} for row in page.rows]
+            syncs = self._sync_states([row["run_id"] for row in page.rows])
+            self.rows = [{**row, "color": colors.color_of(row["run_id"]), "sync": syncs.get(row["run_id"])}
+                         for row in page.rows]
         if page.running:
             self._start_refresher()
+
+    def _sync_states(self, run_ids: list[str]) -> dict:
+        """Team sync's badge per run of the page (none for runs no mirror has seen)."""
+        from ..query.sync import run_sync_states
+
+        try:
+            return run_sync_states(run_ids, store=self.store)
+        except TrackerError:
+            return {}   # a busy store: the page shows without badges, the next refresh has them
 
     def refresh(self) -> None:
         """Query the store again (keeps the filter, sort, page and selection)."""
