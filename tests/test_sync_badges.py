@@ -4,6 +4,8 @@ seen has no badge, and the REST run list carries the same state for the lab side
 
 from __future__ import annotations
 
+import time
+
 from sync_seed import POINTS, REASON, REMOTE, SENT_OF_PENDING, seed_sync_states
 
 import jupyter_tracker as jt
@@ -61,3 +63,21 @@ def test_the_rest_run_list_carries_each_runs_sync_state(store_dir, tmp_path):
     assert "sync" not in by_name["local-run"]
     assert page["syncing"] == 1
     assert set(ids) == set(by_name)
+
+
+def test_the_run_table_badges_follow_the_mirror_until_it_has_caught_up(store_dir):
+    ids = seed_sync_states()
+    table = jt.runs("team-sync", refresh_interval=0.05)
+    badge = {row["run_name"]: row["sync"] for row in table.rows}
+    assert badge["pending-run"]["state"] == "pending" and badge["local-run"] is None
+
+    with jt.current_store().session() as con:
+        con.execute("UPDATE internal.sync_runs SET points_sent = ?, ended = true WHERE run_id = ?",
+                    [POINTS, ids["pending-run"]])
+
+    deadline = time.monotonic() + 30
+    while table.syncing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {row["run_name"]: row["sync"]["state"] for row in table.rows if row["sync"]} == {
+        "synced-run": "synced", "pending-run": "synced", "failed-run": "failed"}
+    table.close()
