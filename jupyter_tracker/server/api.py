@@ -28,6 +28,7 @@ from ..errors import (
     RunNotFoundError,
     UnknownKeyWarning,
 )
+from ..query.sync import run_sync_states, syncing_count, syncing_runs
 from ..store.database import Store, get_store
 from .payloads import (
     ActiveRun,
@@ -42,6 +43,7 @@ from .payloads import (
     IRunsDeleted,
     IRunSummary,
     IStoreInfo,
+    ISyncState,
     ModelList,
     RestoredPath,
     RunDeleted,
@@ -225,8 +227,14 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
     bases = frame[query.BASE_COLUMNS].astype(object).where(frame[query.BASE_COLUMNS].notna(), None)
     records = bases.to_dict("records")
     values = query.run_values([r["run_id"] for r in records], store=store)
-    page: IRunPage = {"runs": [_summary(r, values[r["run_id"]]) for r in records], "total": total,
-                      "running": running}
+    summaries = [_summary(r, values[r["run_id"]]) for r in records]
+    syncs = run_sync_states([r["run_id"] for r in summaries], store=store)
+    for summary in summaries:
+        if summary["run_id"] in syncs:
+            summary["sync"] = cast(ISyncState, syncs[summary["run_id"]])
+    page: IRunPage = {"runs": summaries, "total": total, "running": running}
+    if syncs:
+        page["syncing"] = syncing_count(syncs)
     unknown = [str(w.message) for w in caught if issubclass(w.category, UnknownKeyWarning)]
     if unknown:
         page["warnings"] = unknown  # the sidebar shows them under its filter box, as a notebook would
@@ -449,6 +457,14 @@ def active_run(root_dir: str | Path, relative_dir: str | None, pid: int | None,
     store = _existing_store(root_dir, relative_dir)
     if store is None:
         return {"run": None}
+    syncing = syncing_runs(store=store)
+    answer = _active_run(store, root_dir, pid, notebook_path)
+    if syncing:
+        answer["syncing"] = syncing
+    return answer
+
+
+def _active_run(store: Store, root_dir: str | Path, pid: int | None, notebook_path: str | None) -> ActiveRun:
     absolute = None
     if notebook_path:
         root = Path(root_dir).resolve()

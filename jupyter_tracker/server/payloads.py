@@ -16,8 +16,8 @@ from typing import Any, NotRequired, TypedDict
 __all__ = [
     "ActiveRun", "ExperimentList", "IArtifact", "IExperimentSummary", "IGitInfo", "IInputInfo", "IMetricHistory",
     "IModelVersion", "IRegisteredModel", "IRunDetails", "IRunError", "IRunPage", "IRunsDeleted", "IRunSummary",
-    "ISource", "IStoreInfo", "IGNORED_BY_API_TS", "INLINE_IN_API_TS", "ModelList", "RestoredPath", "RunDeleted",
-    "TagDeleted", "TagSet",
+    "ISource", "ISyncState", "IStoreInfo", "IGNORED_BY_API_TS", "INLINE_IN_API_TS", "ModelList", "RestoredPath",
+    "RunDeleted", "TagDeleted", "TagSet",
 ]
 
 
@@ -34,6 +34,13 @@ class IExperimentSummary(TypedDict):
     last_start_time: int | None
 
 
+class ISyncState(TypedDict):
+    state: str
+    pending_points: int
+    error: str | None
+    remote: str
+
+
 class IRunSummary(TypedDict):
     run_id: str
     run_name: str
@@ -47,12 +54,16 @@ class IRunSummary(TypedDict):
     metrics: dict[str, float | None]
     metrics_nonfinite: dict[str, str]
     tags: dict[str, str]
+    #: team sync's badge (synced / pending N points / failed with the reason); absent for a run no mirror has seen
+    sync: NotRequired[ISyncState]
 
 
 class IRunPage(TypedDict):
     runs: list[IRunSummary]
     total: int
     running: int
+    #: how many runs of the page team sync still has to send something of
+    syncing: NotRequired[int]
     #: search_runs' UnknownKeyWarning texts (a filter key no run has, with the keys there are); absent if none
     warnings: NotRequired[list[str]]
 
@@ -163,6 +174,8 @@ class RestoredPath(TypedDict):
 
 class ActiveRun(TypedDict):
     run: IRunSummary | None
+    #: how many runs of the store team sync still has to send something of (the status bar's "syncing n runs")
+    syncing: NotRequired[int]
 
 
 class TagSet(TypedDict):

@@ -42,7 +42,6 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,6 +50,7 @@ from ..errors import ConfigError, SyncError, TrackerError
 from ..store.current import resolve_store
 from ..store.locking import try_lock_exclusive
 from ..store.sql import transaction
+from ..store.sync_state import STATE_FILE
 from .mlflow_client import RequestSettings, talking_to
 from .mlflow_layout import (
     BOOKKEEPING_TAGS,
@@ -72,7 +72,6 @@ PARAMS_TAGS_PER_REQUEST = 100
 MAX_BACKOFF_S = 60.0
 SYNC_LOCK = "sync.lock"
 #: The running mirror's state beyond ``internal.sync_runs`` (see ``Mirror._publish``).
-STATE_FILE = "sync-state.json"
 #: Local bookkeeping of ``push`` about where a run went: not tags of the run to mirror.
 LOCAL_ONLY_TAGS = (PUSHED_TO_TAG, MLFLOW_RUN_TAG)
 #: The mirror backs off by itself: MLflow's client gives up at once instead of retrying for minutes.
@@ -668,12 +667,3 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-def worker_state(store_root: Path, remote: str) -> dict | None:
-    """What the live mirror of ``store_root`` to ``remote`` last published (``Mirror._publish``), or None
-    when no mirror process of that remote is alive (its file is left by one that has exited)."""
-    try:
-        state = json.loads((store_root / STATE_FILE).read_text())
-        os.kill(int(state["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return state if state.get("remote") == remote else None

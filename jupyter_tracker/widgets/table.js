@@ -215,7 +215,7 @@ function render({ model, el: root }) {
             // colour, the same as its curves and comparison column.
             const swatch = el("span", { class: "jt-swatch", style: `background:${row.color || "transparent"}` });
             cell = el("td", { class: "jt-name", title: value ? `${value}\n${row.run_id}` : row.run_id },
-              indent, swatch, value || row.run_id.slice(0, 8));
+              indent, swatch, ...syncBadge(row.sync), value || row.run_id.slice(0, 8));
           } else if (column.key === "duration_s") {
             cell = el("td", { class: "jt-num" }, formatDuration(value));
           } else {
@@ -251,3 +251,16 @@ function render({ model, el: root }) {
 }
 
 export default { render };
+
+// Team sync's badge before a mirrored run's name: "✓" synced, "pending N" points, "failed" with the
+// reason in its tooltip; nothing for a run no mirror has seen.
+function syncBadge(sync) {
+  if (!sync) return [];
+  const text = sync.state === "synced" ? "✓ synced" : sync.state === "pending"
+    ? (sync.pending_points ? `pending ${sync.pending_points}` : "pending") : "failed";
+  const title = sync.state === "failed" ? `sync to ${sync.remote} failed: ${sync.error || "unknown error"}`
+    : sync.state === "pending" ? (sync.pending_points ? `${sync.pending_points} points not yet on ${sync.remote}`
+      : `its end or edits not yet on ${sync.remote}`) : `synced to ${sync.remote}`;
+  const badge = el("span", { class: `jt-sync jt-sync-${sync.state}`, title }, text);
+  return [badge];
+}

@@ -5,7 +5,8 @@ Python keeps the whole ``search_runs`` result and sends one page of rows at a ti
 language, errors shown inline), paging, the column chooser and collapsed groups are requests the
 front end makes by setting traits; ``selected`` (the checked run ids) is an observable trait, so a
 comparison next to the table can follow it. While any listed run is RUNNING the table refreshes
-itself every ``refresh_interval`` seconds, from a background thread.
+itself every ``refresh_interval`` seconds, from a background thread (and so while team sync is still
+sending any of them, so their sync badges follow).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class RunTable(anywidget.AnyWidget):
         self.refresh_interval = refresh_interval
         self.store = store
         self.frame = None
+        #: runs of the page team sync is still sending: their badges refresh like a RUNNING run's
+        self.syncing = 0
         self._lock = threading.RLock()
         self._refresher: threading.Thread | None = None
         self._closed = threading.Event()
@@ -91,9 +94,21 @@ class RunTable(anywidget.AnyWidget):
             self.columns = [vars(c) for c in page.columns]
             self.total = page.total
             self.running = page.running
-            self.rows = [{**row, "color": colors.color_of(row["run_id"])} for row in page.rows]
-        if page.running:
+            syncs = self._sync_states([row["run_id"] for row in page.rows])
+            self.syncing = sum(1 for sync in syncs.values() if sync["state"] == "pending")
+            self.rows = [{**row, "color": colors.color_of(row["run_id"]), "sync": syncs.get(row["run_id"])}
+                         for row in page.rows]
+        if page.running or self.syncing:
             self._start_refresher()
+
+    def _sync_states(self, run_ids: list[str]) -> dict:
+        """Team sync's badge per run of the page (none for runs no mirror has seen)."""
+        from ..query.sync import run_sync_states
+
+        try:
+            return run_sync_states(run_ids, store=self.store)
+        except TrackerError:
+            return {}   # a busy store: the page shows without badges, the next refresh has them
 
     def refresh(self) -> None:
         """Query the store again (keeps the filter, sort, page and selection)."""
@@ -121,7 +136,7 @@ class RunTable(anywidget.AnyWidget):
                 self.refresh()
             except TrackerError:
                 continue  # the store may be busy a moment; the next round retries
-            if not self.running:
+            if not self.running and not self.syncing:
                 return
 
     def close(self) -> None:

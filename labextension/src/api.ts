@@ -45,12 +45,24 @@ export interface IRunSummary {
   metrics: Record<string, number | null>;
   metrics_nonfinite: Record<string, string>;
   tags: Record<string, string>;
+  /** Team sync's badge; absent for a run no mirror has seen. */
+  sync?: ISyncState;
+}
+
+/** A mirrored run's team sync state: synced, pending (points still to send) or failed (why). */
+export interface ISyncState {
+  state: string;
+  pending_points: number;
+  error: string | null;
+  remote: string;
 }
 
 export interface IRunPage {
   runs: IRunSummary[];
   total: number;
   running: number;
+  /** How many runs of the page team sync still has to send something of. */
+  syncing?: number;
   /** search_runs' UnknownKeyWarning texts: a filter key no run has, naming the keys there are. */
   warnings?: string[];
 }
@@ -232,8 +244,17 @@ export function deleteRuns(dir: string, runIds: string[]): Promise<IRunsDeleted>
 }
 
 /** The RUNNING run of a kernel (by its id), or else of the notebook at `path`. */
-export async function getActiveRun(dir: string, kernelId?: string, path?: string): Promise<IRunSummary | null> {
-  return (await requestAPI<{ run: IRunSummary | null }>(['active'], { dir, kernel_id: kernelId, path })).run;
+/** The kernel's RUNNING run (or null) and how many runs of the store team sync is still sending. */
+export async function getActiveRun(
+  dir: string,
+  kernelId?: string,
+  path?: string
+): Promise<{ run: IRunSummary | null; syncing?: number }> {
+  return await requestAPI<{ run: IRunSummary | null; syncing?: number }>(['active'], {
+    dir,
+    kernel_id: kernelId,
+    path
+  });
 }
 
 /** URL of an artifact, served by the server with its content type (and inert when opened). */

@@ -51,6 +51,26 @@ export function verdictBadge(run: IRunSummary): HTMLElement | null {
   );
 }
 
+/** Team sync's badge of a mirrored run: "✓ synced", "pending N" (points still to send) or "failed" with the
+ * reason in its tooltip; null for a run no mirror has seen. */
+export function syncBadge(run: IRunSummary): HTMLElement | null {
+  const sync = run.sync;
+  if (!sync) {
+    return null;
+  }
+  const points = sync.pending_points;
+  const text = sync.state === 'synced' ? '✓ synced' : sync.state === 'pending' ? (points ? `pending ${points}` : 'pending') : 'failed';
+  const title =
+    sync.state === 'failed'
+      ? `sync to ${sync.remote} failed: ${sync.error ?? 'unknown error'}`
+      : sync.state === 'pending'
+        ? points
+          ? `${points} points not yet on ${sync.remote}`
+          : `its end or edits not yet on ${sync.remote}`
+        : `synced to ${sync.remote}`;
+  return h('span', { class: `jp-tracker-sync jp-tracker-sync-${sync.state}`, 'data-sync': sync.state, title }, text);
+}
+
 /** A run's metrics in display order: the configured key metrics first, then the rest by name. */
 export function keyMetricNames(run: IRunSummary, settings: ISidebarSettings): string[] {
   const names = Object.keys(run.metrics);
@@ -143,6 +163,7 @@ function runRow(run: IRunSummary, depth: number, options: IExperimentSectionOpti
         'div',
         { class: 'jp-tracker-run-line' },
         middleEllipsis('jp-tracker-run-name', run.run_name),
+        syncBadge(run),
         verdictBadge(run),
         h('span', { class: 'jp-tracker-run-time' }, run.status === 'RUNNING' ? 'running' : formatAgo(run.start_time))
       ),

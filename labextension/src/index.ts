@@ -125,7 +125,7 @@ function addActiveRunStatus(
     item,
     align: 'left',
     rank: 5,
-    isActive: () => item.run !== null,
+    isActive: () => item.active,
     activeStateChanged: item.activeChanged
   });
   const follow = () => {

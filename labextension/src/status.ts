@@ -1,7 +1,8 @@
 /**
  * The status bar item: the RUNNING run of the current notebook's kernel, with its elapsed
  * time. The server is asked only while the kernel is busy (and once when it turns idle),
- * so an idle JupyterLab sends no requests; the clock ticks locally.
+ * so an idle JupyterLab sends no requests; the clock ticks locally. While team sync still has runs
+ * to send it also shows "syncing n runs" (and keeps asking until none is left).
  */
 import { PathExt } from '@jupyterlab/coreutils';
 import { NotebookPanel } from '@jupyterlab/notebook';
@@ -19,7 +20,9 @@ export class ActiveRunStatus extends Widget {
     this.addClass('jp-tracker-active-run');
     this.node.title = 'Active jupyter_tracker run of this kernel (click for details)';
     this._label = h('span', { class: 'jp-tracker-active-run-label' });
-    this.node.append(h('span', { class: 'jp-tracker-dot jp-tracker-status-running' }), this._label);
+    this._dot = h('span', { class: 'jp-tracker-dot jp-tracker-status-running' });
+    this._syncingLabel = h('span', { class: 'jp-tracker-active-run-syncing' });
+    this.node.append(this._dot, this._label, this._syncingLabel);
     this.node.addEventListener('click', () => {
       if (this._run && this._panel) {
         this._clicked.emit({ dir: dirOf(this._panel), runId: this._run.run_id });
@@ -36,6 +39,16 @@ export class ActiveRunStatus extends Widget {
   /** The run shown, or null when the kernel runs none. */
   get run(): IRunSummary | null {
     return this._run;
+  }
+
+  /** How many runs team sync is still sending (0 when none, or no mirror). */
+  get syncing(): number {
+    return this._syncing;
+  }
+
+  /** Whether the item has something to show: a running run, or runs being synced. */
+  get active(): boolean {
+    return this._run !== null || this._syncing > 0;
   }
 
   /** Emitted when whether a run is shown changes (the status bar hides an empty item). */
@@ -86,23 +99,26 @@ export class ActiveRunStatus extends Widget {
       return;
     }
     const busy = panel.sessionContext.kernelDisplayStatus === 'busy';
-    if (!busy && !this._run && !this._checkIdle) {
+    if (!busy && !this._run && !this._checkIdle && !this._syncing) {
       return;
     }
     this._checkIdle = busy; // one more look after the kernel turns idle
     try {
-      const run = await getActiveRun(dirOf(panel), kernel.id, panel.context.path);
+      const { run, syncing } = await getActiveRun(dirOf(panel), kernel.id, panel.context.path);
       if (panel === this._panel) {
-        this._setRun(run);
+        this._setRun(run, syncing ?? 0);
       }
     } catch {
       // A store that is busy or gone: keep what is shown, the next poll tries again.
     }
   }
 
-  private _setRun(run: IRunSummary | null): void {
-    const wasActive = this._run !== null;
+  private _setRun(run: IRunSummary | null, syncing = 0): void {
+    const wasActive = this.active;
     this._run = run;
+    this._syncing = syncing;
+    this._dot.style.display = run ? '' : 'none';
+    this._syncingLabel.textContent = syncing ? `syncing ${syncing} run${syncing === 1 ? '' : 's'}` : '';
     window.clearInterval(this._clock);
     if (run) {
       this._render();
@@ -110,7 +126,7 @@ export class ActiveRunStatus extends Widget {
     } else {
       this._label.textContent = '';
     }
-    if (wasActive !== (run !== null)) {
+    if (wasActive !== this.active) {
       this._activeChanged.emit();
     }
   }
@@ -126,6 +142,9 @@ export class ActiveRunStatus extends Widget {
 
   private _panel: NotebookPanel | null = null;
   private _run: IRunSummary | null = null;
+  private _syncing = 0;
+  private _dot: HTMLElement;
+  private _syncingLabel: HTMLElement;
   private _checkIdle = false;
   private _clock = 0;
   private _label: HTMLElement;

@@ -1,0 +1,105 @@
+"""Team sync's state per run, for the badges of the run table and the lab sidebar.
+
+Read from the mirror's durable record (``internal.sync_runs``, written by ``sharing/mirror.py``) and the
+merged metric counts, with the rule ``jt.sync_status`` states: a run is ``synced`` when nothing of it is
+left to send, else ``failed`` when its last attempt (or the mirror as a whole) failed, else ``pending``
+with the number of its points the server has not acknowledged. Runs the mirror never saw have no entry
+(no badge). Not derived here: edits made after a run was sent (a rename or tag waiting to go out) show as
+synced until the mirror picks them up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from ..store.current import resolve_store
+from ..store.sql import fetch_one
+from ..store.sync_state import worker_state
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection
+
+    from ..store.database import Store
+
+
+class SyncState(TypedDict):
+    """One run's badge: its state, how many points are still to go, why it failed, and to which remote."""
+
+    state: Literal["synced", "pending", "failed"]
+    pending_points: int
+    error: str | None
+    remote: str
+
+
+def _has_sync_table(con: DuckDBPyConnection) -> bool:
+    found = fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'internal' "
+                           "AND table_name = 'sync_runs'")
+    return found is not None and int(found[0]) > 0
+
+
+def sync_states(con: DuckDBPyConnection, run_ids: list[str], *, remote: str | None = None,
+                store_root: Path | None = None) -> dict[str, SyncState]:
+    """The sync state of each of ``run_ids`` that a mirror has a record of (to ``remote``, or to the remote
+    it last sent the run to), keyed by run id. ``store_root`` lets a failure that stops the whole mirror
+    (published in ``sync-state.json`` by a live mirror process) mark its pending runs as failed too."""
+    if not run_ids or not _has_sync_table(con):
+        return {}
+    rows = con.execute("""
+        WITH wanted AS (SELECT unnest(?::VARCHAR[]) AS run_id),
+             sync AS (SELECT * FROM internal.sync_runs WHERE run_id IN (SELECT run_id FROM wanted)
+                                                        AND (?::VARCHAR IS NULL OR remote = ?)
+                      QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY last_sent DESC NULLS LAST) = 1),
+             points AS (SELECT m.run_key, count(*) AS n FROM internal.metrics m
+                        WHERE m.run_key IN (SELECT r.run_key FROM internal.runs r JOIN sync s USING (run_id)
+                                            WHERE NOT coalesce(s.ended, false))
+                        GROUP BY m.run_key),
+             unsent AS (SELECT v.run_id, count(*) AS n FROM internal.model_versions v JOIN sync s USING (run_id)
+                        WHERE NOT EXISTS (SELECT 1 FROM internal.sync_versions x WHERE x.remote = s.remote
+                                          AND x.name = v.name AND x.version = v.version)
+                        GROUP BY v.run_id)
+        SELECT s.run_id, s.remote, s.mlflow_run_id, coalesce(s.points_sent, 0), coalesce(points.n, s.points_sent, 0),
+               coalesce(s.ended, false), s.last_error, r.status, r.deleted, coalesce(unsent.n, 0)
+        FROM sync s JOIN internal.runs r USING (run_id)
+        LEFT JOIN points USING (run_key) LEFT JOIN unsent USING (run_id)""",
+                       [list(run_ids), remote, remote]).fetchall()
+    published = worker_state(store_root, remote) if store_root is not None else None
+    mirror_error = published.get("last_error") if published else None
+    states: dict[str, SyncState] = {}
+    for run_id, to, mlflow_run_id, sent, points, ended, last_error, status, deleted, unsent in rows:
+        pending = 0 if deleted else max(points - sent, 0)
+        end_pending = status != "RUNNING" and (not ended or unsent > 0)
+        needs_work = not deleted and (mlflow_run_id is None or pending > 0 or end_pending)
+        failure = (last_error or (mirror_error if published and published.get("remote") == to else None))
+        state: Literal["synced", "pending", "failed"] = (
+            "synced" if not needs_work else "failed" if failure else "pending")
+        states[run_id] = SyncState(state=state, pending_points=pending,
+                                   error=failure if state == "failed" else None, remote=to)
+    return states
+
+
+def syncing_count(states: dict[str, Any]) -> int:
+    """How many of ``states`` (``sync_states``' answer) the mirror is still working on: the status bar's
+    "syncing n runs"."""
+    return sum(1 for state in states.values() if state["state"] == "pending")
+
+
+def run_sync_states(run_ids: list[str], *, store: Store | None = None) -> dict[str, SyncState]:
+    """``sync_states`` of ``run_ids`` in a short read-only session of ``store`` (the current one by
+    default), with the live mirror's store-wide failure: what the run table and the sidebar show."""
+    if not run_ids:
+        return {}
+    resolved = resolve_store(store)
+    with resolved.session(read_only=True) as con:
+        return sync_states(con, run_ids, store_root=resolved.root)
+
+
+def syncing_runs(*, store: Store | None = None) -> int:
+    """How many runs of ``store`` a mirror still has to send something of (the status bar's
+    "syncing n runs"); 0 in a store no mirror has written to."""
+    resolved = resolve_store(store)
+    with resolved.session(read_only=True) as con:
+        if not _has_sync_table(con):
+            return 0
+        run_ids = [row[0] for row in con.execute("SELECT DISTINCT run_id FROM internal.sync_runs").fetchall()]
+        return syncing_count(sync_states(con, run_ids, store_root=resolved.root))
