@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import jupyter_tracker as jt
 from jupyter_tracker.clock import now_ms
+from jupyter_tracker.query.sync import fingerprints
 from jupyter_tracker.sharing.mirror import RunSync, _save
 
 REMOTE = "http://mlflow.team:5000"
@@ -26,10 +27,12 @@ def seed_sync_states(experiment: str = "team-sync") -> dict[str, str]:
             "pending-run": (f"mlflow-{ids['pending-run'][:6]}", SENT_OF_PENDING, False, None),
             "failed-run": (None, 0, False, REASON)}
     with jt.current_store().session() as con:
+        printed = fingerprints(con, list(ids.values()))  # what the mirror records once it sent name and tags
         for name, (mlflow_run_id, points_sent, ended, error) in sent.items():
             _save(con, REMOTE, RunSync(
                 run_key=0, run_id=ids[name], experiment=experiment, run_name=name, parent_run_id=None,
                 status="FINISHED", deleted=False, points=POINTS, fingerprint="", mlflow_run_id=mlflow_run_id,
-                points_sent=points_sent, sent_fingerprint="sent", tag_keys=[], ended=ended, last_sent=now_ms(),
+                points_sent=points_sent, sent_fingerprint=printed[ids[name]], tag_keys=[], ended=ended,
+                last_sent=now_ms(),
                 last_error=error))
     return ids

@@ -9,7 +9,8 @@ import time
 from sync_seed import POINTS, REASON, REMOTE, SENT_OF_PENDING, seed_sync_states
 
 import jupyter_tracker as jt
-from jupyter_tracker.query.sync import run_sync_states, syncing_count
+from jupyter_tracker.manage import set_run_tag
+from jupyter_tracker.query.sync import fingerprints, run_sync_states, syncing_count
 from jupyter_tracker.server import api
 from jupyter_tracker.sharing.mirror import RunSync, _save
 
@@ -36,7 +37,8 @@ def test_a_training_run_turns_pending_as_points_arrive_and_stays_pending_until_i
             _save(con, REMOTE, RunSync(
                 run_key=0, run_id=run.run_id, experiment="team-sync", run_name="training", parent_run_id=None,
                 status="RUNNING", deleted=False, points=4, fingerprint="", mlflow_run_id="mlflow-training",
-                points_sent=4, sent_fingerprint="sent", tag_keys=[], ended=False, last_sent=1, last_error=None))
+                points_sent=4, sent_fingerprint=fingerprints(con, [run.run_id])[run.run_id], tag_keys=[],
+                ended=False, last_sent=1, last_error=None))
         assert run_sync_states([run.run_id])[run.run_id]["state"] == "synced"
 
         for step in range(4, 7):
@@ -49,6 +51,22 @@ def test_a_training_run_turns_pending_as_points_arrive_and_stays_pending_until_i
         con.execute("UPDATE internal.sync_runs SET points_sent = 7 WHERE run_id = ?", [run.run_id])
     assert run_sync_states([run.run_id])[run.run_id] == {
         "state": "pending", "pending_points": 0, "error": None, "remote": REMOTE}
+
+
+def test_a_run_renamed_or_tagged_after_it_was_sent_is_pending_until_the_mirror_sends_the_edit(store_dir):
+    ids = seed_sync_states()
+    synced = ids["synced-run"]
+    assert run_sync_states([synced])[synced]["state"] == "synced"
+
+    set_run_tag(synced, "reviewed", "yes")          # what the sidebar's tag editor calls
+    assert run_sync_states([synced])[synced] == {"state": "pending", "pending_points": 0, "error": None,
+                                                 "remote": REMOTE}
+    # The mirror's own bookkeeping tags are no edit of the run.
+    with jt.current_store().session() as con:
+        con.execute("UPDATE internal.sync_runs SET fingerprint = ? WHERE run_id = ?",
+                    [fingerprints(con, [synced])[synced], synced])
+    set_run_tag(synced, "jt.pushed_to", REMOTE)
+    assert run_sync_states([synced])[synced]["state"] == "synced"
 
 
 def test_the_rest_run_list_carries_each_runs_sync_state(store_dir, tmp_path):

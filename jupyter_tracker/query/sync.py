@@ -3,9 +3,10 @@
 Read from the mirror's durable record (``internal.sync_runs``, written by ``sharing/mirror.py``) and the
 merged metric counts, with the rule ``jt.sync_status`` states: a run is ``synced`` when nothing of it is
 left to send, else ``failed`` when its last attempt (or the mirror as a whole) failed, else ``pending``
-with the number of its points the server has not acknowledged. Runs the mirror never saw have no entry
-(no badge). Not derived here: edits made after a run was sent (a rename or tag waiting to go out) show as
-synced until the mirror picks them up.
+with the number of its points the server has not acknowledged (or 0 when what is left is its end, a
+model version, or an edit made after it was sent: a rename, a tag, a param). Runs the mirror never saw
+have no entry (no badge). What counts as an edit is ``FINGERPRINT``, the same expression the mirror
+records when it sends a run, so the badge and the mirror cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from ..mlflow_layout import BOOKKEEPING_TAGS, LOCAL_ONLY_TAGS
 from ..store.current import resolve_store
 from ..store.sql import fetch_one
 from ..store.sync_state import worker_state
@@ -21,6 +23,25 @@ if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection
 
     from ..store.database import Store
+
+
+#: Tags that are never sent as the run's tags: MLflow's own (``mlflow.*``) and those in the ``?`` list.
+EXCLUDED_TAGS_SQL = "(key LIKE 'mlflow.%' OR key IN (SELECT unnest(?::VARCHAR[])))"
+#: The ``?`` list of ``EXCLUDED_TAGS_SQL`` for a run's fingerprint: our bookkeeping tags.
+MIRRORED_TAGS_EXCLUDED = sorted({*LOCAL_ONLY_TAGS, *BOOKKEEPING_TAGS})
+#: CTEs ``tag_print`` and ``param_print`` (one row per run_key: its tags and params as one string);
+#: one ``?``: ``MIRRORED_TAGS_EXCLUDED``.
+FINGERPRINT_CTES = f"""tag_print AS (SELECT run_key,
+                          string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key) AS printed,
+                          list(key ORDER BY key) AS keys
+                   FROM internal.tags WHERE NOT {EXCLUDED_TAGS_SQL} GROUP BY run_key),
+     param_print AS (SELECT run_key, string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key)
+                            AS printed FROM internal.params GROUP BY run_key)"""
+#: What the server must have of a run beside its points, as one hash (``internal.runs r`` joined with
+#: ``tag_print t`` and ``param_print p``): its name, deleted flag, tags and params. The mirror stores it as
+#: ``sync_runs.fingerprint`` when it sends them; a different value now means edits are waiting.
+FINGERPRINT = ("md5(concat_ws(chr(29), coalesce(r.run_name, ''), r.deleted::VARCHAR, coalesce(t.printed, ''), "
+               "coalesce(p.printed, '')))")
 
 
 class SyncState(TypedDict):
@@ -45,7 +66,7 @@ def sync_states(con: DuckDBPyConnection, run_ids: list[str], *, remote: str | No
     (published in ``sync-state.json`` by a live mirror process) mark its pending runs as failed too."""
     if not run_ids or not _has_sync_table(con):
         return {}
-    rows = con.execute("""
+    rows = con.execute(f"""
         WITH wanted AS (SELECT unnest(?::VARCHAR[]) AS run_id),
              sync AS (SELECT * FROM internal.sync_runs WHERE run_id IN (SELECT run_id FROM wanted)
                                                         AND (?::VARCHAR IS NULL OR remote = ?)
@@ -57,25 +78,41 @@ def sync_states(con: DuckDBPyConnection, run_ids: list[str], *, remote: str | No
              unsent AS (SELECT v.run_id, count(*) AS n FROM internal.model_versions v JOIN sync s USING (run_id)
                         WHERE NOT EXISTS (SELECT 1 FROM internal.sync_versions x WHERE x.remote = s.remote
                                           AND x.name = v.name AND x.version = v.version)
-                        GROUP BY v.run_id)
+                        GROUP BY v.run_id),
+             {FINGERPRINT_CTES}
         SELECT s.run_id, s.remote, s.mlflow_run_id, coalesce(s.points_sent, 0), coalesce(points.n, s.points_sent, 0),
-               coalesce(s.ended, false), s.last_error, r.status, r.deleted, coalesce(unsent.n, 0)
+               coalesce(s.ended, false), s.last_error, r.status, r.deleted, coalesce(unsent.n, 0),
+               {FINGERPRINT} IS DISTINCT FROM s.fingerprint
         FROM sync s JOIN internal.runs r USING (run_id)
-        LEFT JOIN points USING (run_key) LEFT JOIN unsent USING (run_id)""",
-                       [list(run_ids), remote, remote]).fetchall()
+        LEFT JOIN points USING (run_key) LEFT JOIN unsent USING (run_id)
+        LEFT JOIN tag_print t USING (run_key) LEFT JOIN param_print p USING (run_key)""",
+                       [list(run_ids), remote, remote, MIRRORED_TAGS_EXCLUDED]).fetchall()
     published = worker_state(store_root, remote) if store_root is not None else None
     mirror_error = published.get("last_error") if published else None
     states: dict[str, SyncState] = {}
-    for run_id, to, mlflow_run_id, sent, points, ended, last_error, status, deleted, unsent in rows:
+    for run_id, to, mlflow_run_id, sent, points, ended, last_error, status, deleted, unsent, edited in rows:
         pending = 0 if deleted else max(points - sent, 0)
         end_pending = status != "RUNNING" and (not ended or unsent > 0)
-        needs_work = not deleted and (mlflow_run_id is None or pending > 0 or end_pending)
+        # the mirror's own rule (RunSync.needs_work): a deleted run only needs its deletion sent
+        needs_work = (mlflow_run_id is not None and edited) if deleted else (
+            mlflow_run_id is None or pending > 0 or edited or end_pending)
         failure = (last_error or (mirror_error if published and published.get("remote") == to else None))
         state: Literal["synced", "pending", "failed"] = (
             "synced" if not needs_work else "failed" if failure else "pending")
         states[run_id] = SyncState(state=state, pending_points=pending,
                                    error=failure if state == "failed" else None, remote=to)
     return states
+
+
+def fingerprints(con: DuckDBPyConnection, run_ids: list[str]) -> dict[str, str]:
+    """``FINGERPRINT`` of each of ``run_ids`` as the store holds them now: what the mirror records as
+    sent once the server has the run's name, tags and params."""
+    rows = con.execute(f"""
+        WITH {FINGERPRINT_CTES}
+        SELECT r.run_id, {FINGERPRINT} FROM internal.runs r
+        LEFT JOIN tag_print t USING (run_key) LEFT JOIN param_print p USING (run_key)
+        WHERE r.run_id IN (SELECT unnest(?::VARCHAR[]))""", [MIRRORED_TAGS_EXCLUDED, list(run_ids)]).fetchall()
+    return {run_id: printed for run_id, printed in rows}
 
 
 def syncing_count(states: dict[str, Any]) -> int:

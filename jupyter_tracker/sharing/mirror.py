@@ -47,20 +47,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..config import get_config
 from ..errors import ConfigError, SyncError, TrackerError
+from ..mlflow_layout import (
+    LOCAL_ONLY_TAGS,
+    ORIGIN_PREFIX,
+    RUN_ID_TAG,
+    SENT_TAG,
+    is_bookkeeping_tag,
+)
+from ..query.sync import EXCLUDED_TAGS_SQL, FINGERPRINT, FINGERPRINT_CTES, MIRRORED_TAGS_EXCLUDED
 from ..store.current import resolve_store
 from ..store.locking import try_lock_exclusive
 from ..store.sql import transaction
 from ..store.sync_state import STATE_FILE
 from .mlflow_client import RequestSettings, talking_to
-from .mlflow_layout import (
-    BOOKKEEPING_TAGS,
-    MLFLOW_RUN_TAG,
-    ORIGIN_PREFIX,
-    PUSHED_TO_TAG,
-    RUN_ID_TAG,
-    SENT_TAG,
-    is_bookkeeping_tag,
-)
 
 #: MLflow accepts at most 1000 metrics per ``log_batch``.
 METRICS_PER_REQUEST = 1000
@@ -72,8 +71,6 @@ PARAMS_TAGS_PER_REQUEST = 100
 MAX_BACKOFF_S = 60.0
 SYNC_LOCK = "sync.lock"
 #: The running mirror's state beyond ``internal.sync_runs`` (see ``Mirror._publish``).
-#: Local bookkeeping of ``push`` about where a run went: not tags of the run to mirror.
-LOCAL_ONLY_TAGS = (PUSHED_TO_TAG, MLFLOW_RUN_TAG)
 #: The mirror backs off by itself: MLflow's client gives up at once instead of retrying for minutes.
 SYNC_SETTINGS = RequestSettings(max_retries=0, backoff_factor=0, timeout_s=15)
 _LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"
@@ -140,33 +137,24 @@ class RunSync:
         return self.status != "RUNNING" and (not self.ended or self.unsent_versions > 0)
 
 
-_EXCLUDED_TAGS_SQL = "(key LIKE 'mlflow.%' OR key IN (SELECT unnest(?::VARCHAR[])))"
-
-
 def _candidates(con: Any, remote: str, experiments: list[str]) -> list[RunSync]:
     """Every run the mirror is responsible for, with its sync state: ours (not pulled from an MLflow
     server), of the mirrored experiments, not deleted unless it was sent. Points are counted only for
     runs whose end was not sent yet (an ended run's points do not change): a pass costs little in a
     store of millions of points."""
-    excluded = sorted({*LOCAL_ONLY_TAGS, *BOOKKEEPING_TAGS})
     rows = con.execute(f"""
         WITH points AS (SELECT run_key, count(*) AS n FROM internal.metrics
                         WHERE run_key NOT IN (SELECT r.run_key FROM internal.runs r JOIN internal.sync_runs s
                                               ON s.remote = ? AND s.run_id = r.run_id WHERE s.ended)
                         GROUP BY run_key),
-             tag_print AS (SELECT run_key, string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key)
-                                  AS printed, list(key ORDER BY key) AS keys
-                           FROM internal.tags WHERE NOT {_EXCLUDED_TAGS_SQL} GROUP BY run_key),
-             param_print AS (SELECT run_key, string_agg(key || chr(31) || coalesce(value, ''), chr(30) ORDER BY key)
-                                    AS printed FROM internal.params GROUP BY run_key),
+             {FINGERPRINT_CTES},
              unsent AS (SELECT v.run_id, count(*) AS n FROM internal.model_versions v
                         WHERE NOT EXISTS (SELECT 1 FROM internal.sync_versions s WHERE s.remote = ? AND s.name = v.name
                                           AND s.version = v.version)
                         GROUP BY v.run_id)
         SELECT r.run_key, r.run_id, e.name, r.run_name, r.parent_run_id, r.status, r.deleted,
                coalesce(points.n, s.points_sent, 0),
-               md5(concat_ws(chr(29), coalesce(r.run_name, ''), r.deleted::VARCHAR, coalesce(t.printed, ''),
-                             coalesce(p.printed, ''))),
+               {FINGERPRINT},
                s.mlflow_run_id, coalesce(s.points_sent, 0), s.fingerprint, coalesce(s.tag_keys, []::VARCHAR[]),
                coalesce(s.ended, false), s.last_sent, s.last_error, coalesce(unsent.n, 0)
         FROM internal.runs r JOIN internal.experiments e USING (experiment_id)
@@ -176,7 +164,8 @@ def _candidates(con: Any, remote: str, experiments: list[str]) -> list[RunSync]:
         WHERE (r.origin IS NULL OR r.origin NOT LIKE '{ORIGIN_PREFIX}%')
           AND (len(?::VARCHAR[]) = 0 OR e.name IN (SELECT unnest(?::VARCHAR[])))
           AND (NOT r.deleted OR s.mlflow_run_id IS NOT NULL)
-        ORDER BY r.start_time, r.run_key""", [remote, excluded, remote, remote, experiments, experiments]).fetchall()
+        ORDER BY r.start_time, r.run_key""", [remote, MIRRORED_TAGS_EXCLUDED, remote, remote, experiments,
+                                              experiments]).fetchall()
     return [RunSync(*row[:12], list(row[12]), *row[13:]) for row in rows]
 
 
@@ -515,7 +504,7 @@ class Mirror:
         with store.session() as con:
             params = con.execute("SELECT key, value FROM internal.params WHERE run_key = ? ORDER BY key",
                                  [run.run_key]).fetchall()
-            tags = con.execute(f"SELECT key, value FROM internal.tags WHERE run_key = ? AND NOT {_EXCLUDED_TAGS_SQL} "
+            tags = con.execute(f"SELECT key, value FROM internal.tags WHERE run_key = ? AND NOT {EXCLUDED_TAGS_SQL} "
                                f"ORDER BY key", [run.run_key, sorted(LOCAL_ONLY_TAGS)]).fetchall()
         tags = [(k, v) for k, v in tags if not is_bookkeeping_tag(k)]
         if run.sent_fingerprint is not None:

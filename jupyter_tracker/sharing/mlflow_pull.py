@@ -21,10 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExperimentNotFoundError, SyncError
-from ..store.current import resolve_store
-from .bundle import ImportResult, import_tables
-from .mlflow_client import RequestSettings, connect, refuse_missing_sqlite, remote_files, talking_to
-from .mlflow_layout import (
+from ..mlflow_layout import (
     BOOKKEEPING_ARTIFACTS,
     CONSOLE_ARTIFACT,
     ENVIRONMENT_ARTIFACT,
@@ -42,6 +39,9 @@ from .mlflow_layout import (
     VERSION_USER_TAG,
     is_bookkeeping_tag,
 )
+from ..store.current import resolve_store
+from .bundle import ImportResult, import_tables
+from .mlflow_client import RequestSettings, connect, refuse_missing_sqlite, remote_files, talking_to
 
 #: What ``pull`` did has the shape of what ``import_runs`` did (pull imports through a bundle).
 PullResult = ImportResult

@@ -26,10 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..store.current import resolve_store
-from .bundle import collect_tables
-from .mlflow_client import RequestSettings, connect, remote_files, talking_to
-from .mlflow_layout import (
+from ..mlflow_layout import (
     COMPLETE_TAG,
     CONSOLE_ARTIFACT,
     ENVIRONMENT_ARTIFACT,
@@ -49,6 +46,9 @@ from .mlflow_layout import (
     VERSION_USER_TAG,
     is_bookkeeping_tag,
 )
+from ..store.current import resolve_store
+from .bundle import collect_tables
+from .mlflow_client import RequestSettings, connect, remote_files, talking_to
 
 METRICS_PER_BATCH = 999  # MLflow: at most 1000 entities per log_batch; one slot is the progress tag
 #: The progress tag rides on every 5th batch: a tag costs the server a second transaction (~30% of a

@@ -30,7 +30,8 @@ from typing import Any
 from ..config import ENV_REMOTE, ENV_STORE_DIR, get_config
 from ..errors import ConfigError, SyncError
 from ..store.current import resolve_store
-from .mirror import SYNC_LOCK, Mirror, PassReport, RunSync, _candidates, check_remote, public_uri, worker_state
+from ..store.sync_state import worker_state
+from .mirror import SYNC_LOCK, Mirror, PassReport, RunSync, _candidates, check_remote, public_uri
 from .sync_worker import ENV_SETTINGS
 
 #: MLflow's client reads these at each request; a change means a new worker (its environment is fixed).

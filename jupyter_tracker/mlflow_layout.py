@@ -17,6 +17,8 @@ PUSHED_TO_TAG = "jt.pushed_to"
 MLFLOW_RUN_TAG = "jt.mlflow_run_id"
 #: Tags the push itself keeps on an MLflow run; they never come back as tags of the run.
 BOOKKEEPING_TAGS = frozenset({RUN_ID_TAG, SENT_TAG, COMPLETE_TAG, INFINITE_TAG})
+#: Local bookkeeping of ``push`` about where a run went: not tags of the run to mirror.
+LOCAL_ONLY_TAGS = (PUSHED_TO_TAG, MLFLOW_RUN_TAG)
 #: ``origin`` of a pulled run: "mlflow:<tracking uri>#<experiment id>".
 ORIGIN_PREFIX = "mlflow:"
 
