@@ -124,9 +124,9 @@ def test_comparison_reports_brushed_runs_and_follows_a_table(sweep):
     assert set(comparison.kept) == set(children.run_id)
     acc_axis = [axis.key for axis in comparison.axes].index("metrics.acc")
     comparison._repr_mimebundle_()                                   # shown: brushing comes back from now on
-    dimensions = [dict(d.to_plotly_json()) for d in comparison.parcoords.data[0].dimensions]
-    dimensions[acc_axis]["constraintrange"] = [0.85, 1.0]           # what a brush in the browser sends
-    comparison.parcoords.data[0].dimensions = dimensions
+    # what plot.js sends when a brush is dragged on the acc axis (plotly's plotly_restyle event)
+    comparison.parcoords_plot._on_message(comparison.parcoords_plot, {
+        "type": "restyle", "data": {f"dimensions[{acc_axis}].constraintrange": [[0.85, 1.0]]}, "traces": [0]}, [])
     assert set(comparison.kept) == set(children[children["metrics.acc"] >= 0.85].run_id)
     table = jt.runs("demo")
     follower = jt.compare(table, color="metrics.acc")

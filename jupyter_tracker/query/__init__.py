@@ -26,6 +26,7 @@ from .search import (
     matching_runs,
     search_runs,
     sql,
+    unknown_key_warnings,
 )
 from .snapshots import load_slice, load_slice_notebook, load_snapshot, restore_snapshot, snapshot_kinds
 from .windows import get_metric_window
@@ -33,4 +34,5 @@ from .windows import get_metric_window
 __all__ = ["BASE_COLUMNS", "DEFAULT_MAX_RESULTS", "Artifact", "RunRecord", "con_store_hint", "count_runs",
            "experiment_summaries", "get_metric_history", "get_metric_window", "get_run", "list_experiments",
            "load_slice", "load_slice_notebook", "load_snapshot", "matching_runs", "resolve_run", "restore_snapshot",
-           "run_ids_of", "run_values", "running_run_id", "search_runs", "snapshot_kinds", "sql"]
+           "run_ids_of", "run_values", "running_run_id", "search_runs", "snapshot_kinds", "sql",
+           "unknown_key_warnings"]

@@ -246,22 +246,43 @@ def _beside_latest(columns: list[str], summaries: list[str]) -> list[str]:
     return ordered + [column for column in columns if column not in set(ordered)]
 
 
+def unknown_key_warnings(experiment: str | list[str] | None, filter: str | None, *, include_deleted: bool = False,
+                         store: Store | None = None) -> list[str]:
+    """The ``UnknownKeyWarning`` messages ``search_runs(experiment, filter)`` would give, as a list:
+    for callers that answer many searches at once (the server's threads), where Python's warnings
+    machinery, which is process-wide, would mix one request's warnings into another's."""
+    check_flag(include_deleted, "include_deleted")
+    store = resolve_store(store)
+    _, _, experiments = _run_conditions(filter, experiment, include_deleted, store)
+    with store.session(read_only=True) as con:
+        _check_experiments(con, experiments)
+        return _unknown_key_messages(con, filter, experiments, include_deleted)
+
+
 def _warn_unknown_keys(con: DuckDBPyConnection, filter: str | None, experiments: list[str],
                        include_deleted: bool) -> None:
     """Warn (``UnknownKeyWarning``) for each metric, param or tag key ``filter`` names that no run of
     ``experiments`` (all when empty) has, listing the keys they do have, closest first."""
-    import difflib
     import warnings
+
+    for message in _unknown_key_messages(con, filter, experiments, include_deleted):
+        warnings.warn(message, UnknownKeyWarning, stacklevel=3)
+
+
+def _unknown_key_messages(con: DuckDBPyConnection, filter: str | None, experiments: list[str],
+                          include_deleted: bool) -> list[str]:
+    import difflib
 
     fields = filter_keys(filter)
     if not fields:
-        return
+        return []
     scope = "TRUE" if include_deleted else "NOT r.deleted"
     if experiments:
         scope += f" AND e.name IN ({', '.join('?' for _ in experiments)})"
     tables = {"metric": "internal.latest_metrics JOIN internal.metric_keys USING (key_id)",
               "param": "internal.params", "tag": "internal.tags"}
     known: dict[str, list[str]] = {}
+    messages = []
     for field in fields:
         if field.kind not in known:
             known[field.kind] = [key for (key,) in con.execute(f"""
@@ -276,10 +297,10 @@ def _warn_unknown_keys(con: DuckDBPyConnection, filter: str | None, experiments:
         shown = ", ".join(f"{field.kind}s.{key}" for key in listed[:12]) + \
             (f" and {len(listed) - 12} more" if len(listed) > 12 else "")
         where = f"experiment {', '.join(map(repr, experiments))}" if experiments else "the store"
-        warnings.warn(f"the filter names {field.kind}s.{field.name}, which no run of {where} has; check its "
-                      f"spelling. " + (f"The {field.kind}s there, closest first: {shown}" if keys
-                                       else f"No run there has any {field.kind}s"),
-                      UnknownKeyWarning, stacklevel=3)
+        messages.append(f"the filter names {field.kind}s.{field.name}, which no run of {where} has; check its "
+                        f"spelling. " + (f"The {field.kind}s there, closest first: {shown}" if keys
+                                         else f"No run there has any {field.kind}s"))
+    return messages
 
 
 def _order_clauses(order_keys: list[OrderKey]) -> tuple[str, str, list[Any]]:

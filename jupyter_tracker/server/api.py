@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
@@ -26,7 +25,6 @@ from ..errors import (
     InvalidValueError,
     PathOutsideRootError,
     RunNotFoundError,
-    UnknownKeyWarning,
 )
 from ..query.sync import run_sync_states, syncing_count, syncing_runs
 from ..store.database import Store, get_store
@@ -219,10 +217,8 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
     if store is None:
         return {"runs": [], "total": 0, "running": 0}
     experiment = experiment or None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UnknownKeyWarning)
-        frame = query.search_runs(experiment, filter or None, order_by or None, max_results=limit, offset=offset,
-                                  warn_unknown_keys=bool(filter), store=store)
+    frame = query.search_runs(experiment, filter or None, order_by or None, max_results=limit, offset=offset,
+                              warn_unknown_keys=False, store=store)
     total, running = query.count_runs(experiment, filter or None, store=store)
     bases = frame[query.BASE_COLUMNS].astype(object).where(frame[query.BASE_COLUMNS].notna(), None)
     records = bases.to_dict("records")
@@ -235,7 +231,9 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
     page: IRunPage = {"runs": summaries, "total": total, "running": running}
     if syncs:
         page["syncing"] = syncing_count(syncs)
-    unknown = [str(w.message) for w in caught if issubclass(w.category, UnknownKeyWarning)]
+    # Asked for, not caught: the warnings module is process-wide, so concurrent requests (one per
+    # expanded experiment of the sidebar) would get each other's warnings.
+    unknown = query.unknown_key_warnings(experiment, filter, store=store) if filter else []
     if unknown:
         page["warnings"] = unknown  # the sidebar shows them under its filter box, as a notebook would
     return page
