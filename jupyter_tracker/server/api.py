@@ -232,8 +232,9 @@ def runs(root_dir: str | Path, relative_dir: str | None, *, experiment: str | No
     if syncs:
         page["syncing"] = syncing_count(syncs)
     # Asked for, not caught: the warnings module is process-wide, so concurrent requests (one per
-    # expanded experiment of the sidebar) would get each other's warnings.
-    unknown = query.unknown_key_warnings(experiment, filter, store=store) if filter else []
+    # expanded experiment of the sidebar) would get each other's warnings. Asked of the whole store:
+    # the sidebar's filter applies to every experiment, so a key one of them has is no typo.
+    unknown = query.unknown_key_warnings(None, filter, store=store) if filter else []
     if unknown:
         page["warnings"] = unknown  # the sidebar shows them under its filter box, as a notebook would
     return page
