@@ -385,3 +385,17 @@ def test_a_model_version_registered_after_the_run_was_mirrored_reaches_the_serve
     sync.sync_once(auth_uri)   # a fresh mirror finds nothing left to send
     numbers = sorted(v.tags["jt.version"] for v in client.search_model_versions("name = 'churn-model'"))
     assert numbers == ["1", "2"], "each version exactly once"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_IDLE"), reason="Linux scheduling classes")
+def test_the_mirror_process_only_takes_cpu_the_training_loop_leaves(store_dir):
+    import os
+
+    mirror = sync.start_mirror(f"http://127.0.0.1:{free_port()}")   # nobody answers there: it still runs
+    try:
+        _wait(lambda: mirror.running and os.sched_getscheduler(mirror.pid) == os.SCHED_IDLE,
+              "the mirror process has lowered its priority", timeout=30)
+        assert os.sched_getscheduler(os.getpid()) != os.SCHED_IDLE, "the kernel itself keeps its priority"
+    finally:
+        sync.stop_mirror()
+    assert not mirror.running
