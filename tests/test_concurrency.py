@@ -86,3 +86,40 @@ def test_a_reader_sees_points_of_a_run_that_is_still_logging(store_dir, tmp_path
     while jt.search_runs().status.item() != "KILLED" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert jt.search_runs().status.item() == "KILLED"
+
+
+LIVE_PANELS_AT_EXIT = textwrap.dedent("""
+    import threading, time
+    import jupyter_tracker as jt
+    from jupyter_tracker.widgets import curves, table
+    run = jt.start_run(run_name="still-training", experiment="exit")
+    for step in range(2000):
+        jt.log_metric("loss", 1 / (step + 1), step=step)
+    # Live panels poll a RUNNING run on their own threads; a script that polls too.
+    panels = [table.runs("exit", refresh_interval=0.001),
+              curves.MetricCurves([run.run_id], ["loss"], poll_interval=0.001)]
+    def poll():
+        while True:
+            try:
+                jt.search_runs("exit")
+            except jt.TrackerError:
+                time.sleep(0.001)
+    for _ in range(3):
+        threading.Thread(target=poll, daemon=True).start()
+    time.sleep(0.3)
+    print("leaving with the run open", flush=True)
+""")
+
+
+def test_a_kernel_exits_cleanly_while_its_panels_are_querying(store_dir):
+    """Ending the interpreter while live panels and other threads are inside a query used to abort the
+    process (SIGABRT from DuckDB, exit status 134, output lost) about every other time. Now the exit
+    waits for the queries under way, refuses new ones from other threads, and the open run is ended."""
+    for attempt in range(5):
+        child = subprocess.run([sys.executable, "-c", LIVE_PANELS_AT_EXIT], capture_output=True, text=True,
+                               timeout=120)
+        assert child.returncode == 0, f"attempt {attempt}: exit status {child.returncode}\n{child.stderr[-2000:]}"
+        assert "leaving with the run open" in child.stdout
+        assert "Traceback" not in child.stderr and "terminate called" not in child.stderr, child.stderr[-2000:]
+    runs = jt.search_runs("exit")
+    assert len(runs) == 5 and set(runs["status"]) == {"FINISHED"}

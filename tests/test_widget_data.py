@@ -185,10 +185,12 @@ def test_curves_and_table_follow_a_run_logging_in_another_kernel(store_dir):
 
     trainer = subprocess.Popen([sys.executable, "-c", TRAINER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                text=True)
+    widgets = []
     try:
         run_id = trainer.stdout.readline().strip()
         chart = curves.MetricCurves([run_id], ["loss"], poll_interval=0.1)
         runs = table.runs("live", refresh_interval=0.2)
+        widgets += [chart, runs]
         assert runs.running == 1 and chart.running()
         trainer.stdin.write("go\n")
         trainer.stdin.flush()
@@ -204,9 +206,9 @@ def test_curves_and_table_follow_a_run_logging_in_another_kernel(store_dir):
             assert time.monotonic() < deadline, f"running={runs.running}, points={len(chart.figure.data[0].y)}"
             time.sleep(0.05)
         assert runs.rows[0]["status"] == "FINISHED"
-        chart.close()
-        runs.close()
     finally:
+        for widget in widgets:
+            widget.close()  # their refresh threads stop here, pass or fail
         if trainer.poll() is None:
             trainer.kill()
             trainer.wait()

@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -807,9 +807,15 @@ def _retry_locked(db_path: Path, timeout: float,
 
 _instance: tuple[int, DuckDBPyConnection] | None = None
 _instance_lock = threading.Lock()
+_sessions_changed = threading.Condition(_instance_lock)  # notified whenever a session cursor ends
 _aliases = iter(range(1, 1 << 62))
 _closed_at_exit: list[Callable[[], None]] = []  # not empty once _close_instance is registered with atexit
-_session_aliases: dict[int, tuple[str, DuckDBPyConnection]] = {}  # id(cursor) -> (alias of its file, its instance)
+# id(cursor) -> (its file's alias, its instance, its token in _busy)
+_session_aliases: dict[int, tuple[str, DuckDBPyConnection, int]] = {}
+_busy: dict[int, DuckDBPyConnection | None] = {}  # sessions being opened or open: token -> cursor (once it exists)
+_tokens = iter(range(1, 1 << 62))
+_exiting = False  # set at interpreter exit: threads other than the main one may no longer open sessions
+EXIT_WAIT = 5.0  # seconds the exit waits for other threads' sessions before interrupting their queries
 
 
 def _base_connection() -> DuckDBPyConnection:
@@ -834,27 +840,60 @@ def _retire_instance(base: DuckDBPyConnection) -> None:
 
 def _attach_file(db_path: Path | str, read_only: bool = False) -> DuckDBPyConnection:
     """A new cursor of the process's in-memory DuckDB, with ``db_path`` attached and in use."""
-    base = _base_connection()
     with _instance_lock:
+        if _exiting and threading.current_thread() is not threading.main_thread():
+            raise StoreError("the process is exiting, so no new query starts on this thread (a panel's live "
+                             "refresh, say); the main thread's work still runs")
+        token = next(_tokens)
+        _busy[token] = None
         alias = f"jt_store_{next(_aliases)}"
-    cursor = base.cursor()
-    quoted = str(db_path).replace("'", "''")
     try:
-        cursor.execute(f"ATTACH '{quoted}' AS {alias}{' (READ_ONLY)' if read_only else ''}")
-        cursor.execute(f"USE {alias}")
+        base = _base_connection()
+        cursor = base.cursor()
+        with _instance_lock:
+            _busy[token] = cursor
+        quoted = str(db_path).replace("'", "''")
+        try:
+            cursor.execute(f"ATTACH '{quoted}' AS {alias}{' (READ_ONLY)' if read_only else ''}")
+            cursor.execute(f"USE {alias}")
+        except BaseException:
+            cursor.close()
+            base.cursor().execute(f"DETACH DATABASE IF EXISTS {alias}")
+            raise
     except BaseException:
-        cursor.close()
-        base.cursor().execute(f"DETACH DATABASE IF EXISTS {alias}")
+        _session_ended(token)
         raise
-    _session_aliases[id(cursor)] = (alias, base)
+    _session_aliases[id(cursor)] = (alias, base, token)
     return cursor
+
+
+def _session_ended(token: int) -> None:
+    with _sessions_changed:
+        _busy.pop(token, None)
+        _sessions_changed.notify_all()
 
 
 def _close_instance() -> None:
     """Close the in-memory instance before interpreter teardown (DuckDB's bindings report leaked
-    objects when the instance outlives the modules it references)."""
-    global _instance
-    with _instance_lock:
+    objects when the instance outlives the modules it references).
+
+    Daemon threads (a panel's live refresh, a curve's poller) may be inside a query right now. Closing
+    the instance under them is refused by DuckDB, and a thread still inside DuckDB when the interpreter
+    finalises aborts the whole process (SIGABRT: its exit status and the user's output are lost). So
+    no other thread may start a session from here on; those open get ``EXIT_WAIT`` seconds to end,
+    then their queries are interrupted; an instance still busy after that is left open."""
+    global _instance, _exiting
+    with _sessions_changed:
+        _exiting = True
+        main = threading.current_thread() is threading.main_thread()
+        if main and not _sessions_changed.wait_for(lambda: not _busy, timeout=EXIT_WAIT):
+            for cursor in [c for c in _busy.values() if c is not None]:
+                with suppress(Exception):
+                    cursor.interrupt()
+            if not _sessions_changed.wait_for(lambda: not _busy, timeout=EXIT_WAIT):
+                return  # a query that ignores its interrupt: leaving the instance beats aborting
+        if _busy:
+            return
         if _instance is not None and _instance[0] == os.getpid():
             _instance[1].close()
         _instance = None
@@ -865,13 +904,20 @@ def _end_cursor(cursor: DuckDBPyConnection, failing: bool = False) -> None:
     releasing DuckDB's file lock), close the cursor. A DETACH that fails (a checkpoint refused by a
     full disk, an invalidated database) retires the instance so the next session starts afresh; with
     ``failing`` (an error is already on its way to the caller) that second error is dropped."""
-    import duckdb
-
     entry = _session_aliases.pop(id(cursor), None)
     if entry is None:  # a plain connection
         cursor.close()
         return
-    alias, base = entry
+    alias, base, token = entry
+    try:
+        _detach(cursor, alias, base, failing)
+    finally:
+        _session_ended(token)
+
+
+def _detach(cursor: DuckDBPyConnection, alias: str, base: DuckDBPyConnection, failing: bool) -> None:
+    import duckdb
+
     try:
         cursor.execute("ROLLBACK")
     except duckdb.TransactionException:

@@ -88,16 +88,19 @@ class RunTable(anywidget.AnyWidget):
         page = data.table_page(self.frame, sort_by=self.sort_by or None, descending=self.descending,
                                offset=self.offset, limit=self.limit, hidden=set(self.hidden))
         all_columns = [vars(c) for c in data.table_columns(self.frame)]
+        # Everything is computed before anything is assigned: a reader of ``running`` (another
+        # thread, or the browser) never sees the new count beside the previous page's rows.
+        syncs = self._sync_states([row["run_id"] for row in page.rows])
+        rows = [{**row, "color": colors.color_of(row["run_id"]), "sync": syncs.get(row["run_id"])}
+                for row in page.rows]
         with self.hold_sync():
             if all_columns != self.all_columns:
                 self.all_columns = all_columns
             self.columns = [vars(c) for c in page.columns]
             self.total = page.total
-            self.running = page.running
-            syncs = self._sync_states([row["run_id"] for row in page.rows])
+            self.rows = rows
             self.syncing = sum(1 for sync in syncs.values() if sync["state"] == "pending")
-            self.rows = [{**row, "color": colors.color_of(row["run_id"]), "sync": syncs.get(row["run_id"])}
-                         for row in page.rows]
+            self.running = page.running
         if page.running or self.syncing:
             self._start_refresher()
 
