@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import InvalidValueError
 from ..query import run_ids_of  # noqa: F401 - the panels take runs in the same forms as everything else
+from .static import format_value
 
 BASE_COLUMNS = ("status", "run_name", "start_time", "duration_s")
 X_AXES = ("step", "relative", "wall")
@@ -222,14 +223,15 @@ def series_window(item: Series, x_range: tuple, *, x: str = "step", max_points: 
 
 def differing_params(run_ids: list[str], store=None) -> dict[str, str]:
     """Per run, ``"lr=0.1, optimizer=sgd"``: the params whose values differ between these runs
-    (what tells the curves of a sweep apart on hover); empty text for a single run."""
+    (what tells the curves of a sweep apart on hover); empty text for a single run. Values read as
+    the run table shows them (a logged ``0.1 * 3`` is ``lr=0.3``, not ``lr=0.30000000000000004``)."""
     from .. import query
 
     values = query.run_values(list(run_ids), store=store)
     params = {run_id: item["params"] for run_id, item in values.items()}
     keys = sorted({key for run in params.values() for key in run})
     differing = [key for key in keys if len({repr(run.get(key)) for run in params.values()}) > 1]
-    return {run_id: ", ".join(f"{key}={run[key]}" for key in differing if key in run)
+    return {run_id: ", ".join(f"{key}={format_value(run[key])}" for key in differing if key in run)
             for run_id, run in params.items()}
 
 

@@ -106,6 +106,24 @@ export default {
       flush();
     });
     observer.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "class"] });
-    return () => observer.disconnect();
+    // plotly.js sizes a figure to its container when it draws (700 px wide where the container is
+    // not laid out yet: Voilà renders widgets into a page it shows later) and, with `responsive`,
+    // again on window resizes only. Follow the container's own width instead.
+    let drawnWidth = 0;
+    const resizer = new ResizeObserver(() => {
+      const width = node.clientWidth;
+      if (!Plotly || !width || width === drawnWidth) return;
+      drawnWidth = width;
+      drawing = drawing.then(() => {
+        if (!node._fullLayout) return;
+        echo = true;  // the resize's own relayout event is no zoom to send back
+        return Plotly.Plots.resize(node);
+      }).then(() => { echo = false; }, (error) => { echo = false; console.warn("[jupyter_tracker] plot", error); });
+    });
+    resizer.observe(node);
+    return () => {
+      observer.disconnect();
+      resizer.disconnect();
+    };
   },
 };
