@@ -1,149 +1,47 @@
 /**
- * jupyter_tracker in JupyterLab: the "Experiments" sidebar, run details panels, read-only
- * snapshots, "Track this cell" and the active-run status bar item. Everything a user can do
- * is a command (palette, toolbars); settings live in schema/plugin.json. This module only
- * wires the parts together: runPanels.ts, commands.ts, trackCell.ts, settings.ts, status.ts.
+ * The jupyter_tracker plugin. In JupyterLab and Notebook 7 it adds the Experiments sidebar, run
+ * panels, snapshots, "Track this cell" and the status bar item (lab.ts); in any other front end
+ * that loads lab extensions, such as Voilà, it does nothing, and our panels (anywidgets, which
+ * need no extension) render there all the same.
+ *
+ * Why this module imports nothing at its top: webpack's module federation resolves a module's
+ * shared packages when the module loads, and fails the whole module when the page does not share
+ * one of them. Voilà shares a short fixed list (application, apputils, notebook, rendermime, ...;
+ * not docmanager, filebrowser or statusbar), so lab.ts, which needs those, is a separate
+ * chunk loaded only once the page is seen to share them all.
  */
-import {
-  ILabShell,
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
-import { PathExt } from '@jupyterlab/coreutils';
-import { IDocumentManager } from '@jupyterlab/docmanager';
-import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
-import { INotebookTracker } from '@jupyterlab/notebook';
-import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { IStatusBar } from '@jupyterlab/statusbar';
-
-import { CommandIDs } from './commandIds';
-import { addCommands } from './commands';
-import { trackerIcon } from './icons';
-import { RunPanels, addSnapshotNotebookExtension } from './runPanels';
-import { DEFAULT_SETTINGS, ITrackerSettings, watchSettings } from './settings';
-import { ExperimentsSidebar } from './sidebar';
-import { SnapshotDrive } from './snapshot';
-import { ActiveRunStatus } from './status';
-import { addTrackCellCommand } from './trackCell';
+import type { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 
 export { CommandIDs } from './commandIds';
 
 const PLUGIN_ID = 'jupyter-tracker:plugin';
-const CATEGORY = 'Experiment Tracking';
 
-function activate(
-  app: JupyterFrontEnd,
-  docManager: IDocumentManager,
-  notebooks: INotebookTracker,
-  labShell: ILabShell | null,
-  restorer: ILayoutRestorer | null,
-  palette: ICommandPalette | null,
-  fileBrowser: IDefaultFileBrowser | null,
-  settingRegistry: ISettingRegistry | null,
-  statusBar: IStatusBar | null
-): void {
-  const { commands } = app;
-  /** One object, read by the sidebar and the panels; the settings loader updates it in place. */
-  const settings: ITrackerSettings = { ...DEFAULT_SETTINGS };
+/**
+ * The packages lab.ts's chunk takes from the page (its "consume shared module"s in the build's
+ * output) that Voilà does not share; the others (application, apputils, notebook, ...) it does.
+ */
+const LAB_PACKAGES = ['@jupyterlab/docmanager', '@jupyterlab/filebrowser', '@jupyterlab/statusbar'];
 
-  app.serviceManager.contents.addDrive(new SnapshotDrive());
+/** The share scope webpack handed this extension (`__webpack_require__.S`): package name → versions. */
+declare const __webpack_share_scopes__: Record<string, Record<string, unknown> | undefined> | undefined;
 
-  const sidebar = new ExperimentsSidebar(settings);
-  sidebar.title.icon = trackerIcon;
-  sidebar.title.caption = 'Experiments';
-  app.shell.add(sidebar, 'left', { rank: 650 });
-  restorer?.add(sidebar, sidebar.id);
-  sidebar.runSelected.connect((_, target) => void commands.execute(CommandIDs.openRun, { ...target }));
-
-  const panels = new RunPanels(app, docManager, sidebar, settings, restorer);
-  followCurrentFolder(app, docManager, sidebar, panels, labShell, fileBrowser);
-
-  addCommands(app, docManager, sidebar, panels);
-  addSnapshotNotebookExtension(app);
-  addTrackCellCommand(app, notebooks);
-  if (palette) {
-    for (const command of [CommandIDs.trackCell, CommandIDs.showSidebar, CommandIDs.refresh]) {
-      palette.addItem({ command, category: CATEGORY });
-    }
-  }
-
-  const status = statusBar ? addActiveRunStatus(app, statusBar, notebooks, settings.activeRunInterval) : null;
-
-  if (settingRegistry) {
-    watchSettings(settingRegistry, PLUGIN_ID, app.restored, loaded => {
-      Object.assign(settings, loaded);
-      sidebar.updateSettings(settings);
-      panels.refreshInterval = settings.refreshInterval;
-      if (status) {
-        status.interval = settings.activeRunInterval;
-      }
-    });
-  }
-}
-
-/** The sidebar shows the store of the current document's folder, else the file browser's. */
-function followCurrentFolder(
-  app: JupyterFrontEnd,
-  docManager: IDocumentManager,
-  sidebar: ExperimentsSidebar,
-  panels: RunPanels,
-  labShell: ILabShell | null,
-  fileBrowser: IDefaultFileBrowser | null
-): void {
-  const follow = () => {
-    const current = app.shell.currentWidget;
-    const context = current ? docManager.contextForWidget(current) : undefined;
-    if (context) {
-      if (!context.path.includes(':')) {
-        sidebar.dir = PathExt.dirname(context.path);
-      }
-      return;
-    }
-    if (current && panels.has(current)) {
-      return; // a run panel: keep the store it came from
-    }
-    if (fileBrowser && !fileBrowser.model.path.includes(':')) {
-      sidebar.dir = fileBrowser.model.path;
-    }
-  };
-  labShell?.currentChanged.connect(follow);
-  fileBrowser?.model.pathChanged.connect(follow);
-  void app.restored.then(follow);
-}
-
-/** The status bar item of the current notebook's active run; a click opens the run's details. */
-function addActiveRunStatus(
-  app: JupyterFrontEnd,
-  statusBar: IStatusBar,
-  notebooks: INotebookTracker,
-  interval: number
-): ActiveRunStatus {
-  const item = new ActiveRunStatus(interval);
-  statusBar.registerStatusItem('jupyter-tracker:active-run', {
-    item,
-    align: 'left',
-    rank: 5,
-    isActive: () => item.active,
-    activeStateChanged: item.activeChanged
-  });
-  const follow = () => {
-    item.panel = notebooks.currentWidget;
-  };
-  notebooks.currentChanged.connect(follow);
-  follow();
-  item.clicked.connect((_, target) => void app.commands.execute(CommandIDs.openRun, { ...target }));
-  return item;
+/** Whether the page shares every package lab.ts needs, i.e. it is JupyterLab or Notebook 7. */
+function pageSharesLabPackages(): boolean {
+  const shared = typeof __webpack_share_scopes__ === 'undefined' ? undefined : __webpack_share_scopes__.default;
+  return shared !== undefined && LAB_PACKAGES.every(name => name in shared);
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Experiments sidebar, run details, read-only snapshots, Track this cell and the active run of jupyter_tracker.',
   autoStart: true,
-  requires: [IDocumentManager, INotebookTracker],
-  optional: [ILabShell, ILayoutRestorer, ICommandPalette, IDefaultFileBrowser, ISettingRegistry, IStatusBar],
-  activate
+  activate: async (app: JupyterFrontEnd): Promise<void> => {
+    if (!pageSharesLabPackages()) {
+      return;
+    }
+    const { activateInLab } = await import('./lab');
+    await activateInLab(app, PLUGIN_ID);
+  }
 };
 
 export default plugin;
