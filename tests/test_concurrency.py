@@ -123,3 +123,41 @@ def test_a_kernel_exits_cleanly_while_its_panels_are_querying(store_dir):
         assert "Traceback" not in child.stderr and "terminate called" not in child.stderr, child.stderr[-2000:]
     runs = jt.search_runs("exit")
     assert len(runs) == 5 and set(runs["status"]) == {"FINISHED"}
+
+
+STEPPING_LOGGER = textwrap.dedent("""
+    import sys, jupyter_tracker as jt
+    from jupyter_tracker.capture import background
+    with jt.start_run(run_name="stepping", experiment="activity") as run:
+        background.drain(timeout=30)           # the run's environment and code are written first
+        for line in sys.stdin:                 # one point per line the test sends
+            run.log_metric("loss", float(line), step=int(float(line)))
+            print("logged", flush=True)
+""")
+
+
+def test_a_reader_tells_that_a_process_is_logging_without_opening_the_database(store_dir):
+    """``Store.merge_pending``: what team sync's mirror asks before each request, to step aside while a
+    training loop logs. A stat and a pread per journal file, no DuckDB session."""
+    store = jt.current_store()
+    logger = subprocess.Popen([sys.executable, "-c", STEPPING_LOGGER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        for step in range(3):
+            logger.stdin.write(f"{step}\n")
+            logger.stdin.flush()
+            assert logger.stdout.readline() == "logged\n"
+            assert store.merge_pending(), f"point {step} was logged and not merged yet"
+            with store.session(read_only=True) as con:   # a reader merges it
+                assert con.execute("SELECT count(*) FROM internal.metrics").fetchone()[0] == step + 1
+            assert not store.merge_pending(), "nothing new since the merge"
+        logger.stdin.close()
+        assert logger.wait(timeout=60) == 0
+        assert store.merge_pending(), "the run's end is new"
+        jt.search_runs("activity")
+        assert not store.merge_pending()
+    finally:
+        if logger.poll() is None:
+            logger.kill()
+            logger.wait()
+        logger.stdout.close()

@@ -399,3 +399,62 @@ def test_the_mirror_process_only_takes_cpu_the_training_loop_leaves(store_dir):
     finally:
         sync.stop_mirror()
     assert not mirror.running
+
+
+TRAINING_FOR_A_WHILE = textwrap.dedent("""
+    import sys, time, jupyter_tracker as jt
+    with jt.start_run(run_name="training", experiment="manners") as run:
+        print(run.run_id, flush=True)
+        deadline = time.monotonic() + float(sys.argv[1])
+        step = 0
+        while time.monotonic() < deadline:
+            run.log_metric("loss", 1 / (step + 1), step=step)
+            step += 1
+            time.sleep(0.002)
+    print(step, flush=True)
+""")
+
+
+def test_the_mirror_steps_aside_while_a_training_loop_logs_and_still_sends_everything_once(store_dir, auth_uri,
+                                                                                        monkeypatch):
+    """A backlog to mirror while another process trains: the mirror rests between its requests while the
+    loop logs (working at most LIVE_DUTY of the time), sends the live run's points first, goes at full
+    speed once the loop has stopped, and every point of both runs reaches the server exactly once."""
+    from jupyter_tracker.sharing import mirror as engine
+
+    with jt.start_run(run_name="backlog", experiment="manners") as backlog:
+        for step in range(12_000):
+            jt.log_metric("loss", float(step), step=step)
+    rests: list[tuple[bool, float]] = []
+    resting = engine._Pacer.rest
+
+    def rest(pacer):
+        started, live = time.monotonic(), pacer.live()
+        resting(pacer)
+        rests.append((live, time.monotonic() - started))
+
+    monkeypatch.setattr(engine._Pacer, "rest", rest)
+    trainer = subprocess.Popen([sys.executable, "-c", TRAINING_FOR_A_WHILE, "4"], stdout=subprocess.PIPE, text=True)
+    mirror = engine.Mirror(auth_uri)
+    try:
+        training_id = trainer.stdout.readline().strip()
+        while trainer.poll() is None:
+            mirror.run_pass()
+        logged = int(trainer.stdout.readline())
+        assert trainer.wait() == 0
+        while_training = len(rests)
+        mirror.run_until_caught_up()
+    finally:
+        mirror.close()
+        if trainer.poll() is None:
+            trainer.kill()
+            trainer.wait()
+        trainer.stdout.close()
+    live_rests = [waited for live, waited in rests[:while_training] if live]
+    assert live_rests and sum(live_rests) > 0.5, f"the mirror never stepped aside while the loop logged: {rests}"
+    assert all(waited < 0.05 for live, waited in rests[while_training:] if not live), "it rested with no loop"
+    client = _client(auth_uri)
+    assert _points_on_server(client, "manners", backlog.run_id, "loss") == 12_000
+    assert _points_on_server(client, "manners", training_id, "loss") == logged
+    status = jt.sync_status(auth_uri)
+    assert dict(zip(status.run, status.state)) == {backlog.run_id: "synced", training_id: "synced"}

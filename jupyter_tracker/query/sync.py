@@ -44,6 +44,22 @@ FINGERPRINT = ("md5(concat_ws(chr(29), coalesce(r.run_name, ''), r.deleted::VARC
                "coalesce(p.printed, '')))")
 
 
+def end_pending(status: str, ended: bool, unsent_versions: int) -> bool:
+    """Whether a run's end (status, artifacts, snapshot, registered versions) is still to be sent to a
+    remote, or a version registered since it was."""
+    return status != "RUNNING" and (not ended or unsent_versions > 0)
+
+
+def needs_sync(*, deleted: bool, on_server: bool, pending_points: int, edited: bool, end_pending: bool) -> bool:
+    """The one rule of whether a mirror still owes a remote something of a run (the mirror's work list,
+    ``jt.sync_status`` and the badges all ask it): a deleted run only its deletion, if it was ever sent;
+    any other run its creation there, points the server has not acknowledged, edits made since it was
+    sent, or its end."""
+    if deleted:
+        return on_server and edited
+    return not on_server or pending_points > 0 or edited or end_pending
+
+
 class SyncState(TypedDict):
     """One run's badge: its state, how many points are still to go, why it failed, and to which remote."""
 
@@ -92,10 +108,8 @@ def sync_states(con: DuckDBPyConnection, run_ids: list[str], *, remote: str | No
     states: dict[str, SyncState] = {}
     for run_id, to, mlflow_run_id, sent, points, ended, last_error, status, deleted, unsent, edited in rows:
         pending = 0 if deleted else max(points - sent, 0)
-        end_pending = status != "RUNNING" and (not ended or unsent > 0)
-        # the mirror's own rule (RunSync.needs_work): a deleted run only needs its deletion sent
-        needs_work = (mlflow_run_id is not None and edited) if deleted else (
-            mlflow_run_id is None or pending > 0 or edited or end_pending)
+        needs_work = needs_sync(deleted=deleted, on_server=mlflow_run_id is not None, pending_points=pending,
+                                edited=edited, end_pending=end_pending(status, ended, unsent))
         failure = (last_error or (mirror_error if published and published.get("remote") == to else None))
         state: Literal["synced", "pending", "failed"] = (
             "synced" if not needs_work else "failed" if failure else "pending")

@@ -54,7 +54,14 @@ from ..mlflow_layout import (
     SENT_TAG,
     is_bookkeeping_tag,
 )
-from ..query.sync import EXCLUDED_TAGS_SQL, FINGERPRINT, FINGERPRINT_CTES, MIRRORED_TAGS_EXCLUDED
+from ..query.sync import (
+    EXCLUDED_TAGS_SQL,
+    FINGERPRINT,
+    FINGERPRINT_CTES,
+    MIRRORED_TAGS_EXCLUDED,
+    end_pending,
+    needs_sync,
+)
 from ..store.current import resolve_store
 from ..store.locking import try_lock_exclusive
 from ..store.sql import transaction
@@ -68,6 +75,18 @@ REQUESTS_IN_FLIGHT = 4
 #: Points read from the store per session, sent, then recorded (the most a crash makes us resend).
 POINTS_PER_ROUND = 50_000
 PARAMS_TAGS_PER_REQUEST = 100
+#: While a process logs into the store (a training loop on this machine), the mirror works at most this
+#: share of the time, resting between requests: its requests, JSON and merges would otherwise take the
+#: loop's caches and memory bandwidth, and on a busy machine its core. At 0.2 it still sends about
+#: 1,700 points a second, far more than a training loop logs for its points to stay seconds behind.
+LIVE_DUTY = 0.2
+#: ... and reads at most this many points per round, so a live run's new points never wait behind a
+#: whole round of another run's backlog.
+LIVE_POINTS_PER_ROUND = 5_000
+#: How often the mirror asks whether a process is logging (a stat and a pread per journal file).
+LIVE_CHECK_S = 0.1
+#: The longest rest between two requests.
+MAX_REST_S = 5.0
 MAX_BACKOFF_S = 60.0
 SYNC_LOCK = "sync.lock"
 #: The running mirror's state beyond ``internal.sync_runs`` (see ``Mirror._publish``).
@@ -125,16 +144,15 @@ class RunSync:
         return 0 if self.deleted else max(self.points - self.points_sent, 0)
 
     def needs_work(self) -> bool:
-        if self.deleted:
-            return self.mlflow_run_id is not None and self.fingerprint != self.sent_fingerprint
-        return (self.mlflow_run_id is None or self.pending_points > 0 or self.fingerprint != self.sent_fingerprint
-                or self.end_pending)
+        return needs_sync(deleted=self.deleted, on_server=self.mlflow_run_id is not None,
+                          pending_points=self.pending_points, edited=self.fingerprint != self.sent_fingerprint,
+                          end_pending=self.end_pending)
 
     @property
     def end_pending(self) -> bool:
         """Its end (status, artifacts, snapshot, registered versions) is to be sent, or a version
         registered since."""
-        return self.status != "RUNNING" and (not self.ended or self.unsent_versions > 0)
+        return end_pending(self.status, self.ended, self.unsent_versions)
 
 
 def _candidates(con: Any, remote: str, experiments: list[str]) -> list[RunSync]:
@@ -242,13 +260,17 @@ class _Sender:
             {"key": k, "value": _json_number(v), "timestamp": t, "step": s} for k, v, t, s in points]}
         verify_rest_response(http_request(self._host_creds(), _LOG_BATCH, "POST", json=body), _LOG_BATCH)
 
-    def send(self, mlflow_run_id: str, points: list[tuple]) -> tuple[int, BaseException | None]:
+    def send(self, mlflow_run_id: str, points: list[tuple], pacer: _Pacer | None = None
+             ) -> tuple[int, BaseException | None]:
         """Send ``points`` in order; return how many of them, from the first, the server acknowledged
-        (a contiguous prefix) and the failure that stopped the rest, if any."""
+        (a contiguous prefix) and the failure that stopped the rest, if any. ``pacer`` rests before
+        each request while a training loop logs."""
         in_flight: deque[tuple[int, Future[None]]] = deque()
         acked, failure = 0, None
         batches = (points[i:i + METRICS_PER_REQUEST] for i in range(0, len(points), METRICS_PER_REQUEST))
         for batch in batches:
+            if pacer is not None:
+                pacer.rest()
             in_flight.append((len(batch), self._submit(mlflow_run_id, batch)))
             if len(in_flight) >= REQUESTS_IN_FLIGHT:
                 acked, failure = self._settle(in_flight.popleft(), acked, failure)
@@ -266,6 +288,37 @@ class _Sender:
         if failure is None and error is None:
             return acked + size, None
         return acked, failure or error
+
+
+class _Pacer:
+    """The mirror's manners towards a training loop: while a process logs into the store, the mirror
+    rests between requests so that it works at most ``LIVE_DUTY`` of the time; otherwise it runs at
+    full speed. Called from the mirror's own thread only."""
+
+    def __init__(self, store: Any, stopping: threading.Event) -> None:
+        self._store, self._stopping = store, stopping
+        self._resumed = time.monotonic()
+        self._checked = float("-inf")
+        self._live = False
+
+    def live(self) -> bool:
+        """Whether a process is logging into the store (asked at most every ``LIVE_CHECK_S`` seconds)."""
+        now = time.monotonic()
+        if now - self._checked >= LIVE_CHECK_S:
+            self._checked = now
+            try:
+                self._live = self._store.merge_pending()
+            except OSError:
+                self._live = False
+        return self._live
+
+    def rest(self) -> None:
+        """Between two pieces of work: while a loop logs, wait ``1 / LIVE_DUTY - 1`` times as long as
+        the work since the last rest took."""
+        worked = time.monotonic() - self._resumed
+        if self.live():
+            self._stopping.wait(min(worked * (1 / LIVE_DUTY - 1), MAX_REST_S))
+        self._resumed = time.monotonic()
 
 
 @dataclass
@@ -299,6 +352,7 @@ class Mirror:
         self.waiting_for_lock = False
         self.syncing_runs = 0
         self._published: dict | None = None
+        self._pacer: _Pacer | None = None
 
     # -- the loop (in the sync worker process, or ``jupyter-tracker sync``) -------------------------
     def request_stop(self) -> None:
@@ -393,9 +447,11 @@ class Mirror:
             return report
         self.waiting_for_lock = False
         config = get_config()
+        self._pacer = _Pacer(store, self._stopping)
         with talking_to(self.remote, "sync", SYNC_SETTINGS):
             with store.session() as con:
                 runs = [r for r in _candidates(con, self.remote, list(config.remote_experiments)) if r.needs_work()]
+            runs.sort(key=lambda r: r.status != "RUNNING")   # live runs first: their points are awaited
             report.pending_runs = len(runs)
             self.syncing_runs = len(runs)
             try:
@@ -530,15 +586,17 @@ class Mirror:
         """The run's metric points from its high-water mark on, a round at a time; the mark moves
         only over what the server acknowledged."""
         assert self._sender is not None
+        pacer = self._pacer
         while run.points_sent < run.points and not self._stopping.is_set():
+            live = pacer is not None and pacer.live()
             with store.session() as con:
                 points = con.execute(
                     "SELECT k.key, m.value, m.timestamp, m.step FROM internal.metrics m "
                     "JOIN internal.metric_keys k USING (key_id) WHERE m.run_key = ? ORDER BY m.rowid LIMIT ? OFFSET ?",
-                    [run.run_key, POINTS_PER_ROUND, run.points_sent]).fetchall()
+                    [run.run_key, LIVE_POINTS_PER_ROUND if live else POINTS_PER_ROUND, run.points_sent]).fetchall()
             if not points:
                 break
-            acked, failure = self._sender.send(run.mlflow_run_id, points)
+            acked, failure = self._sender.send(run.mlflow_run_id, points, pacer)
             if acked:
                 run.points_sent += acked
                 run.last_sent = _now_ms()
@@ -546,6 +604,8 @@ class Mirror:
                     _save(con, self.remote, run)
             if failure is not None:
                 raise failure
+            if live and run.status != "RUNNING":
+                break   # a backlog's next round waits for the next pass, which starts with the live runs
 
     def _send_end(self, client: Any, store: Any, run: RunSync) -> None:
         """Status, end time, artifacts, snapshot, console, environment and registered versions, by

@@ -442,6 +442,12 @@ class Store:
         if journals is not None and not failed:
             self._merged_state = (journals, _file_state(self.db_path))
 
+    def merge_pending(self) -> bool:
+        """Whether a merge would find something new, asked without opening the database (a stat per
+        journal file and one ``pread`` per metrics file): true while a process logs into the store.
+        Team sync's mirror asks it to step aside while a training loop logs on this machine."""
+        return self._merge_pending(_journal_files(self.journal_dir))
+
     def _merge_pending(self, journals: JournalFiles | None) -> bool:
         """Whether a merge could find something new: journal files exist and either changed since
         this process last merged them, or the database changed, or a journal's writer is gone
