@@ -95,7 +95,8 @@ ROWS = [
             "(`jupyter-tracker sync --once`; MLflow: its own `log_batch` copy, 1,000 per call)", "s", "lower",
             OURS_MLFLOW),
     RowSpec("sync_log_metric", "Sharing", "`log_metric` per call while team sync's process mirrors a backlog "
-            "(detail: sync off)", "µs", "lower", ("jupyter_tracker",)),
+            "(detail: sync off; the MLflow server, standing in for the team's remote one, in the idle "
+            "scheduling class)", "µs", "lower", ("jupyter_tracker",)),
     RowSpec("sync_lag_p50", "Sharing", "team sync: seconds from `log_metric` until the point is in the server's "
             "`get_metric_history`, median", "s", "lower", ("jupyter_tracker",)),
     RowSpec("sync_lag_p95", "Sharing", "team sync: the same lag, 95th percentile", "s", "lower",
