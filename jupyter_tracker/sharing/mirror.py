@@ -75,17 +75,14 @@ REQUESTS_IN_FLIGHT = 4
 #: Points read from the store per session, sent, then recorded (the most a crash makes us resend).
 POINTS_PER_ROUND = 50_000
 PARAMS_TAGS_PER_REQUEST = 100
-#: While a process logs into the store (a training loop on this machine), the mirror's CPU time is at
-#: most this share of the time that passes: it rests between requests. Its threads otherwise get slices
-#: of the loop's core even in the idle scheduling class, once the other cores are busy.
+#: While a process logs into the store (a training loop on this machine), the mirror sends the backlog
+#: of ended runs with its CPU time at most this share of the time that passes: it rests between those
+#: requests (its threads otherwise get slices of the loop's core even in the idle scheduling class, once
+#: the other cores are busy). A live run's own points are not held back: they are what the team awaits.
 LIVE_DUTY = 0.2
-#: ... and reads at most this many points per round, so a live run's new points never wait behind a
-#: whole round of another run's backlog.
+#: ... and reads such a backlog at most this many points per round, so a live run's new points never
+#: wait behind a whole round of another run's backlog.
 LIVE_POINTS_PER_ROUND = 5_000
-#: ... and merges the journals at most every this many seconds: merging what a loop is writing is
-#: what costs the loop (measured: with no merge while it logs, sending costs it nothing), and the mirror's
-#: other sessions only read what is merged.
-LIVE_MERGE_S = 2.0
 #: How often the mirror asks whether a process is logging (a stat and a pread per journal file).
 LIVE_CHECK_S = 0.1
 #: The longest rest between two requests.
@@ -359,7 +356,6 @@ class Mirror:
         self.syncing_runs = 0
         self._published: dict | None = None
         self._pacer: _Pacer | None = None
-        self._next_live_merge = 0.0
 
     # -- the loop (in the sync worker process, or ``jupyter-tracker sync``) -------------------------
     def request_stop(self) -> None:
@@ -456,7 +452,7 @@ class Mirror:
         config = get_config()
         self._pacer = _Pacer(store, self._stopping)
         with talking_to(self.remote, "sync", SYNC_SETTINGS):
-            with self._session(store) as con:
+            with store.session() as con:
                 runs = [r for r in _candidates(con, self.remote, list(config.remote_experiments)) if r.needs_work()]
             runs.sort(key=lambda r: r.status != "RUNNING")   # live runs first: their points are awaited
             report.pending_runs = len(runs)
@@ -473,7 +469,7 @@ class Mirror:
                         if not _is_about_the_run(exc):
                             raise
                         run.last_error = self._reason(exc)
-                        with self._session(store) as con:
+                        with store.session() as con:
                             _save(con, self.remote, run)
                         report.failed[run.run_id] = run.last_error
                         continue
@@ -488,14 +484,6 @@ class Mirror:
                 self._follow(store, list(config.remote_follow))
         self.failures, self.last_error = 0, None
         return report
-
-    def _session(self, store: Any) -> Any:
-        """A store session; while a loop logs, one that merges the journals only every
-        ``LIVE_MERGE_S`` seconds (the others read what is merged)."""
-        merge = self._pacer is None or not self._pacer.live() or time.monotonic() >= self._next_live_merge
-        if merge and self._pacer is not None and self._pacer.live():
-            self._next_live_merge = time.monotonic() + LIVE_MERGE_S
-        return store.session(merge=merge)
 
     def _connect(self) -> Any:
         if self._client is None:
@@ -518,7 +506,7 @@ class Mirror:
         if run.deleted:
             client.delete_run(run.mlflow_run_id)
             run.sent_fingerprint = run.fingerprint
-            with self._session(store) as con:
+            with store.session() as con:
                 _save(con, self.remote, run)
             return
         if run.mlflow_run_id is None:
@@ -530,7 +518,7 @@ class Mirror:
         if run.end_pending:
             self._send_end(client, store, run)
         elif had_error:
-            with self._session(store) as con:
+            with store.session() as con:
                 _save(con, self.remote, run)
 
     def _experiment_id(self, client: Any, name: str) -> str:
@@ -555,7 +543,7 @@ class Mirror:
         if found:
             run.mlflow_run_id = found[0].info.run_id
         else:
-            with self._session(store) as con:
+            with store.session() as con:
                 row = con.execute("SELECT start_time FROM internal.runs WHERE run_key = ?", [run.run_key]).fetchone()
                 parent = con.execute("SELECT mlflow_run_id FROM internal.sync_runs WHERE remote = ? AND run_id = ?",
                                      [self.remote, run.parent_run_id]).fetchone() if run.parent_run_id else None
@@ -565,14 +553,14 @@ class Mirror:
             run.mlflow_run_id = client.create_run(experiment_id, start_time=row[0], tags=tags,
                                                   run_name=run.run_name).info.run_id
         run.points_sent, run.sent_fingerprint, run.tag_keys, run.ended = 0, None, [], False
-        with self._session(store) as con:
+        with store.session() as con:
             _save(con, self.remote, run)
 
     def _send_params_tags(self, client: Any, store: Any, run: RunSync) -> None:
         """The run's name, params and tags as they are now; tags deleted locally deleted there too."""
         from mlflow.entities import Param, RunTag
 
-        with self._session(store) as con:
+        with store.session() as con:
             params = con.execute("SELECT key, value FROM internal.params WHERE run_key = ? ORDER BY key",
                                  [run.run_key]).fetchall()
             tags = con.execute(f"SELECT key, value FROM internal.tags WHERE run_key = ? AND NOT {EXCLUDED_TAGS_SQL} "
@@ -594,17 +582,17 @@ class Mirror:
         for gone in sorted(set(run.tag_keys) - set(keys)):
             client.delete_tag(run.mlflow_run_id, gone)
         run.sent_fingerprint, run.tag_keys, run.last_sent = run.fingerprint, keys, _now_ms()
-        with self._session(store) as con:
+        with store.session() as con:
             _save(con, self.remote, run)
 
     def _send_points(self, store: Any, run: RunSync) -> None:
         """The run's metric points from its high-water mark on, a round at a time; the mark moves
         only over what the server acknowledged."""
         assert self._sender is not None
-        pacer = self._pacer
+        pacer = self._pacer if run.status != "RUNNING" else None   # a live run's points are not held back
         while run.points_sent < run.points and not self._stopping.is_set():
             live = pacer is not None and pacer.live()
-            with self._session(store) as con:
+            with store.session() as con:
                 points = con.execute(
                     "SELECT k.key, m.value, m.timestamp, m.step FROM internal.metrics m "
                     "JOIN internal.metric_keys k USING (key_id) WHERE m.run_key = ? ORDER BY m.rowid LIMIT ? OFFSET ?",
@@ -615,11 +603,11 @@ class Mirror:
             if acked:
                 run.points_sent += acked
                 run.last_sent = _now_ms()
-                with self._session(store) as con:
+                with store.session() as con:
                     _save(con, self.remote, run)
             if failure is not None:
                 raise failure
-            if live and run.status != "RUNNING":
+            if live:
                 break   # a backlog's next round waits for the next pass, which starts with the live runs
 
     def _send_end(self, client: Any, store: Any, run: RunSync) -> None:
@@ -631,21 +619,21 @@ class Mirror:
 
         if run.pending_points:
             return
-        with self._session(store) as con:   # read before the push: a version registered meanwhile is sent next time
+        with store.session() as con:   # read before the push: a version registered meanwhile is sent next time
             versions = con.execute("SELECT name, version FROM internal.model_versions WHERE run_id = ?",
                                    [run.run_id]).fetchall()
         if not run.ended:
             client.set_tag(run.mlflow_run_id, SENT_TAG, str(run.points))
         push([run.run_id], self.remote_uri, include_children=False, store=store, settings=SYNC_SETTINGS)
         run.ended, run.last_sent, run.unsent_versions = True, _now_ms(), 0
-        with self._session(store) as con:
+        with store.session() as con:
             _save(con, self.remote, run, versions)
 
     def _record_error(self, store: Any, runs: list[RunSync], reason: str) -> None:
         """A failure that stopped the pass, recorded on every run still waiting (``sync_status``
         shows it, in this process or another)."""
         try:
-            with self._session(store) as con:
+            with store.session() as con:
                 for run in runs:
                     if run.needs_work():
                         run.last_error = reason
