@@ -89,6 +89,8 @@ def test_panels_and_sidebar_in_notebook_7(page, lab_server, theme):
     page.click("li.lm-Menu-item:has-text('Show Experiments')")
     sidebar = page.locator("#jupyter-tracker-sidebar")
     expect(sidebar.locator(".jp-tracker-store")).to_be_visible(timeout=30000)
+    mine = sidebar.locator(f".jp-tracker-experiment[data-experiment='{name[:-6]}']")
+    expect(mine.locator(".jp-tracker-run")).to_have_count(4, timeout=30000)   # this notebook's runs are listed
     store, filter_box = (sidebar.locator(selector).bounding_box() for selector in (".jp-tracker-store",
                                                                                  ".jp-tracker-filter"))
     assert store["y"] + store["height"] <= filter_box["y"] + 0.5, (store, filter_box)
