@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,40 @@ def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1400, "height": 1100}}
 
 
+def serve_this_build(root: Path, env: dict, copy: bool = False) -> Path | None:
+    """Put this checkout's build of the extension first on ``env``'s JUPYTER_PATH (the first
+    labextensions path wins over the copy pip made at install time, so a rebuild is tested without
+    reinstalling); returns where it is served from, or None when nothing is built. ``copy`` for a
+    server that refuses symlinked files (Voilà answers 403)."""
+    if not (BUILT_EXTENSION / "package.json").exists():
+        return None
+    served = root / "jupyter" / "labextensions" / "jupyter-tracker"
+    served.parent.mkdir(parents=True)
+    if copy:
+        shutil.copytree(BUILT_EXTENSION, served)
+    else:
+        served.symlink_to(BUILT_EXTENSION, target_is_directory=True)
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root / "jupyter"), os.environ.get("JUPYTER_PATH")]))
+    return served
+
+
+@contextmanager
+def serving(command: list[str], *, env: dict, cwd: Path, log_path: Path, ready_url: str,
+            timeout: float) -> Iterator[subprocess.Popen]:
+    """A server process, its output in ``log_path``, once ``ready_url`` answers; stopped on exit."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        try:
+            wait_until_answers(ready_url, timeout=timeout, process=proc, output=log_path)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
     """A JupyterLab server on 127.0.0.1: yields (base_url, token, notebook_dir, store_dir)."""
@@ -62,34 +98,18 @@ def lab_server(tmp_path_factory):
     port = free_port()
     token = "jt-test-token"
     env = {**os.environ, "JUPYTER_TRACKER_DIR": str(store_dir), "JUPYTERLAB_SETTINGS_DIR": str(settings_dir)}
-    if (BUILT_EXTENSION / "package.json").exists():
-        # The lab serves this checkout's build of the extension (the first labextensions path wins),
-        # not the copy pip made at install time, so a rebuild is tested without reinstalling.
-        extensions = root / "jupyter" / "labextensions"
-        extensions.mkdir(parents=True)
-        (extensions / "jupyter-tracker").symlink_to(BUILT_EXTENSION, target_is_directory=True)
-        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root / "jupyter"), os.environ.get("JUPYTER_PATH")]))
-    log_path = root / "lab.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
+    serve_this_build(root, env)
+    base_url = f"http://127.0.0.1:{port}"
+    with serving(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
          "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
          f"--ServerApp.root_dir={notebook_dir}", f"--LabApp.workspaces_dir={root / 'workspaces'}",
          f"--LabApp.user_settings_dir={settings_dir}",
          # an editable install has no etc/jupyter config: enable the REST API explicitly
          "--ServerApp.jpserver_extensions=jupyter_tracker=True"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=notebook_dir)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answers(f"{base_url}/api/status?token={token}", timeout=90, process=proc, output=log_path)
+            env=env, cwd=notebook_dir, log_path=root / "lab.log", ready_url=f"{base_url}/api/status?token={token}",
+            timeout=90):
         yield base_url, token, notebook_dir, store_dir
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def open_and_run_all(page, base_url: str, token: str, notebook_name: str):

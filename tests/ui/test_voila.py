@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import BUILT_EXTENSION, luminance, screenshot
+from conftest import luminance, screenshot, serve_this_build, serving
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from bench.servers import free_port, wait_until_answers
+from bench.servers import free_port
 
 RUNS = 4
 CELLS = [
@@ -63,30 +61,15 @@ def voila_server(tmp_path_factory):
     notebook_dir = root / "notebooks"
     notebook_dir.mkdir()
     env = {**os.environ, "JUPYTER_TRACKER_DIR": str(root / "store")}
-    served = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyter-tracker"
-    if (BUILT_EXTENSION / "package.json").exists():
-        served = root / "jupyter" / "labextensions" / "jupyter-tracker"
-        shutil.copytree(BUILT_EXTENSION, served)
-        env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root / "jupyter"), os.environ.get("JUPYTER_PATH")]))
+    served = serve_this_build(root, env, copy=True) or (
+        Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyter-tracker")
     remote_entry = json.loads((served / "package.json").read_text())["jupyterlab"]["_build"]["load"]
     port = free_port()
-    log_path = root / "voila.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voila", str(notebook_dir), "--no-browser", f"--port={port}",
-         "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=notebook_dir)
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answers(f"{base_url}/", timeout=60, process=proc, output=log_path)
+    with serving([sys.executable, "-m", "voila", str(notebook_dir), "--no-browser", f"--port={port}",
+                  "--Voila.ip=127.0.0.1", "--Voila.port_retries=0"],
+                 env=env, cwd=notebook_dir, log_path=root / "voila.log", ready_url=f"{base_url}/", timeout=60):
         yield base_url, notebook_dir, remote_entry
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _write_notebook(notebook_dir, experiment: str) -> str:
